@@ -1,0 +1,1 @@
+//! evl — an append-only, content-addressed, signed evidence ledger for readiness gates.
