@@ -1,1 +1,20 @@
 //! evl — an append-only, content-addressed, signed evidence ledger for readiness gates.
+//!
+//! The data path reads top-down: file → artifact → [`entry`] → [`store`] / [`merkle`] log →
+//! packet → evaluate → disposition → replay. Lower layers never import higher ones.
+
+pub mod checkpoint;
+pub mod codec;
+pub mod digest;
+pub mod domain;
+pub mod entry;
+pub mod error;
+pub mod keys;
+pub mod merkle;
+pub mod registry;
+pub mod store;
+pub mod timestamp;
+pub mod verify;
+
+pub use digest::{Digest, EntryId};
+pub use error::{Error, Result};

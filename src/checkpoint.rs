@@ -1,0 +1,156 @@
+//! Signed checkpoints: a C2SP tlog-checkpoint body inside a C2SP signed note (Ed25519).
+//!
+//! The body is three lines — origin, decimal tree size, base64 root hash — as
+//! <https://c2sp.org/tlog-checkpoint> specifies; the note signature line is
+//! `— <origin> <base64(key id(4) || signature(64))>` as <https://c2sp.org/signed-note>
+//! specifies, with the key id SHA-256(origin || "\n" || 0x01 || public key)[:4]. Any
+//! signed-note implementation (e.g. Go's `golang.org/x/mod/sumdb/note`) verifies it with the
+//! verifier key `evl checkpoint --json` prints.
+
+use signed_note::{Note, NoteError, StandardVerifier, Verifier, VerifierList};
+use tlog_tiles::checkpoint::Checkpoint;
+
+use crate::keys::{KeyId, PublicKey, SecretKey};
+use crate::merkle::{Hash, TreeSize};
+
+/// A checkpoint whose signature has been checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verified {
+    pub origin: String,
+    pub size: TreeSize,
+    pub root: Hash,
+    /// The key whose signature verified.
+    pub signer: KeyId,
+}
+
+/// Why a checkpoint note is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("the checkpoint is not a well-formed signed note")]
+    Malformed,
+    #[error("the checkpoint body is not a C2SP tlog checkpoint (origin, size, root hash lines)")]
+    MalformedBody,
+    #[error("the checkpoint is for origin '{found}', not this ledger's '{expected}'")]
+    WrongOrigin { expected: String, found: String },
+    #[error("the checkpoint carries no signature by an admin key of this ledger")]
+    NoKnownSignature,
+    #[error("the checkpoint signature by {0} does not verify")]
+    BadSignature(String),
+}
+
+struct NoteSigner<'a> {
+    name: &'a str,
+    id: u32,
+    key: &'a SecretKey,
+}
+
+impl signed_note::Signer for NoteSigner<'_> {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn key_id(&self) -> u32 {
+        self.id
+    }
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
+        Ok(self.key.sign(msg).0.to_vec())
+    }
+}
+
+/// The signed-note key id of `public` under key name `origin`.
+pub fn note_key_id(origin: &str, public: &PublicKey) -> u32 {
+    signed_note::key_id(origin, &[&[1u8][..], public.bytes()].concat())
+}
+
+/// The signed-note verifier key (`<name>+<hex id>+<base64(0x01 || key)>`) for `public`.
+pub fn verifier_key(origin: &str, public: &PublicKey) -> String {
+    let vk = public
+        .verifying_key()
+        .expect("checkpoint: registered keys are valid points");
+    signed_note::new_ed25519_verifier_key(origin, &vk)
+}
+
+/// The checkpoint body text for (`origin`, `size`, `root`).
+pub fn body(origin: &str, size: TreeSize, root: Hash) -> Vec<u8> {
+    Checkpoint::new(origin, size, root, "")
+        .expect("checkpoint: origin checked at init")
+        .to_bytes()
+}
+
+/// Signs a checkpoint of (`origin`, `size`, `root`) with `key`; returns the note bytes.
+pub fn sign(origin: &str, size: TreeSize, root: Hash, key: &SecretKey) -> Vec<u8> {
+    let mut note =
+        Note::new(&body(origin, size, root), &[]).expect("checkpoint: body is well-formed");
+    let signer = NoteSigner {
+        name: origin,
+        id: note_key_id(origin, &key.public()),
+        key,
+    };
+    note.add_sigs(&[&signer])
+        .expect("checkpoint: Ed25519 signing cannot fail");
+    note.to_bytes()
+}
+
+/// Verifies `note` against the candidate keys and parses its body. Succeeds if at least one
+/// signature by a candidate verifies; any invalid signature by a candidate is an error.
+pub fn open(
+    note: &[u8],
+    origin: &str,
+    candidates: &[PublicKey],
+) -> Result<Verified, CheckpointError> {
+    let parsed = Note::from_bytes(note).map_err(|_| CheckpointError::Malformed)?;
+    let verifiers: Vec<Box<dyn Verifier>> = candidates
+        .iter()
+        .filter_map(|pk| StandardVerifier::new(&verifier_key(origin, pk)).ok())
+        .map(|v| Box::new(v) as Box<dyn Verifier>)
+        .collect();
+    let list = VerifierList::new(verifiers);
+    let (verified, _unknown) = parsed.verify(&list).map_err(|e| match e {
+        NoteError::InvalidSignature { name, id } => {
+            CheckpointError::BadSignature(format!("{name}+{id:08x}"))
+        }
+        NoteError::MalformedNote => CheckpointError::Malformed,
+        _ => CheckpointError::NoKnownSignature,
+    })?;
+    let cp = Checkpoint::from_bytes(parsed.text()).map_err(|_| CheckpointError::MalformedBody)?;
+    if cp.origin() != origin {
+        return Err(CheckpointError::WrongOrigin {
+            expected: origin.to_string(),
+            found: cp.origin().to_string(),
+        });
+    }
+    let first = verified.first().ok_or(CheckpointError::NoKnownSignature)?;
+    let signer = candidates
+        .iter()
+        .find(|pk| note_key_id(origin, pk) == first.id())
+        .map(|pk| pk.id())
+        .ok_or(CheckpointError::NoKnownSignature)?;
+    Ok(Verified {
+        origin: cp.origin().to_string(),
+        size: cp.size(),
+        root: *cp.hash(),
+        signer,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_checkpoint_opens_and_tampering_fails() {
+        let k = SecretKey::demo_from_phrase("cp");
+        let root = crate::merkle::leaf_hash(b"x");
+        let note = sign("example.org/evl", 7, root, &k);
+        let v = open(&note, "example.org/evl", &[k.public()]).unwrap();
+        assert_eq!((v.size, v.root), (7, root));
+        let text = String::from_utf8(note.clone()).unwrap();
+        assert!(text.starts_with("example.org/evl\n7\n"));
+        let tampered = text.replacen("\n7\n", "\n8\n", 1);
+        assert!(open(tampered.as_bytes(), "example.org/evl", &[k.public()]).is_err());
+        let other = SecretKey::demo_from_phrase("other");
+        assert!(matches!(
+            open(&note, "example.org/evl", &[other.public()]),
+            Err(CheckpointError::NoKnownSignature)
+        ));
+    }
+}

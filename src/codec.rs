@@ -1,0 +1,58 @@
+//! Canonical bytes: the one place evl calls bincode (pinned `=2.0.1`).
+//!
+//! Configuration: little-endian, fixed-width integers, lengths as `u64`, enum variants as
+//! `u32`, `Option` as a one-byte tag, no trailing bytes. docs/FORMAT.md §"Canonical encoding"
+//! describes the resulting bytes so other programs can produce them without bincode.
+
+use bincode::config::{self, Configuration, Fixint, Limit, LittleEndian};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Largest canonical entry evl writes or reads; the C2SP tlog-tiles entry cap.
+pub const MAX_ENTRY_BYTES: usize = 65_535;
+
+type Canonical = Configuration<LittleEndian, Fixint, Limit<{ 64 * 1024 * 1024 }>>;
+
+fn canonical() -> Canonical {
+    config::standard()
+        .with_little_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<{ 64 * 1024 * 1024 }>()
+}
+
+/// Bytes that do not decode as the expected canonical structure.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The decoder rejected the bytes.
+    #[error("malformed canonical bytes: {0}")]
+    Malformed(String),
+    /// The bytes decoded but did not consume the whole input.
+    #[error("malformed canonical bytes: {0} trailing byte(s)")]
+    Trailing(usize),
+    /// The input is larger than the structure's cap.
+    #[error("canonical bytes are {len} bytes, over the {max}-byte cap")]
+    TooLarge { len: usize, max: usize },
+}
+
+/// Encodes `value` to canonical bytes.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing our own types into a Vec cannot fail: no maps with non-string keys that
+    // bincode rejects, no unbounded sequences.
+    bincode::serde::encode_to_vec(value, canonical()).expect("codec: canonical encoding failed")
+}
+
+/// Decodes canonical bytes, refusing inputs over `max` bytes and trailing bytes. Every
+/// length inside is bounded by the input size, so hostile input cannot allocate without bound.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, CodecError> {
+    if bytes.len() > max {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            max,
+        });
+    }
+    let (value, used) = bincode::serde::decode_from_slice(bytes, canonical())
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError::Trailing(bytes.len() - used));
+    }
+    Ok(value)
+}

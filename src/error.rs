@@ -1,0 +1,91 @@
+//! The library's error type and the one mapping from error kinds to exit codes.
+
+use std::path::PathBuf;
+
+use crate::entry::EntryError;
+use crate::keys::KeyError;
+use crate::registry::AuthError;
+
+/// Exit codes, documented in `evl --help`.
+pub mod exit {
+    /// Success; for `verify`, `replay` and `verify-bundle`: verified.
+    pub const OK: i32 = 0;
+    /// Verification failed: the ledger, bundle or disposition is invalid or tampered.
+    pub const INVALID: i32 = 1;
+    /// Usage or input error: bad arguments, malformed or missing files, unknown digests.
+    pub const INPUT: i32 = 2;
+    /// Refused: the signer is unknown, revoked or lacks the role; a key file has open permissions.
+    pub const REFUSED: i32 = 3;
+    /// The ledger is in use by another process.
+    pub const BUSY: i32 = 4;
+    /// Storage failure: the disk is full or unwritable, or stored bytes are unreadable.
+    pub const STORAGE: i32 = 5;
+}
+
+/// Everything a ledger operation can report. Each message is one sentence naming what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("storage error in {path}: {message}")]
+    Storage { path: PathBuf, message: String },
+    #[error(
+        "no evl ledger at {0}; create one with `evl init` or point --ledger / EVL_LEDGER at one"
+    )]
+    NotALedger(PathBuf),
+    #[error("{0} already holds a ledger; refusing to initialise it again")]
+    AlreadyExists(PathBuf),
+    #[error("the ledger at {0} is in use by another process; retry, or pass --wait to wait for it")]
+    Busy(PathBuf),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("append refused: {0}")]
+    Unauthorized(#[from] AuthError),
+    #[error("no entry or artifact matches '{0}'")]
+    Unknown(String),
+    #[error("'{prefix}' is ambiguous: it matches {}", matches.join(", "))]
+    Ambiguous {
+        prefix: String,
+        matches: Vec<String>,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("stored data is corrupt: {0}; run `evl verify`")]
+    Corrupt(String),
+    #[error("entry cannot be stored: {0}")]
+    Entry(#[from] EntryError),
+}
+
+impl Error {
+    /// The documented exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Io { source, .. } if is_storage_io(source) => exit::STORAGE,
+            Error::Io { .. } => exit::INPUT,
+            Error::Storage { .. } => exit::STORAGE,
+            Error::Busy(_) => exit::BUSY,
+            Error::Unauthorized(_) => exit::REFUSED,
+            Error::Key(KeyError::OpenPermissions { .. }) => exit::REFUSED,
+            Error::Corrupt(_) => exit::INVALID,
+            _ => exit::INPUT,
+        }
+    }
+
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}
+
+fn is_storage_io(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), StorageFull | QuotaExceeded | ReadOnlyFilesystem)
+        || e.raw_os_error() == Some(28)
+}
+
+/// Shorthand for library results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
