@@ -64,6 +64,11 @@ fn entries(admin: &SecretKey, owner: &SecretKey) -> Vec<(String, SecretKey, Unsi
             sealed: true,
             supersedes: None,
             labels: BTreeMap::from([("window".to_string(), "2026-04".to_string())]),
+            facts: Some(ParsedFacts {
+                parser: "workload-inventory".into(),
+                parser_version: 1,
+                digest: Digest::of(b"{\"rows\":[]}"),
+            }),
         }),
     };
     let ack_subject = artifact.id();

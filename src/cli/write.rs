@@ -392,6 +392,7 @@ pub(crate) fn artifact_meta(
         sealed: m.sealed,
         supersedes,
         labels,
+        facts: None,
     })
 }
 
