@@ -99,16 +99,31 @@ pub enum Command {
     #[command(subcommand)]
     Key(write::KeyCommand),
     /// Add evidence files as artifacts, all in one durable batch.
+    #[command(
+        after_help = "EXAMPLE:\n    evl add drills/*.toml --kind rollback-drill --tier authoritative \\\n        --namespace payments --captured-at 2026-04-10 --valid-until 2026-04-24 --key keys/hana-okafor.key"
+    )]
     Add(write::AddArgs),
     /// Annotate any digest: note, concern, blocker, accept or reject.
+    #[command(
+        after_help = "EXAMPLE:\n    evl annotate 3f2a9c --kind concern --workload payments/payments-ledger-sync \\\n        --text 'sidecar compatibility unresolved' --key keys/reviewer-platform-security.key"
+    )]
     Annotate(write::AnnotateArgs),
     /// Sign an acknowledgment, e.g. of an east-west policy for a namespace.
+    #[command(
+        after_help = "EXAMPLE:\n    evl ack --topic east-west-authorization-policy --subject 7d1e --namespace data-platform \\\n        --statement 'east-west authorization policy acknowledged' --key keys/ns-data-platform-owner.key"
+    )]
     Ack(write::AckArgs),
     /// Promote an excluded-tier artifact into use (owner role).
     Promote(write::PromoteArgs),
     /// Show one entry or artifact by digest or unique prefix.
+    #[command(
+        after_help = "EXAMPLE:\n    evl show 3f2a9c\n    evl show 3f2a9c --json | jq .artifact.valid_until"
+    )]
     Show(read::ShowArgs),
     /// List entries in log order.
+    #[command(
+        after_help = "EXAMPLE:\n    evl log --kind acknowledgment\n    evl log --since 100 --json"
+    )]
     Log(read::LogArgs),
     /// Write an artifact's original bytes to stdout.
     Cat(read::CatArgs),
@@ -116,10 +131,16 @@ pub enum Command {
     #[command(subcommand)]
     Proof(read::ProofCommand),
     /// Sign a C2SP checkpoint of the current tree with an admin key.
+    #[command(
+        after_help = "The note verifies with any C2SP signed-note implementation (e.g. Go's\ngolang.org/x/mod/sumdb/note) using the verifier key `--json` prints. Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl checkpoint --key keys/mesh-admin.key -o audit-2026-04-20.note"
+    )]
     Checkpoint(read::CheckpointArgs),
     /// Verify every entry, signature, artifact, index, tree hash and checkpoint.
     ///
     /// Exit 0 when everything verifies, 1 naming every failure otherwise.
+    #[command(
+        after_help = "EXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten"
+    )]
     Verify(read::VerifyArgs),
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{Global, Signing, open, print_json, read_file};
+use super::{Global, open, print_json, read_file};
 use crate::checkpoint;
 use crate::entry::{Entry, Payload};
 use crate::error::{Error, exit};
@@ -345,15 +345,16 @@ pub struct CheckpointArgs {
     /// Also write the signed note to FILE.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    #[command(flatten)]
-    pub signing: Signing,
+    /// Admin secret key to sign the checkpoint with (PKCS#8 PEM or OpenSSH ed25519, mode 0600).
+    #[arg(long, env = "EVL_KEY", value_name = "FILE")]
+    pub key: PathBuf,
     /// Print origin, size, root, note and verifier key as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn checkpoint(g: &Global, a: CheckpointArgs) -> Result<i32, Error> {
-    let key = a.signing.load()?;
+    let key = crate::keys::read_secret(&a.key)?;
     let ledger = open(g)?;
     let reg = ledger.registry()?;
     let size = ledger.size()?;

@@ -273,15 +273,9 @@ pub fn key(g: &Global, c: KeyCommand) -> Result<i32, Error> {
     }
 }
 
-/// Metadata shared by every file of one `evl add`.
+/// Metadata shared by every file of one `evl add` or `evl ingest`.
 #[derive(Args, Debug, Clone)]
 pub struct MetaArgs {
-    /// Artifact kind, e.g. workload-inventory, rollback-drill, gate-definition.
-    #[arg(long)]
-    pub kind: String,
-    /// Source tier: authoritative, operational or excluded.
-    #[arg(long)]
-    pub tier: Tier,
     /// When the evidence was captured (RFC 3339 or date); default: the signing time.
     #[arg(long, value_name = "TIME")]
     pub captured_at: Option<Timestamp>,
@@ -310,6 +304,12 @@ pub struct AddArgs {
     /// Files to add; each becomes one artifact entry, all appended with one durable flush.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Artifact kind, e.g. rollback-drill, gate-definition, authority-snapshot.
+    #[arg(long)]
+    pub kind: String,
+    /// Source tier: authoritative, operational or excluded.
+    #[arg(long)]
+    pub tier: Tier,
     #[command(flatten)]
     pub meta: MetaArgs,
     #[command(flatten)]
@@ -328,21 +328,20 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// Builds artifact metadata for `bytes` read from `path`; validates every field first.
 pub(crate) fn artifact_meta(
     ledger: &Ledger,
+    (kind, tier): (&str, Tier),
     m: &MetaArgs,
     path: &std::path::Path,
     bytes: &[u8],
     at: Timestamp,
 ) -> Result<ArtifactMeta, Error> {
-    if m.kind.is_empty()
-        || m.kind.len() > 64
-        || !m
-            .kind
+    let kind_ok = !kind.is_empty()
+        && kind.len() <= 64
+        && kind
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    {
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !kind_ok {
         return Err(Error::Invalid(format!(
-            "artifact kind '{}' must be 1-64 letters, digits, '-', '_' or '.'",
-            m.kind
+            "artifact kind '{kind}' must be 1-64 letters, digits, '-', '_' or '.'"
         )));
     }
     let mut labels = BTreeMap::new();
@@ -377,12 +376,12 @@ pub(crate) fn artifact_meta(
     Ok(ArtifactMeta {
         content: Digest::of(bytes),
         size: bytes.len() as u64,
-        kind: m.kind.clone(),
+        kind: kind.to_string(),
         file_name: path
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        tier: m.tier,
+        tier,
         captured_at,
         valid_until: m.valid_until,
         scope: Scope {
@@ -403,7 +402,7 @@ pub fn add(g: &Global, a: AddArgs) -> Result<i32, Error> {
     let mut drafts = Vec::with_capacity(a.files.len());
     for path in &a.files {
         let bytes = read_file(path, MAX_ARTIFACT_BYTES)?;
-        let meta = artifact_meta(&ledger, &a.meta, path, &bytes, at)?;
+        let meta = artifact_meta(&ledger, (&a.kind, a.tier), &a.meta, path, &bytes, at)?;
         drafts.push(Draft {
             payload: Payload::Artifact(meta),
             claimed_at: at,
