@@ -137,15 +137,7 @@ fn main() {
 
     section("Checkpoint and verify");
     let cp = work.join("checkpoint.note").display().to_string();
-    run.evl(&[
-        "checkpoint",
-        "--key",
-        &admin_key,
-        "-o",
-        &cp,
-        "--at",
-        "2026-04-01T09:10:00Z",
-    ]);
+    run.evl(&["checkpoint", "--key", &admin_key, "-o", &cp]);
     run.evl(&["verify"]);
     if let Some(k) = keep {
         println!("\nledger kept in {}", k.join("ledger").display());
