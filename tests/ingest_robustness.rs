@@ -2,6 +2,7 @@
 //! either parses or returns an error.
 
 use evl::ingest::{Importer, ParseOptions, parse_with};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 const FIXTURES: &[(Importer, &str, &[u8])] = &[
     (Importer::Mesh, "istio-mesh.yaml", include_bytes!("fixtures/ingest/istio-mesh.yaml")),
@@ -50,7 +51,7 @@ fn truncations_never_panic() {
 fn byte_mutations_never_panic() {
     let replacements: &[u8] = b"\0\xff:-{}[]\"',\n#&*!|>%@`\t ";
     for (imp, name, bytes) in FIXTURES {
-        let step = (bytes.len() / 400).max(1);
+        let step = (bytes.len() / 150).max(1);
         for pos in (0..bytes.len()).step_by(step) {
             for r in replacements {
                 let mut m = bytes.to_vec();
@@ -58,5 +59,31 @@ fn byte_mutations_never_panic() {
                 let _ = parse_with(*imp, name, &m, &opts());
             }
         }
+    }
+}
+
+#[test]
+fn certificate_chain_truncations_and_mutations_never_panic() {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["a.example".to_string()]).unwrap();
+    let leaf_pem = leaf.signed_by(&leaf_key, &Issuer::from_params(&ca, &ca_key)).unwrap().pem();
+    let chain = format!("{leaf_pem}{ca_pem}").into_bytes();
+    assert!(parse_with(Importer::Cert, "c.pem", &chain, &opts()).is_ok());
+    let mut errors = 0;
+    for cut in 0..chain.len() {
+        if parse_with(Importer::Cert, "c.pem", &chain[..cut], &opts()).is_err() {
+            errors += 1;
+        }
+    }
+    assert!(errors > 0);
+    // Mutate the DER inside the first block: flip bytes of the base64 body.
+    for pos in (30..leaf_pem.len() - 30).step_by(3) {
+        let mut m = chain.clone();
+        m[pos] = if m[pos] == b'A' { b'B' } else { b'A' };
+        let _ = parse_with(Importer::Cert, "c.pem", &m, &opts());
     }
 }
