@@ -9,14 +9,20 @@ use rcgen::{
 
 const APR_12_2026: i64 = 1_775_952_000; // 2026-04-12T00:00:00Z
 
-fn leaf_params(cn: &str, spiffe: Option<&str>, from: (i32, u8, u8), to: (i32, u8, u8)) -> CertificateParams {
+fn leaf_params(
+    cn: &str,
+    spiffe: Option<&str>,
+    from: (i32, u8, u8),
+    to: (i32, u8, u8),
+) -> CertificateParams {
     let mut p = CertificateParams::new(vec![format!("{cn}.svc.cluster.local")]).unwrap();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "cluster.local");
     dn.push(DnType::CommonName, cn);
     p.distinguished_name = dn;
     if let Some(id) = spiffe {
-        p.subject_alt_names.push(SanType::URI(id.try_into().unwrap()));
+        p.subject_alt_names
+            .push(SanType::URI(id.try_into().unwrap()));
     }
     p.not_before = date_time_ymd(from.0, from.1, from.2);
     p.not_after = date_time_ymd(to.0, to.1, to.2);
@@ -97,11 +103,22 @@ fn missing_spiffe_id_gives_no_identity() {
 
 #[test]
 fn invalid_spiffe_uri_is_kept_as_uri_with_warning() {
-    let pem = self_signed(&leaf_params("bad-id", Some("spiffe://Cluster.Local/ns/x"), (2026, 4, 1), (2026, 5, 1)));
+    let pem = self_signed(&leaf_params(
+        "bad-id",
+        Some("spiffe://Cluster.Local/ns/x"),
+        (2026, 4, 1),
+        (2026, 5, 1),
+    ));
     let f = cert::parse_pem("bad.pem", pem.as_bytes()).unwrap();
     assert!(f.leaf_spiffe_id.is_none());
     assert_eq!(f.leaf().uri_sans, vec!["spiffe://Cluster.Local/ns/x"]);
-    assert!(f.warnings.iter().any(|w| w.contains("not a valid SPIFFE ID")), "{:?}", f.warnings);
+    assert!(
+        f.warnings
+            .iter()
+            .any(|w| w.contains("not a valid SPIFFE ID")),
+        "{:?}",
+        f.warnings
+    );
 }
 
 #[test]
@@ -140,11 +157,20 @@ fn broken_chain_is_reported() {
 #[test]
 fn private_key_blocks_are_skipped_not_recorded() {
     let key = KeyPair::generate().unwrap();
-    let pem = leaf_params("k", None, (2026, 4, 1), (2026, 5, 1)).self_signed(&key).unwrap().pem();
+    let pem = leaf_params("k", None, (2026, 4, 1), (2026, 5, 1))
+        .self_signed(&key)
+        .unwrap()
+        .pem();
     let both = format!("{}{pem}", key.serialize_pem());
     let f = cert::parse_pem("withkey.pem", both.as_bytes()).unwrap();
     assert_eq!(f.certificates.len(), 1);
-    assert!(f.warnings.iter().any(|w| w.contains("PRIVATE KEY") && w.contains("line 1")), "{:?}", f.warnings);
+    assert!(
+        f.warnings
+            .iter()
+            .any(|w| w.contains("PRIVATE KEY") && w.contains("line 1")),
+        "{:?}",
+        f.warnings
+    );
     let json = Facts::Cert(f).canonical_json();
     assert!(!json.contains("PRIVATE KEY-----"));
 }
@@ -152,9 +178,13 @@ fn private_key_blocks_are_skipped_not_recorded() {
 #[test]
 fn der_input_is_accepted_through_the_generic_entry_point() {
     let key = KeyPair::generate().unwrap();
-    let c = leaf_params("der", None, (2026, 4, 1), (2026, 5, 1)).self_signed(&key).unwrap();
+    let c = leaf_params("der", None, (2026, 4, 1), (2026, 5, 1))
+        .self_signed(&key)
+        .unwrap();
     let facts = evl::ingest::parse(Importer::Cert, "leaf.der", c.der()).unwrap();
-    let Facts::Cert(f) = &facts else { panic!("wrong facts") };
+    let Facts::Cert(f) = &facts else {
+        panic!("wrong facts")
+    };
     assert_eq!(f.leaf().subject, "CN=der,O=cluster.local");
     // Same bytes, same canonical JSON.
     let again = evl::ingest::parse(Importer::Cert, "leaf.der", c.der()).unwrap();
@@ -163,15 +193,26 @@ fn der_input_is_accepted_through_the_generic_entry_point() {
 
 #[test]
 fn garbage_and_bad_base64_give_clear_errors() {
-    let e = cert::parse_pem("x.pem", b"hello world").unwrap_err().to_string();
-    assert!(e.contains("x.pem") && e.contains("BEGIN CERTIFICATE"), "{e}");
-    let e = cert::parse_pem("x.pem", b"\n\n-----BEGIN CERTIFICATE-----\n!!!notbase64\n-----END CERTIFICATE-----\n")
+    let e = cert::parse_pem("x.pem", b"hello world")
         .unwrap_err()
         .to_string();
+    assert!(
+        e.contains("x.pem") && e.contains("BEGIN CERTIFICATE"),
+        "{e}"
+    );
+    let e = cert::parse_pem(
+        "x.pem",
+        b"\n\n-----BEGIN CERTIFICATE-----\n!!!notbase64\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("x.pem, line 3") && e.contains("PEM"), "{e}");
-    let e = cert::parse_pem("x.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-        .unwrap_err()
-        .to_string();
+    let e = cert::parse_pem(
+        "x.pem",
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("line 1") && e.contains("X.509"), "{e}");
     let e = cert::parse_pem("x.pem", b"").unwrap_err().to_string();
     assert!(e.contains("empty"), "{e}");

@@ -5,16 +5,43 @@ use evl::ingest::{Importer, ParseOptions, parse_with};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 const FIXTURES: &[(Importer, &str, &[u8])] = &[
-    (Importer::Mesh, "istio-mesh.yaml", include_bytes!("fixtures/ingest/istio-mesh.yaml")),
-    (Importer::Mesh, "linkerd-policy.yaml", include_bytes!("fixtures/ingest/linkerd-policy.yaml")),
-    (Importer::Inventory, "inventory.csv", include_bytes!("fixtures/ingest/inventory.csv")),
-    (Importer::Telemetry, "prometheus-instant.json", include_bytes!("fixtures/ingest/prometheus-instant.json")),
-    (Importer::Telemetry, "prometheus-range.json", include_bytes!("fixtures/ingest/prometheus-range.json")),
-    (Importer::Telemetry, "telemetry.csv", include_bytes!("fixtures/ingest/telemetry.csv")),
+    (
+        Importer::Mesh,
+        "istio-mesh.yaml",
+        include_bytes!("fixtures/ingest/istio-mesh.yaml"),
+    ),
+    (
+        Importer::Mesh,
+        "linkerd-policy.yaml",
+        include_bytes!("fixtures/ingest/linkerd-policy.yaml"),
+    ),
+    (
+        Importer::Inventory,
+        "inventory.csv",
+        include_bytes!("fixtures/ingest/inventory.csv"),
+    ),
+    (
+        Importer::Telemetry,
+        "prometheus-instant.json",
+        include_bytes!("fixtures/ingest/prometheus-instant.json"),
+    ),
+    (
+        Importer::Telemetry,
+        "prometheus-range.json",
+        include_bytes!("fixtures/ingest/prometheus-range.json"),
+    ),
+    (
+        Importer::Telemetry,
+        "telemetry.csv",
+        include_bytes!("fixtures/ingest/telemetry.csv"),
+    ),
 ];
 
 fn opts() -> ParseOptions {
-    ParseOptions { window: Some("w".into()), ..Default::default() }
+    ParseOptions {
+        window: Some("w".into()),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -70,7 +97,10 @@ fn certificate_chain_truncations_and_mutations_never_panic() {
     let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
     let leaf_key = KeyPair::generate().unwrap();
     let leaf = CertificateParams::new(vec!["a.example".to_string()]).unwrap();
-    let leaf_pem = leaf.signed_by(&leaf_key, &Issuer::from_params(&ca, &ca_key)).unwrap().pem();
+    let leaf_pem = leaf
+        .signed_by(&leaf_key, &Issuer::from_params(&ca, &ca_key))
+        .unwrap()
+        .pem();
     let chain = format!("{leaf_pem}{ca_pem}").into_bytes();
     assert!(parse_with(Importer::Cert, "c.pem", &chain, &opts()).is_ok());
     let mut errors = 0;

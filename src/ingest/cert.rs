@@ -14,7 +14,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
-use super::{IngestError, check_size, line_of};
+use super::{IngestError, check_size};
 
 /// Largest accepted input (a chain is a few KiB; bundles of CAs stay well below this).
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
@@ -166,7 +166,12 @@ pub fn parse_pem(source_name: &str, bytes: &[u8]) -> Result<CertFacts, IngestErr
     }
     for (line, range) in blocks {
         let (pem, _) = Pem::read(Cursor::new(&bytes[range])).map_err(|e| {
-            IngestError::malformed(source_name, Some(line), None, format!("bad PEM block ({e})"))
+            IngestError::malformed(
+                source_name,
+                Some(line),
+                None,
+                format!("bad PEM block ({e})"),
+            )
         })?;
         if pem.label == "CERTIFICATE" || pem.label == "X509 CERTIFICATE" {
             ders.push((line, pem.contents));
@@ -239,7 +244,10 @@ pub fn parse_pem(source_name: &str, bytes: &[u8]) -> Result<CertFacts, IngestErr
         .all(|l| l.names_match && l.signature != SignatureCheck::Failed);
     let chain_check = if links.is_empty() {
         "single-certificate"
-    } else if links.iter().all(|l| l.signature == SignatureCheck::Verified) {
+    } else if links
+        .iter()
+        .all(|l| l.signature == SignatureCheck::Verified)
+    {
         "issuer-name-and-signature"
     } else {
         "issuer-name-only"
@@ -290,7 +298,9 @@ fn pem_blocks(
                     source_name,
                     Some(l),
                     None,
-                    format!("the PEM block starting here has no END line before the next BEGIN on line {line_no}"),
+                    format!(
+                        "the PEM block starting here has no END line before the next BEGIN on line {line_no}"
+                    ),
                 ));
             }
             start = Some((line_no, pos + (line.len() - text.len())));
@@ -317,7 +327,6 @@ fn pem_blocks(
             "the PEM block starting here is truncated (no END line)",
         ));
     }
-    let _ = line_of; // line numbers are counted inline here
     Ok(blocks)
 }
 
@@ -391,7 +400,9 @@ fn certificate_facts(
 /// Parses a SPIFFE ID per the SPIFFE ID spec §2: lowercase trust domain of `[a-z0-9.-_]`, path
 /// segments of `[A-Za-z0-9.-_]` that are not empty, `.` or `..`, no query, fragment or port.
 pub fn parse_spiffe(uri: &str) -> Result<SpiffeId, &'static str> {
-    let rest = uri.strip_prefix("spiffe://").ok_or("scheme is not spiffe")?;
+    let rest = uri
+        .strip_prefix("spiffe://")
+        .ok_or("scheme is not spiffe")?;
     let (td, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
@@ -530,6 +541,9 @@ mod tests {
     #[test]
     fn truncated_pem_names_the_line() {
         let e = parse_pem("c.pem", b"junk\n-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap_err();
-        assert!(e.to_string().contains("line 2") && e.to_string().contains("truncated"), "{e}");
+        assert!(
+            e.to_string().contains("line 2") && e.to_string().contains("truncated"),
+            "{e}"
+        );
     }
 }

@@ -70,14 +70,20 @@ impl Inventory {
     /// The record for (namespace, workload), if listed.
     pub fn get(&self, namespace: &str, workload: &str) -> Option<&WorkloadRecord> {
         self.workloads
-            .binary_search_by(|r| (r.namespace.as_str(), r.workload.as_str()).cmp(&(namespace, workload)))
+            .binary_search_by(|r| {
+                (r.namespace.as_str(), r.workload.as_str()).cmp(&(namespace, workload))
+            })
             .ok()
             .map(|i| &self.workloads[i])
     }
 
     /// The sorted, de-duplicated namespaces.
     pub fn namespaces(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.workloads.iter().map(|r| r.namespace.as_str()).collect();
+        let mut v: Vec<&str> = self
+            .workloads
+            .iter()
+            .map(|r| r.namespace.as_str())
+            .collect();
         v.dedup();
         v
     }
@@ -101,23 +107,51 @@ pub fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<Inventory, IngestErr
 
     let header = match records.next() {
         Some(r) => r.map_err(|e| csv_error(source_name, &e))?,
-        None => unreachable!("non-blank input has a first record"),
+        None => {
+            return Err(IngestError::Empty {
+                source_name: source_name.to_string(),
+                reason: "the inventory has no header line".to_string(),
+            });
+        }
     };
     if header.len() > MAX_COLUMNS {
-        return Err(IngestError::too_large(source_name, Some(1), "the number of columns", MAX_COLUMNS, header.len()));
+        return Err(IngestError::too_large(
+            source_name,
+            Some(1),
+            "the number of columns",
+            MAX_COLUMNS,
+            header.len(),
+        ));
     }
     let header_line = header.position().map(|p| p.line() as usize).unwrap_or(1);
     let mut names = Vec::with_capacity(header.len());
     for (i, raw) in header.iter().enumerate() {
         let name = std::str::from_utf8(raw)
-            .map_err(|_| IngestError::malformed(source_name, Some(header_line), Some(&format!("column {}", i + 1)), "the header is not valid UTF-8"))?
+            .map_err(|_| {
+                IngestError::malformed(
+                    source_name,
+                    Some(header_line),
+                    Some(&format!("column {}", i + 1)),
+                    "the header is not valid UTF-8",
+                )
+            })?
             .trim()
             .to_string();
         if name.is_empty() {
-            return Err(IngestError::malformed(source_name, Some(header_line), Some(&format!("column {}", i + 1)), "the header has an empty column name"));
+            return Err(IngestError::malformed(
+                source_name,
+                Some(header_line),
+                Some(&format!("column {}", i + 1)),
+                "the header has an empty column name",
+            ));
         }
         if names.iter().any(|n: &String| n.eq_ignore_ascii_case(&name)) {
-            return Err(IngestError::malformed(source_name, Some(header_line), Some(&name), "the column appears twice in the header"));
+            return Err(IngestError::malformed(
+                source_name,
+                Some(header_line),
+                Some(&name),
+                "the column appears twice in the header",
+            ));
         }
         names.push(name);
     }
@@ -132,7 +166,10 @@ pub fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<Inventory, IngestErr
                     source_name,
                     Some(header_line),
                     Some(col),
-                    format!("the required column is missing from the header (required: {})", REQUIRED_COLUMNS.join(", ")),
+                    format!(
+                        "the required column is missing from the header (required: {})",
+                        REQUIRED_COLUMNS.join(", ")
+                    ),
                 ));
             }
         }
@@ -152,14 +189,24 @@ pub fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<Inventory, IngestErr
             continue;
         }
         if workloads.len() >= MAX_ROWS {
-            return Err(IngestError::too_large(source_name, Some(line), "the number of rows", MAX_ROWS, MAX_ROWS + 1));
+            return Err(IngestError::too_large(
+                source_name,
+                Some(line),
+                "the number of rows",
+                MAX_ROWS,
+                MAX_ROWS + 1,
+            ));
         }
         if rec.len() != names.len() {
             return Err(IngestError::malformed(
                 source_name,
                 Some(line),
                 None,
-                format!("the row has {} fields but the header has {} columns", rec.len(), names.len()),
+                format!(
+                    "the row has {} fields but the header has {} columns",
+                    rec.len(),
+                    names.len()
+                ),
             ));
         }
         let field = |col: &str| -> Result<String, IngestError> {
@@ -172,13 +219,23 @@ pub fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<Inventory, IngestErr
         check_name(source_name, line, "workload", &workload, 253)?;
         let owner = field("owner")?;
         if owner.is_empty() {
-            return Err(IngestError::malformed(source_name, Some(line), Some("owner (column owner)"), "the owner is empty; every workload needs an accountable owner"));
+            return Err(IngestError::malformed(
+                source_name,
+                Some(line),
+                Some("owner (column owner)"),
+                "the owner is empty; every workload needs an accountable owner",
+            ));
         }
         let stateful = boolean(source_name, line, "stateful", &field("stateful")?)?;
         let ambient_ready = boolean(source_name, line, "ambient_ready", &field("ambient_ready")?)?;
         let sidecar_mode = field("sidecar_mode")?;
         if sidecar_mode.is_empty() {
-            return Err(IngestError::malformed(source_name, Some(line), Some("sidecar_mode"), "the sidecar mode is empty (e.g. injected, legacy-bypass, ambient)"));
+            return Err(IngestError::malformed(
+                source_name,
+                Some(line),
+                Some("sidecar_mode"),
+                "the sidecar mode is empty (e.g. injected, legacy-bypass, ambient)",
+            ));
         }
         let compat = field("compatibility")?;
         let compatibility = match compat.to_ascii_lowercase().as_str() {
@@ -191,7 +248,9 @@ pub fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<Inventory, IngestErr
                     source_name,
                     Some(line),
                     Some("compatibility"),
-                    format!("{compat:?} is not a compatibility status (expected validated, unresolved, incompatible or unknown)"),
+                    format!(
+                        "{compat:?} is not a compatibility status (expected validated, unresolved, incompatible or unknown)"
+                    ),
                 ));
             }
         };
@@ -223,7 +282,10 @@ pub fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<Inventory, IngestErr
     workloads.sort_by(|a, b| (&a.namespace, &a.workload).cmp(&(&b.namespace, &b.workload)));
     for pair in workloads.windows(2) {
         if pair[0].namespace == pair[1].namespace && pair[0].workload == pair[1].workload {
-            let (first, second) = (pair[0].line.min(pair[1].line), pair[0].line.max(pair[1].line));
+            let (first, second) = (
+                pair[0].line.min(pair[1].line),
+                pair[0].line.max(pair[1].line),
+            );
             return Err(IngestError::Duplicate {
                 source_name: source_name.to_string(),
                 key: format!("workload {}/{}", pair[0].namespace, pair[0].workload),
@@ -240,16 +302,39 @@ pub fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<Inventory, IngestErr
 
 fn csv_error(source_name: &str, e: &csv::Error) -> IngestError {
     let line = e.position().map(|p| p.line() as usize);
-    IngestError::malformed(source_name, line, None, format!("the CSV does not parse ({e})"))
+    IngestError::malformed(
+        source_name,
+        line,
+        None,
+        format!("the CSV does not parse ({e})"),
+    )
 }
 
-fn text(source_name: &str, line: usize, name: &str, col: usize, raw: &[u8]) -> Result<String, IngestError> {
+fn text(
+    source_name: &str,
+    line: usize,
+    name: &str,
+    col: usize,
+    raw: &[u8],
+) -> Result<String, IngestError> {
     let field = format!("{name} (column {})", col + 1);
     if raw.len() > MAX_FIELD_BYTES {
-        return Err(IngestError::too_large(source_name, Some(line), &format!("the size of field {field}"), MAX_FIELD_BYTES, raw.len()));
+        return Err(IngestError::too_large(
+            source_name,
+            Some(line),
+            &format!("the size of field {field}"),
+            MAX_FIELD_BYTES,
+            raw.len(),
+        ));
     }
-    let s = std::str::from_utf8(raw)
-        .map_err(|_| IngestError::malformed(source_name, Some(line), Some(&field), "the value is not valid UTF-8"))?;
+    let s = std::str::from_utf8(raw).map_err(|_| {
+        IngestError::malformed(
+            source_name,
+            Some(line),
+            Some(&field),
+            "the value is not valid UTF-8",
+        )
+    })?;
     Ok(s.trim().to_string())
 }
 
@@ -257,15 +342,27 @@ fn boolean(source_name: &str, line: usize, col: &str, v: &str) -> Result<bool, I
     match v.to_ascii_lowercase().as_str() {
         "true" | "yes" => Ok(true),
         "false" | "no" => Ok(false),
-        _ => Err(IngestError::malformed(source_name, Some(line), Some(col), format!("{v:?} is not a boolean (expected true, false, yes or no)"))),
+        _ => Err(IngestError::malformed(
+            source_name,
+            Some(line),
+            Some(col),
+            format!("{v:?} is not a boolean (expected true, false, yes or no)"),
+        )),
     }
 }
 
 /// Kubernetes-style names: lowercase letters, digits, '-' and '.', starting and ending alphanumeric.
-fn check_name(source_name: &str, line: usize, col: &str, v: &str, max: usize) -> Result<(), IngestError> {
+fn check_name(
+    source_name: &str,
+    line: usize,
+    col: &str,
+    v: &str,
+    max: usize,
+) -> Result<(), IngestError> {
     let ok = !v.is_empty()
         && v.len() <= max
-        && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && v.as_bytes()[0].is_ascii_alphanumeric()
         && v.as_bytes()[v.len() - 1].is_ascii_alphanumeric();
     if ok {
@@ -275,7 +372,9 @@ fn check_name(source_name: &str, line: usize, col: &str, v: &str, max: usize) ->
             source_name,
             Some(line),
             Some(col),
-            format!("{v:?} is not a valid Kubernetes name (lowercase letters, digits, '-' and '.', at most {max} characters)"),
+            format!(
+                "{v:?} is not a valid Kubernetes name (lowercase letters, digits, '-' and '.', at most {max} characters)"
+            ),
         ))
     }
 }
@@ -288,35 +387,54 @@ mod tests {
 
     #[test]
     fn parses_sorts_and_keeps_extra_columns() {
-        let csv = format!("{HEAD}payments,payments-ledger-sync,Payments Team,yes,injected,Unresolved,no,mesh-cert-exc-117;mesh-cert-exc-122,1\nidentity,identity-token-service,Identity,false,injected,validated,true,,2\n");
+        let csv = format!(
+            "{HEAD}payments,payments-ledger-sync,Payments Team,yes,injected,Unresolved,no,mesh-cert-exc-117;mesh-cert-exc-122,1\nidentity,identity-token-service,Identity,false,injected,validated,true,,2\n"
+        );
         let inv = parse_csv("inv.csv", csv.as_bytes()).unwrap();
         assert_eq!(inv.workloads[0].workload, "identity-token-service");
         let sync = inv.get("payments", "payments-ledger-sync").unwrap();
         assert!(sync.stateful && !sync.ambient_ready);
         assert_eq!(sync.compatibility, Compatibility::Unresolved);
-        assert_eq!(sync.exception_ids, vec!["mesh-cert-exc-117", "mesh-cert-exc-122"]);
+        assert_eq!(
+            sync.exception_ids,
+            vec!["mesh-cert-exc-117", "mesh-cert-exc-122"]
+        );
         assert_eq!(sync.extra["tier"], "1");
         assert_eq!(sync.line, 2);
     }
 
     #[test]
     fn duplicate_names_both_lines() {
-        let csv = format!("{HEAD}a,w,o,no,injected,validated,no,,\nb,x,o,no,injected,validated,no,,\na,w,o,no,injected,validated,no,,\n");
-        let e = parse_csv("inv.csv", csv.as_bytes()).unwrap_err().to_string();
-        assert!(e.contains("line 4") && e.contains("line 2") && e.contains("a/w"), "{e}");
+        let csv = format!(
+            "{HEAD}a,w,o,no,injected,validated,no,,\nb,x,o,no,injected,validated,no,,\na,w,o,no,injected,validated,no,,\n"
+        );
+        let e = parse_csv("inv.csv", csv.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 4") && e.contains("line 2") && e.contains("a/w"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_boolean_names_line_and_column() {
         let csv = format!("{HEAD}a,w,o,maybe,injected,validated,no,,\n");
-        let e = parse_csv("inv.csv", csv.as_bytes()).unwrap_err().to_string();
-        assert!(e.contains("inv.csv, line 2, field stateful") && e.contains("maybe"), "{e}");
+        let e = parse_csv("inv.csv", csv.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("inv.csv, line 2, field stateful") && e.contains("maybe"),
+            "{e}"
+        );
     }
 
     #[test]
     fn too_many_columns_is_refused() {
         let header: Vec<String> = (0..1000).map(|i| format!("c{i}")).collect();
-        let e = parse_csv("wide.csv", header.join(",").as_bytes()).unwrap_err().to_string();
+        let e = parse_csv("wide.csv", header.join(",").as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("number of columns") && e.contains("256"), "{e}");
     }
 }

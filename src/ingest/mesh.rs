@@ -299,11 +299,22 @@ fn load_documents(source_name: &str, bytes: &[u8]) -> Result<Vec<(usize, Value)>
     let mut out = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_slice(bytes).enumerate() {
         if i >= MAX_DOCUMENTS {
-            return Err(IngestError::too_large(source_name, None, "the number of YAML documents", MAX_DOCUMENTS, i + 1));
+            return Err(IngestError::too_large(
+                source_name,
+                None,
+                "the number of YAML documents",
+                MAX_DOCUMENTS,
+                i + 1,
+            ));
         }
         let line = starts.get(i).copied().unwrap_or(1);
-        let seed = Node { left: &mut budget, depth: 0 };
-        let value = seed.deserialize(doc).map_err(|e| yaml_error(source_name, &e))?;
+        let seed = Node {
+            left: &mut budget,
+            depth: 0,
+        };
+        let value = seed
+            .deserialize(doc)
+            .map_err(|e| yaml_error(source_name, &e))?;
         out.push((line, value));
     }
     Ok(out)
@@ -314,17 +325,32 @@ fn yaml_error(source_name: &str, e: &serde_yaml_ng::Error) -> IngestError {
     let msg = e.to_string();
     // Limits get a message of their own; the library's would start with a long node path.
     let hostile = if msg.contains("repetition limit") {
-        Some("aliases expand too far (alias expansion is capped at 100 times the document's events)".to_string())
+        Some(
+            "aliases expand too far (alias expansion is capped at 100 times the document's events)"
+                .to_string(),
+        )
     } else if msg.contains("recursion limit") || msg.contains("deeper than") {
         Some(format!("the nesting is deeper than {MAX_DEPTH} levels"))
     } else if msg.contains("aliases count") {
-        Some(format!("the document expands to more than {MAX_NODES} nodes, counting alias expansions"))
+        Some(format!(
+            "the document expands to more than {MAX_NODES} nodes, counting alias expansions"
+        ))
     } else {
         None
     };
     match hostile {
-        Some(why) => IngestError::malformed(source_name, line, None, format!("the YAML is refused as hostile or too large: {why}")),
-        None => IngestError::malformed(source_name, line, None, format!("the YAML does not parse ({msg})")),
+        Some(why) => IngestError::malformed(
+            source_name,
+            line,
+            None,
+            format!("the YAML is refused as hostile or too large: {why}"),
+        ),
+        None => IngestError::malformed(
+            source_name,
+            line,
+            None,
+            format!("the YAML does not parse ({msg})"),
+        ),
     }
 }
 
@@ -334,9 +360,9 @@ fn document_lines(bytes: &[u8]) -> Vec<usize> {
     let mut starts = Vec::new();
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let t = line.trim_ascii();
-        if line.starts_with(b"---") {
-            starts.push(i + 1);
-        } else if starts.is_empty() && !t.is_empty() && !t.starts_with(b"#") && !t.starts_with(b"%") {
+        let implicit_first =
+            starts.is_empty() && !t.is_empty() && !t.starts_with(b"#") && !t.starts_with(b"%");
+        if line.starts_with(b"---") || implicit_first {
             starts.push(i + 1);
         }
     }
@@ -362,13 +388,18 @@ impl Node<'_> {
     }
 
     fn child(&mut self) -> Node<'_> {
-        Node { left: self.left, depth: self.depth + 1 }
+        Node {
+            left: self.left,
+            depth: self.depth + 1,
+        }
     }
 
     fn enter<E: de::Error>(&mut self) -> Result<(), E> {
         self.spend()?;
         if self.depth >= MAX_DEPTH {
-            return Err(E::custom(format_args!("the YAML nesting is deeper than {MAX_DEPTH} levels")));
+            return Err(E::custom(format_args!(
+                "the YAML nesting is deeper than {MAX_DEPTH} levels"
+            )));
         }
         Ok(())
     }
@@ -475,7 +506,14 @@ fn labels(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -524,30 +562,56 @@ impl<'s> Builder<'s> {
         match &doc {
             Value::Null => Ok(()),
             Value::Object(_) => self.object(document, line, doc, true),
-            _ => Err(self.err(line, "(document)", format!("document {document} is not a mapping, so it is not a Kubernetes object"))),
+            _ => Err(self.err(
+                line,
+                "(document)",
+                format!("document {document} is not a mapping, so it is not a Kubernetes object"),
+            )),
         }
     }
 
-    fn object(&mut self, document: usize, line: usize, obj: Value, allow_list: bool) -> Result<(), IngestError> {
+    fn object(
+        &mut self,
+        document: usize,
+        line: usize,
+        obj: Value,
+        allow_list: bool,
+    ) -> Result<(), IngestError> {
         let Some(api_version) = str_at(&obj, &["apiVersion"]).map(str::to_string) else {
-            return Err(self.err(line, "apiVersion", format!("the object in document {document} has no apiVersion")));
+            return Err(self.err(
+                line,
+                "apiVersion",
+                format!("the object in document {document} has no apiVersion"),
+            ));
         };
         let Some(kind) = str_at(&obj, &["kind"]).map(str::to_string) else {
-            return Err(self.err(line, "kind", format!("the object in document {document} has no kind")));
+            return Err(self.err(
+                line,
+                "kind",
+                format!("the object in document {document} has no kind"),
+            ));
         };
-        if allow_list && kind.ends_with("List") {
-            if let Some(items) = obj.get("items").and_then(Value::as_array) {
-                for item in items.clone() {
-                    if !item.is_object() {
-                        return Err(self.err(line, "items", format!("the {kind} in document {document} has an item that is not an object")));
-                    }
-                    self.object(document, line, item, false)?;
+        if allow_list
+            && kind.ends_with("List")
+            && let Some(items) = obj.get("items").and_then(Value::as_array)
+        {
+            for item in items.clone() {
+                if !item.is_object() {
+                    let reason = format!(
+                        "the {kind} in document {document} has an item that is not an object"
+                    );
+                    return Err(self.err(line, "items", reason));
                 }
-                return Ok(());
+                self.object(document, line, item, false)?;
             }
+            return Ok(());
         }
         let Some(name) = str_at(&obj, &["metadata", "name"]).map(str::to_string) else {
-            return Err(self.err(line, "metadata.name", format!("the {kind} in document {document} has no metadata.name")));
+            return Err(self.err(
+                line,
+                "metadata.name",
+                format!("the {kind} in document {document} has no metadata.name"),
+            ));
         };
         let group = api_version.split('/').next().unwrap_or("").to_string();
         let cluster_scoped = kind == "Namespace" && group == "v1";
@@ -562,32 +626,53 @@ impl<'s> Builder<'s> {
                 }
             })
         };
-        let oref = ObjectRef { api_version: api_version.clone(), kind: kind.clone(), namespace: namespace.clone(), name: name.clone(), document, line };
+        let oref = ObjectRef {
+            api_version: api_version.clone(),
+            kind: kind.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+            document,
+            line,
+        };
         self.facts.objects.push(oref.clone());
         let ns = namespace.clone().unwrap_or_default();
         if let Some(ns) = &namespace {
             self.namespace_names.insert(ns.clone());
         }
         let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-        let ctx = Ctx { line, kind: &kind, ns: &ns, name: &name };
+        let ctx = Ctx {
+            line,
+            kind: &kind,
+            ns: &ns,
+            name: &name,
+        };
         match (group.as_str(), kind.as_str()) {
             ("v1", "Namespace") => {
                 self.namespace_names.insert(name.clone());
             }
-            ("security.istio.io", "PeerAuthentication") => self.peer_authentication(&ctx, &obj, &spec)?,
+            ("security.istio.io", "PeerAuthentication") => {
+                self.peer_authentication(&ctx, &obj, &spec)?
+            }
             ("security.istio.io", "AuthorizationPolicy") => self.istio_authz(&ctx, &spec)?,
             ("networking.istio.io", "DestinationRule") => self.destination_rule(&ctx, &spec)?,
             ("networking.istio.io", "VirtualService") => self.virtual_service(&ctx, &spec)?,
             ("policy.linkerd.io", "Server") => self.linkerd_server(&ctx, &spec),
-            ("policy.linkerd.io", "ServerAuthorization") | ("policy.linkerd.io", "AuthorizationPolicy") => self.linkerd_authz(&ctx, &spec),
-            ("policy.linkerd.io", "HTTPRoute") | ("gateway.networking.k8s.io", "HTTPRoute") => self.linkerd_route(&ctx, &spec),
-            ("policy.linkerd.io", "MeshTLSAuthentication") | ("policy.linkerd.io", "NetworkAuthentication") => {}
+            ("policy.linkerd.io", "ServerAuthorization")
+            | ("policy.linkerd.io", "AuthorizationPolicy") => self.linkerd_authz(&ctx, &spec),
+            ("policy.linkerd.io", "HTTPRoute") | ("gateway.networking.k8s.io", "HTTPRoute") => {
+                self.linkerd_route(&ctx, &spec)
+            }
+            ("policy.linkerd.io", "MeshTLSAuthentication")
+            | ("policy.linkerd.io", "NetworkAuthentication") => {}
             _ => {
                 self.facts.warnings.push(format!(
                     "{kind} {} ({api_version}, document {document}, line {line}) is not a kind this importer interprets; it is kept as raw evidence",
                     namespace.as_ref().map(|n| format!("{n}/{name}")).unwrap_or(name.clone())
                 ));
-                self.facts.unknown_objects.push(RawObject { object: oref, raw: obj });
+                self.facts.unknown_objects.push(RawObject {
+                    object: oref,
+                    raw: obj,
+                });
             }
         }
         Ok(())
@@ -622,17 +707,42 @@ impl<'s> Builder<'s> {
         w
     }
 
-    fn peer_authentication(&mut self, ctx: &Ctx, obj: &Value, spec: &Value) -> Result<(), IngestError> {
+    fn peer_authentication(
+        &mut self,
+        ctx: &Ctx,
+        obj: &Value,
+        spec: &Value,
+    ) -> Result<(), IngestError> {
         let selector = labels(at(spec, &["selector", "matchLabels"]));
         let mode = self.mode(ctx, "spec.mtls.mode", at(spec, &["mtls", "mode"]))?;
         let mut port_modes = BTreeMap::new();
         if let Some(ports) = spec.get("portLevelMtls") {
             let Some(ports) = ports.as_object() else {
-                return Err(self.err(ctx.line, "spec.portLevelMtls", format!("{} has a portLevelMtls that is not a map of port to mode", ctx.id())));
+                return Err(self.err(
+                    ctx.line,
+                    "spec.portLevelMtls",
+                    format!(
+                        "{} has a portLevelMtls that is not a map of port to mode",
+                        ctx.id()
+                    ),
+                ));
             };
             for (port, setting) in ports {
                 let field = format!("spec.portLevelMtls.{port}.mode");
-                let p: u32 = port.parse().ok().filter(|p| (1..=65535).contains(p)).ok_or_else(|| self.err(ctx.line, &field, format!("{} has the port {port:?}, which is not a port number", ctx.id())))?;
+                let p: u32 = port
+                    .parse()
+                    .ok()
+                    .filter(|p| (1..=65535).contains(p))
+                    .ok_or_else(|| {
+                        self.err(
+                            ctx.line,
+                            &field,
+                            format!(
+                                "{} has the port {port:?}, which is not a port number",
+                                ctx.id()
+                            ),
+                        )
+                    })?;
                 port_modes.insert(p, self.mode(ctx, &field, setting.get("mode"))?);
             }
         }
@@ -647,23 +757,57 @@ impl<'s> Builder<'s> {
             self.facts.warnings.push(format!("{} sets portLevelMtls without a workload selector; Istio ignores port-level settings there", ctx.id()));
             port_modes.clear();
         }
-        let workload = if scope == "workload" { self.selector_workload(ctx, &selector) } else { None };
-        let created = str_at(obj, &["metadata", "creationTimestamp"]).unwrap_or("~").to_string();
-        self.pa_order.insert(format!("{}/{}", ctx.ns, ctx.name), created);
-        self.facts.peer_authentications.push(PeerAuthFacts { namespace: ctx.ns.to_string(), name: ctx.name.to_string(), scope: scope.to_string(), selector, workload, mode, port_modes });
+        let workload = if scope == "workload" {
+            self.selector_workload(ctx, &selector)
+        } else {
+            None
+        };
+        let created = str_at(obj, &["metadata", "creationTimestamp"])
+            .unwrap_or("~")
+            .to_string();
+        self.pa_order
+            .insert(format!("{}/{}", ctx.ns, ctx.name), created);
+        self.facts.peer_authentications.push(PeerAuthFacts {
+            namespace: ctx.ns.to_string(),
+            name: ctx.name.to_string(),
+            scope: scope.to_string(),
+            selector,
+            workload,
+            mode,
+            port_modes,
+        });
         Ok(())
     }
 
     fn istio_authz(&mut self, ctx: &Ctx, spec: &Value) -> Result<(), IngestError> {
         let action = match spec.get("action") {
             None | Some(Value::Null) => "ALLOW".to_string(),
-            Some(Value::String(a)) if ["ALLOW", "DENY", "AUDIT", "CUSTOM"].contains(&a.as_str()) => a.clone(),
-            Some(other) => return Err(self.err(ctx.line, "spec.action", format!("{} has the action {other}, expected ALLOW, DENY, AUDIT or CUSTOM", ctx.id()))),
+            Some(Value::String(a))
+                if ["ALLOW", "DENY", "AUDIT", "CUSTOM"].contains(&a.as_str()) =>
+            {
+                a.clone()
+            }
+            Some(other) => {
+                return Err(self.err(
+                    ctx.line,
+                    "spec.action",
+                    format!(
+                        "{} has the action {other}, expected ALLOW, DENY, AUDIT or CUSTOM",
+                        ctx.id()
+                    ),
+                ));
+            }
         };
         let rules = match spec.get("rules") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(r)) => r.clone(),
-            Some(_) => return Err(self.err(ctx.line, "spec.rules", format!("{} has rules that are not a list", ctx.id()))),
+            Some(_) => {
+                return Err(self.err(
+                    ctx.line,
+                    "spec.rules",
+                    format!("{} has rules that are not a list", ctx.id()),
+                ));
+            }
         };
         let selector = labels(at(spec, &["selector", "matchLabels"]));
         let targeted = spec.get("targetRef").is_some() || spec.get("targetRefs").is_some();
@@ -674,7 +818,11 @@ impl<'s> Builder<'s> {
         } else {
             "namespace"
         };
-        let workload = if !selector.is_empty() { self.selector_workload(ctx, &selector) } else { None };
+        let workload = if !selector.is_empty() {
+            self.selector_workload(ctx, &selector)
+        } else {
+            None
+        };
         let empty_rule = |r: &Value| r.as_object().is_none_or(|m| m.is_empty());
         self.facts.authorization_policies.push(AuthzPolicyFacts {
             namespace: ctx.ns.to_string(),
@@ -698,49 +846,127 @@ impl<'s> Builder<'s> {
                 Some(other) => Err(self.err(ctx.line, field, format!("{} has the TLS mode {other}, expected DISABLE, SIMPLE, MUTUAL or ISTIO_MUTUAL", ctx.id()))),
             }
         };
-        let host = str_at(spec, &["host"]).ok_or_else(|| self.err(ctx.line, "spec.host", format!("{} has no host", ctx.id())))?.to_string();
-        let tls_mode = tls(at(spec, &["trafficPolicy", "tls", "mode"]), "spec.trafficPolicy.tls.mode")?;
+        let host = str_at(spec, &["host"])
+            .ok_or_else(|| self.err(ctx.line, "spec.host", format!("{} has no host", ctx.id())))?
+            .to_string();
+        let tls_mode = tls(
+            at(spec, &["trafficPolicy", "tls", "mode"]),
+            "spec.trafficPolicy.tls.mode",
+        )?;
         let mut port_tls_modes = BTreeMap::new();
-        for (i, s) in at(spec, &["trafficPolicy", "portLevelSettings"]).and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (i, s) in at(spec, &["trafficPolicy", "portLevelSettings"])
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let field = format!("spec.trafficPolicy.portLevelSettings[{i}]");
             if let Some(m) = tls(at(s, &["tls", "mode"]), &format!("{field}.tls.mode"))? {
-                let port = at(s, &["port", "number"]).and_then(Value::as_u64).and_then(|p| u32::try_from(p).ok()).ok_or_else(|| self.err(ctx.line, &format!("{field}.port.number"), format!("{} has a port-level TLS setting without a port number", ctx.id())))?;
+                let port = at(s, &["port", "number"])
+                    .and_then(Value::as_u64)
+                    .and_then(|p| u32::try_from(p).ok())
+                    .ok_or_else(|| {
+                        self.err(
+                            ctx.line,
+                            &format!("{field}.port.number"),
+                            format!(
+                                "{} has a port-level TLS setting without a port number",
+                                ctx.id()
+                            ),
+                        )
+                    })?;
                 port_tls_modes.insert(port, m);
             }
         }
         let mut subset_tls_modes = BTreeMap::new();
-        for (i, s) in spec.get("subsets").and_then(Value::as_array).into_iter().flatten().enumerate() {
-            if let Some(m) = tls(at(s, &["trafficPolicy", "tls", "mode"]), &format!("spec.subsets[{i}].trafficPolicy.tls.mode"))? {
+        for (i, s) in spec
+            .get("subsets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(m) = tls(
+                at(s, &["trafficPolicy", "tls", "mode"]),
+                &format!("spec.subsets[{i}].trafficPolicy.tls.mode"),
+            )? {
                 let name = str_at(s, &["name"]).unwrap_or("").to_string();
                 subset_tls_modes.insert(name, m);
             }
         }
-        self.facts.destination_rules.push(DestinationRuleFacts { namespace: ctx.ns.to_string(), name: ctx.name.to_string(), host, tls_mode, port_tls_modes, subset_tls_modes });
+        self.facts.destination_rules.push(DestinationRuleFacts {
+            namespace: ctx.ns.to_string(),
+            name: ctx.name.to_string(),
+            host,
+            tls_mode,
+            port_tls_modes,
+            subset_tls_modes,
+        });
         Ok(())
     }
 
     fn virtual_service(&mut self, ctx: &Ctx, spec: &Value) -> Result<(), IngestError> {
         for proto in ["http", "tcp", "tls"] {
-            for (i, route) in spec.get(proto).and_then(Value::as_array).into_iter().flatten().enumerate() {
+            for (i, route) in spec
+                .get(proto)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 let label = match str_at(route, &["name"]) {
                     Some(n) => format!("{proto}[{i}] ({n})"),
                     None => format!("{proto}[{i}]"),
                 };
                 let mut destinations = Vec::new();
-                for (j, d) in route.get("route").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                for (j, d) in route
+                    .get("route")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
                     let field = format!("spec.{proto}[{i}].route[{j}]");
-                    let host = str_at(d, &["destination", "host"]).ok_or_else(|| self.err(ctx.line, &format!("{field}.destination.host"), format!("{} route {label} has a destination without a host", ctx.id())))?.to_string();
+                    let host = str_at(d, &["destination", "host"])
+                        .ok_or_else(|| {
+                            self.err(
+                                ctx.line,
+                                &format!("{field}.destination.host"),
+                                format!(
+                                    "{} route {label} has a destination without a host",
+                                    ctx.id()
+                                ),
+                            )
+                        })?
+                        .to_string();
                     let weight = match d.get("weight") {
                         None | Some(Value::Null) => None,
-                        Some(w) => Some(w.as_i64().ok_or_else(|| self.err(ctx.line, &format!("{field}.weight"), format!("{} route {label} has the weight {w}, which is not an integer", ctx.id())))?),
+                        Some(w) => Some(w.as_i64().ok_or_else(|| {
+                            self.err(
+                                ctx.line,
+                                &format!("{field}.weight"),
+                                format!(
+                                    "{} route {label} has the weight {w}, which is not an integer",
+                                    ctx.id()
+                                ),
+                            )
+                        })?),
                     };
-                    destinations.push(RouteDestination { host, subset: str_at(d, &["destination", "subset"]).map(str::to_string), weight });
+                    destinations.push(RouteDestination {
+                        host,
+                        subset: str_at(d, &["destination", "subset"]).map(str::to_string),
+                        weight,
+                    });
                 }
                 if destinations.is_empty() {
                     continue;
                 }
-                let weight_sum: i64 = destinations.iter().map(|d| d.weight.unwrap_or(0)).fold(0i64, |a, w| a.saturating_add(w));
-                let must_sum = destinations.len() > 1 || destinations.iter().any(|d| d.weight.is_some());
+                let weight_sum: i64 = destinations
+                    .iter()
+                    .map(|d| d.weight.unwrap_or(0))
+                    .fold(0i64, |a, w| a.saturating_add(w));
+                let must_sum =
+                    destinations.len() > 1 || destinations.iter().any(|d| d.weight.is_some());
                 let negative = destinations.iter().any(|d| d.weight.is_some_and(|w| w < 0));
                 if must_sum && (weight_sum != 100 || negative) {
                     self.facts.invalid_weights.push(InvalidWeights {
@@ -751,7 +977,13 @@ impl<'s> Builder<'s> {
                         sum: weight_sum,
                     });
                 }
-                self.facts.routes.push(RouteFacts { namespace: ctx.ns.to_string(), virtual_service: ctx.name.to_string(), route: label, destinations, weight_sum });
+                self.facts.routes.push(RouteFacts {
+                    namespace: ctx.ns.to_string(),
+                    virtual_service: ctx.name.to_string(),
+                    route: label,
+                    destinations,
+                    weight_sum,
+                });
             }
         }
         Ok(())
@@ -777,37 +1009,65 @@ impl<'s> Builder<'s> {
 
     fn linkerd_authz(&mut self, ctx: &Ctx, spec: &Value) {
         let strings = |v: Option<&Value>| -> Vec<String> {
-            v.and_then(Value::as_array).into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect()
+            v.and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
         };
-        let kind_name = |v: &Value| format!("{}/{}", str_at(v, &["kind"]).unwrap_or("?"), str_at(v, &["name"]).unwrap_or("?"));
+        let kind_name = |v: &Value| {
+            format!(
+                "{}/{}",
+                str_at(v, &["kind"]).unwrap_or("?"),
+                str_at(v, &["name"]).unwrap_or("?")
+            )
+        };
         let f = if ctx.kind == "ServerAuthorization" {
             let target = match str_at(spec, &["server", "name"]) {
                 Some(n) => format!("Server/{n}"),
                 None => "selector".to_string(),
             };
-            let sas = at(spec, &["client", "meshTLS", "serviceAccounts"]).and_then(Value::as_array).into_iter().flatten().map(|sa| {
-                let n = str_at(sa, &["name"]).unwrap_or("?");
-                match str_at(sa, &["namespace"]) { Some(ns) => format!("{ns}/{n}"), None => n.to_string() }
-            }).collect();
+            let sas = at(spec, &["client", "meshTLS", "serviceAccounts"])
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|sa| {
+                    let n = str_at(sa, &["name"]).unwrap_or("?");
+                    match str_at(sa, &["namespace"]) {
+                        Some(ns) => format!("{ns}/{n}"),
+                        None => n.to_string(),
+                    }
+                })
+                .collect();
             LinkerdAuthorization {
                 namespace: ctx.ns.to_string(),
                 name: ctx.name.to_string(),
                 kind: ctx.kind.to_string(),
                 target,
                 mesh_tls: at(spec, &["client", "meshTLS"]).is_some(),
-                unauthenticated: at(spec, &["client", "unauthenticated"]).and_then(Value::as_bool).unwrap_or(false),
+                unauthenticated: at(spec, &["client", "unauthenticated"])
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
                 identities: strings(at(spec, &["client", "meshTLS", "identities"])),
                 service_accounts: sas,
                 required_authentications: Vec::new(),
             }
         } else {
-            let required: Vec<String> = spec.get("requiredAuthenticationRefs").and_then(Value::as_array).into_iter().flatten().map(kind_name).collect();
+            let required: Vec<String> = spec
+                .get("requiredAuthenticationRefs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(kind_name)
+                .collect();
             LinkerdAuthorization {
                 namespace: ctx.ns.to_string(),
                 name: ctx.name.to_string(),
                 kind: ctx.kind.to_string(),
                 target: spec.get("targetRef").map(kind_name).unwrap_or_default(),
-                mesh_tls: required.iter().any(|r| r.starts_with("MeshTLSAuthentication/")),
+                mesh_tls: required
+                    .iter()
+                    .any(|r| r.starts_with("MeshTLSAuthentication/")),
                 unauthenticated: required.is_empty(),
                 identities: Vec::new(),
                 service_accounts: Vec::new(),
@@ -818,27 +1078,66 @@ impl<'s> Builder<'s> {
     }
 
     fn linkerd_route(&mut self, ctx: &Ctx, spec: &Value) {
-        let parents = spec.get("parentRefs").and_then(Value::as_array).into_iter().flatten().map(|p| format!("{}/{}", str_at(p, &["kind"]).unwrap_or("Service"), str_at(p, &["name"]).unwrap_or("?"))).collect();
-        let rules = spec.get("rules").and_then(Value::as_array).map_or(0, Vec::len);
-        self.facts.linkerd_routes.push(LinkerdRoute { namespace: ctx.ns.to_string(), name: ctx.name.to_string(), parents, rules });
+        let parents = spec
+            .get("parentRefs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                format!(
+                    "{}/{}",
+                    str_at(p, &["kind"]).unwrap_or("Service"),
+                    str_at(p, &["name"]).unwrap_or("?")
+                )
+            })
+            .collect();
+        let rules = spec
+            .get("rules")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        self.facts.linkerd_routes.push(LinkerdRoute {
+            namespace: ctx.ns.to_string(),
+            name: ctx.name.to_string(),
+            parents,
+            rules,
+        });
     }
 
     /// Picks the oldest of several policies at one level (Istio's rule), warning about the conflict.
-    fn oldest<'p>(&self, found: Vec<&'p PeerAuthFacts>, what: &str, warnings: &mut Vec<String>) -> Option<&'p PeerAuthFacts> {
+    fn oldest<'p>(
+        &self,
+        found: Vec<&'p PeerAuthFacts>,
+        what: &str,
+        warnings: &mut Vec<String>,
+    ) -> Option<&'p PeerAuthFacts> {
         if found.len() > 1 {
-            let names: Vec<String> = found.iter().map(|p| format!("{}/{}", p.namespace, p.name)).collect();
+            let names: Vec<String> = found
+                .iter()
+                .map(|p| format!("{}/{}", p.namespace, p.name))
+                .collect();
             warnings.push(format!("{what} has {} PeerAuthentications ({}); Istio applies the oldest, taken here by creationTimestamp, then file order", found.len(), names.join(", ")));
         }
         // min_by_key keeps the first of equal keys, i.e. file order on a tie.
-        found.into_iter().min_by_key(|p| self.pa_order.get(&format!("{}/{}", p.namespace, p.name)).cloned().unwrap_or_default())
+        found.into_iter().min_by_key(|p| {
+            self.pa_order
+                .get(&format!("{}/{}", p.namespace, p.name))
+                .cloned()
+                .unwrap_or_default()
+        })
     }
 
     fn finish(mut self, extra: &[(String, String)]) -> MeshFacts {
         let mut warnings = std::mem::take(&mut self.facts.warnings);
         let pas = self.facts.peer_authentications.clone();
-        let mesh = self.oldest(pas.iter().filter(|p| p.scope == "mesh").collect(), "the mesh (root namespace istio-system)", &mut warnings);
+        let mesh = self.oldest(
+            pas.iter().filter(|p| p.scope == "mesh").collect(),
+            "the mesh (root namespace istio-system)",
+            &mut warnings,
+        );
         let (mesh_mode, mesh_src, mesh_pol) = match mesh {
-            Some(p) if p.mode != MtlsMode::Unset => (p.mode, "mesh", Some(format!("{}/{}", p.namespace, p.name))),
+            Some(p) if p.mode != MtlsMode::Unset => {
+                (p.mode, "mesh", Some(format!("{}/{}", p.namespace, p.name)))
+            }
             _ => (MtlsMode::Permissive, "default", None),
         };
         self.facts.mesh_mtls = mesh_mode;
@@ -850,11 +1149,25 @@ impl<'s> Builder<'s> {
             self.workload_names.insert(pair.clone());
         }
         let authz = self.facts.authorization_policies.clone();
-        let mesh_deny: Vec<String> = authz.iter().filter(|a| a.scope == "mesh" && a.allow_nothing).map(|a| format!("{}/{}", a.namespace, a.name)).collect();
+        let mesh_deny: Vec<String> = authz
+            .iter()
+            .filter(|a| a.scope == "mesh" && a.allow_nothing)
+            .map(|a| format!("{}/{}", a.namespace, a.name))
+            .collect();
         for ns in &self.namespace_names {
-            let ns_pa = self.oldest(pas.iter().filter(|p| p.scope == "namespace" && &p.namespace == ns).collect(), &format!("namespace {ns}"), &mut warnings);
+            let ns_pa = self.oldest(
+                pas.iter()
+                    .filter(|p| p.scope == "namespace" && &p.namespace == ns)
+                    .collect(),
+                &format!("namespace {ns}"),
+                &mut warnings,
+            );
             let (mtls, mtls_source, mtls_policy) = match ns_pa {
-                Some(p) if p.mode != MtlsMode::Unset => (p.mode, "namespace".to_string(), Some(format!("{}/{}", p.namespace, p.name))),
+                Some(p) if p.mode != MtlsMode::Unset => (
+                    p.mode,
+                    "namespace".to_string(),
+                    Some(format!("{}/{}", p.namespace, p.name)),
+                ),
                 _ => (mesh_mode, mesh_src.to_string(), mesh_pol.clone()),
             };
             let mut posture = AuthzPosture::default();
@@ -866,30 +1179,75 @@ impl<'s> Builder<'s> {
                     _ => posture.custom_policies += 1,
                 }
                 if a.allow_nothing && a.scope != "workload" {
-                    posture.default_deny_policies.push(format!("{}/{}", a.namespace, a.name));
+                    posture
+                        .default_deny_policies
+                        .push(format!("{}/{}", a.namespace, a.name));
                 }
             }
             if ns != ROOT_NAMESPACE {
-                posture.default_deny_policies.extend(mesh_deny.iter().cloned());
+                posture
+                    .default_deny_policies
+                    .extend(mesh_deny.iter().cloned());
             }
             posture.default_deny_policies.sort();
             posture.default_deny = !posture.default_deny_policies.is_empty();
-            posture.linkerd_servers = self.facts.linkerd_servers.iter().filter(|s| &s.namespace == ns).count();
-            posture.linkerd_authorizations = self.facts.linkerd_authorizations.iter().filter(|s| &s.namespace == ns).count();
-            self.facts.namespaces.insert(ns.clone(), NamespaceFacts { mtls, mtls_source, mtls_policy, authorization: posture });
+            posture.linkerd_servers = self
+                .facts
+                .linkerd_servers
+                .iter()
+                .filter(|s| &s.namespace == ns)
+                .count();
+            posture.linkerd_authorizations = self
+                .facts
+                .linkerd_authorizations
+                .iter()
+                .filter(|s| &s.namespace == ns)
+                .count();
+            self.facts.namespaces.insert(
+                ns.clone(),
+                NamespaceFacts {
+                    mtls,
+                    mtls_source,
+                    mtls_policy,
+                    authorization: posture,
+                },
+            );
         }
         for (ns, wl) in &self.workload_names {
             let nsf = &self.facts.namespaces[ns];
-            let found: Vec<&PeerAuthFacts> = pas.iter().filter(|p| p.scope == "workload" && &p.namespace == ns && p.workload.as_deref() == Some(wl.as_str())).collect();
+            let found: Vec<&PeerAuthFacts> = pas
+                .iter()
+                .filter(|p| {
+                    p.scope == "workload"
+                        && &p.namespace == ns
+                        && p.workload.as_deref() == Some(wl.as_str())
+                })
+                .collect();
             let pa = self.oldest(found, &format!("workload {ns}/{wl}"), &mut warnings);
             let (mtls, mtls_source, mtls_policy) = match pa {
-                Some(p) if p.mode != MtlsMode::Unset => (p.mode, "workload".to_string(), Some(format!("{}/{}", p.namespace, p.name))),
+                Some(p) if p.mode != MtlsMode::Unset => (
+                    p.mode,
+                    "workload".to_string(),
+                    Some(format!("{}/{}", p.namespace, p.name)),
+                ),
                 _ => (nsf.mtls, nsf.mtls_source.clone(), nsf.mtls_policy.clone()),
             };
             let port_mtls = pa
-                .map(|p| p.port_modes.iter().map(|(port, m)| (*port, if *m == MtlsMode::Unset { mtls } else { *m })).collect())
+                .map(|p| {
+                    p.port_modes
+                        .iter()
+                        .map(|(port, m)| (*port, if *m == MtlsMode::Unset { mtls } else { *m }))
+                        .collect()
+                })
                 .unwrap_or_default();
-            self.facts.workloads.push(WorkloadFacts { namespace: ns.clone(), workload: wl.clone(), mtls, mtls_source, mtls_policy, port_mtls });
+            self.facts.workloads.push(WorkloadFacts {
+                namespace: ns.clone(),
+                workload: wl.clone(),
+                mtls,
+                mtls_source,
+                mtls_policy,
+                port_mtls,
+            });
         }
         self.facts.warnings = warnings;
         self.facts
@@ -917,10 +1275,29 @@ mod tests {
     fn alias_bomb_is_refused_quickly() {
         let mut y = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12 {
-            y.push_str(&format!("{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n", (b'a' + i) as char, (b'a' + i) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char));
+            y.push_str(&format!(
+                "{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n",
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char
+            ));
         }
-        let e = parse_yaml("bomb.yaml", y.as_bytes()).unwrap_err().to_string();
-        assert!(e.contains("bomb.yaml") && e.contains("hostile") && e.contains("alias"), "{e}");
+        let e = parse_yaml("bomb.yaml", y.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bomb.yaml") && e.contains("hostile") && e.contains("alias"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -932,15 +1309,22 @@ mod tests {
         y.push_str("1]\nuse: [");
         y.push_str(&"*b,".repeat(60));
         y.push_str("*b]\n");
-        let e = parse_yaml("fan.yaml", y.as_bytes()).unwrap_err().to_string();
+        let e = parse_yaml("fan.yaml", y.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("more than 1000000 nodes"), "{e}");
     }
 
     #[test]
     fn deep_nesting_is_refused() {
         let y = format!("{}1{}", "[".repeat(200), "]".repeat(200));
-        let e = parse_yaml("deep.yaml", y.as_bytes()).unwrap_err().to_string();
-        assert!(e.contains("deep.yaml") && e.contains("deeper than 64 levels"), "{e}");
+        let e = parse_yaml("deep.yaml", y.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("deep.yaml") && e.contains("deeper than 64 levels"),
+            "{e}"
+        );
     }
 
     #[test]

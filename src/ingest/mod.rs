@@ -42,7 +42,9 @@ pub enum IngestError {
         found: usize,
     },
     /// The same key appears twice where it must be unique.
-    #[error("{source_name}, line {second_line}: {key} is listed twice (first on line {first_line}).")]
+    #[error(
+        "{source_name}, line {second_line}: {key} is listed twice (first on line {first_line})."
+    )]
     Duplicate {
         source_name: String,
         key: String,
@@ -53,7 +55,9 @@ pub enum IngestError {
     #[error("{source_name}: {reason}.")]
     Empty { source_name: String, reason: String },
     /// A required parse option was not given (e.g. the telemetry window name).
-    #[error("{source_name}: the {importer} importer needs the option {option}, which was not given.")]
+    #[error(
+        "{source_name}: the {importer} importer needs the option {option}, which was not given."
+    )]
     MissingOption {
         source_name: String,
         importer: &'static str,
@@ -266,12 +270,16 @@ mod tests {
         }
         assert_eq!("CERT".parse::<Importer>().unwrap(), Importer::Cert);
         let e = "pcap".parse::<Importer>().unwrap_err().to_string();
-        assert!(e.contains("pcap") && e.contains("workload-inventory"), "{e}");
+        assert!(
+            e.contains("pcap") && e.contains("workload-inventory"),
+            "{e}"
+        );
     }
 
     #[test]
     fn malformed_message_names_source_line_and_field() {
-        let e = IngestError::malformed("a.csv", Some(3), Some("stateful"), "expected true or false");
+        let e =
+            IngestError::malformed("a.csv", Some(3), Some("stateful"), "expected true or false");
         assert_eq!(
             e.to_string(),
             "a.csv, line 3, field stateful: expected true or false."
