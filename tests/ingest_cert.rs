@@ -67,7 +67,7 @@ fn valid_leaf_has_spiffe_identity_dns_and_times() {
         (2026, 5, 1),
     ));
     let f = cert::parse_pem("leaf.pem", pem.as_bytes()).unwrap();
-    let leaf = f.leaf();
+    let leaf = f.leaf().unwrap();
     assert_eq!(leaf.subject, "CN=payments-api,O=cluster.local");
     assert_eq!(leaf.dns_sans, vec!["payments-api.svc.cluster.local"]);
     assert_eq!(leaf.key_algorithm, "ECDSA P-256");
@@ -90,7 +90,7 @@ fn expired_and_not_yet_valid() {
     let future = self_signed(&leaf_params("future", None, (2026, 6, 1), (2026, 7, 1)));
     let f = cert::parse_pem("future.pem", future.as_bytes()).unwrap();
     assert_eq!(f.valid_at(APR_12_2026), Validity::NotYetValid);
-    assert_eq!(f.leaf().valid_at(1_780_272_000), Validity::Valid); // 2026-06-01 inclusive
+    assert_eq!(f.leaf().unwrap().valid_at(1_780_272_000), Validity::Valid); // 2026-06-01 inclusive
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn missing_spiffe_id_gives_no_identity() {
     let pem = self_signed(&leaf_params("no-id", None, (2026, 4, 1), (2026, 5, 1)));
     let f = cert::parse_pem("noid.pem", pem.as_bytes()).unwrap();
     assert!(f.leaf_spiffe_id.is_none());
-    assert!(f.leaf().spiffe_ids.is_empty());
+    assert!(f.leaf().unwrap().spiffe_ids.is_empty());
 }
 
 #[test]
@@ -111,7 +111,10 @@ fn invalid_spiffe_uri_is_kept_as_uri_with_warning() {
     ));
     let f = cert::parse_pem("bad.pem", pem.as_bytes()).unwrap();
     assert!(f.leaf_spiffe_id.is_none());
-    assert_eq!(f.leaf().uri_sans, vec!["spiffe://Cluster.Local/ns/x"]);
+    assert_eq!(
+        f.leaf().unwrap().uri_sans,
+        vec!["spiffe://Cluster.Local/ns/x"]
+    );
     assert!(
         f.warnings
             .iter()
@@ -185,7 +188,7 @@ fn der_input_is_accepted_through_the_generic_entry_point() {
     let Facts::Cert(f) = &facts else {
         panic!("wrong facts")
     };
-    assert_eq!(f.leaf().subject, "CN=der,O=cluster.local");
+    assert_eq!(f.leaf().unwrap().subject, "CN=der,O=cluster.local");
     // Same bytes, same canonical JSON.
     let again = evl::ingest::parse(Importer::Cert, "leaf.der", c.der()).unwrap();
     assert_eq!(facts.canonical_json(), again.canonical_json());

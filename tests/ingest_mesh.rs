@@ -301,3 +301,23 @@ fn oversized_input_is_refused_before_parsing() {
     let e = mesh::parse_yaml("big.yaml", &big).unwrap_err().to_string();
     assert!(e.contains("big.yaml") && e.contains("4194304"), "{e}");
 }
+
+#[test]
+fn duplicate_keys_are_refused() {
+    let y = b"apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: d, namespace: payments}\nspec:\n  mtls:\n    mode: STRICT\n    mode: DISABLE\n";
+    let e = mesh::parse_yaml("dup.yaml", y).unwrap_err().to_string();
+    assert!(
+        e.contains("dup.yaml, line") && e.contains("\"mode\" appears twice"),
+        "{e}"
+    );
+}
+
+#[test]
+fn raw_objects_have_sorted_keys_whatever_the_file_order() {
+    let a = b"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: n}\nspec: {b: 1, a: 2}\n";
+    let b = b"kind: Widget\nspec: {a: 2, b: 1}\nmetadata: {namespace: n, name: w}\napiVersion: example.com/v1\n";
+    let fa = evl::ingest::Facts::Mesh(mesh::parse_yaml("a.yaml", a).unwrap()).canonical_json();
+    let fb = evl::ingest::Facts::Mesh(mesh::parse_yaml("a.yaml", b).unwrap()).canonical_json();
+    assert_eq!(fa, fb);
+    assert!(fa.contains(r#""raw":{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w","namespace":"n"},"spec":{"a":2,"b":1}}"#), "{fa}");
+}

@@ -122,9 +122,9 @@ impl CertFacts {
         validity(self.valid_from, self.expires_at, t)
     }
 
-    /// The leaf (first) certificate.
-    pub fn leaf(&self) -> &CertificateFacts {
-        &self.certificates[0]
+    /// The leaf (first) certificate; `None` only for facts not made by [`parse_pem`].
+    pub fn leaf(&self) -> Option<&CertificateFacts> {
+        self.certificates.first()
     }
 }
 

@@ -469,6 +469,12 @@ impl<'de> Visitor<'de> for Node<'_> {
                 other => other.to_string(),
             };
             let v = map.next_value_seed(self.child())?;
+            // Last-wins would silently pick one of two meanings; Kubernetes refuses these too.
+            if m.contains_key(&key) {
+                return Err(de::Error::custom(format_args!(
+                    "the key {key:?} appears twice in one mapping"
+                )));
+            }
             m.insert(key, v);
         }
         Ok(Value::Object(m))
