@@ -184,13 +184,25 @@ fn duplicate_series_and_rows_are_refused() {
 
 #[test]
 fn csv_errors_name_line_and_column() {
-    let e = telemetry::parse("t.csv", b"workload,namespace,rps\n", "w", false)
+    let e = telemetry::parse("t.csv", b"workload,namespace,rps,p90_ms\n", "w", false)
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("t.csv, line 1") && e.contains("workload,namespace,success_rate"),
+        e.contains("t.csv, line 1, field column 4")
+            && e.contains("\"p90_ms\" is not a telemetry column"),
         "{e}"
     );
+    let e = telemetry::parse("t.csv", b"workload,rps\n", "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 1, field namespace") && e.contains("lacks"),
+        "{e}"
+    );
+}
+
+#[test]
+fn csv_non_finite_and_negative_values_name_line_and_column() {
     let csv =
         "workload,namespace,success_rate,error_rate,p50_ms,p95_ms,p99_ms,rps\na,b,1,0,1,NaN,1,1\n";
     let e = telemetry::parse("t.csv", csv.as_bytes(), "w", false)
@@ -209,4 +221,14 @@ fn csv_errors_name_line_and_column() {
         e.contains("line 2, field p95_ms") && e.contains("zero or more"),
         "{e}"
     );
+}
+
+#[test]
+fn csv_columns_in_any_order_with_optional_measures() {
+    let csv = "RPS,Namespace,p95_ms,workload\n120,payments,48,payments-api\n";
+    let t = telemetry::parse("t.csv", csv.as_bytes(), "w", false).unwrap();
+    let p = t.get("payments", "payments-api").unwrap();
+    assert_eq!(p.rps.as_ref().unwrap().last, 120.0);
+    assert_eq!(p.p95_ms.as_ref().unwrap().last, 48.0);
+    assert!(p.success_rate.is_none());
 }

@@ -429,26 +429,45 @@ fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<ByWorkload, IngestError>
             });
         }
     };
-    let expected: Vec<&str> = ["workload", "namespace"]
+    let known: Vec<&'static str> = ["workload", "namespace"]
         .into_iter()
         .chain(MEASURES)
         .collect();
-    let got: Vec<String> = header
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase())
-        .collect();
-    if got != expected {
-        return Err(IngestError::malformed(
-            source_name,
-            Some(1),
-            None,
-            format!(
-                "the header is {:?} but a telemetry CSV must have exactly the columns {}",
-                got.join(","),
-                expected.join(",")
-            ),
-        ));
+    let documented = known.join(",");
+    // Column i of the file holds `columns[i]`; any order, measures optional.
+    let mut columns: Vec<&'static str> = Vec::with_capacity(header.len());
+    for (i, raw) in header.iter().enumerate() {
+        let name = String::from_utf8_lossy(raw).trim().to_ascii_lowercase();
+        let field = format!("column {}", i + 1);
+        let Some(col) = known.iter().find(|k| **k == name) else {
+            return Err(IngestError::malformed(
+                source_name,
+                Some(1),
+                Some(&field),
+                format!("{name:?} is not a telemetry column (the columns are {documented})"),
+            ));
+        };
+        if columns.contains(col) {
+            return Err(IngestError::malformed(
+                source_name,
+                Some(1),
+                Some(&field),
+                format!("the column {name} appears twice in the header"),
+            ));
+        }
+        columns.push(col);
     }
+    for required in ["workload", "namespace"] {
+        if !columns.contains(&required) {
+            return Err(IngestError::malformed(
+                source_name,
+                Some(1),
+                Some(required),
+                format!("the header lacks the column {required} (the columns are {documented})"),
+            ));
+        }
+    }
+    let expected = columns;
     let mut map = ByWorkload::new();
     let mut first_line: BTreeMap<(String, String), usize> = BTreeMap::new();
     for rec in records {
@@ -488,14 +507,15 @@ fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<ByWorkload, IngestError>
                 )
             })
         };
-        let workload = cell(0)?.to_string();
-        let namespace = cell(1)?.to_string();
-        for (i, v) in [(0, &workload), (1, &namespace)] {
+        let position = |name: &str| expected.iter().position(|c| *c == name).unwrap_or(0);
+        let workload = cell(position("workload"))?.to_string();
+        let namespace = cell(position("namespace"))?.to_string();
+        for (col, v) in [("workload", &workload), ("namespace", &namespace)] {
             if v.is_empty() {
                 return Err(IngestError::malformed(
                     source_name,
                     Some(line),
-                    Some(expected[i]),
+                    Some(col),
                     "the value is empty",
                 ));
             }
@@ -511,8 +531,11 @@ fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<ByWorkload, IngestError>
         }
         first_line.insert(key.clone(), line);
         let mut wm = WorkloadMetrics::new(namespace, workload);
-        for (j, measure) in MEASURES.iter().enumerate() {
-            let text = cell(j + 2)?;
+        for (j, measure) in expected.iter().enumerate() {
+            if !MEASURES.contains(measure) {
+                continue;
+            }
+            let text = cell(j)?;
             if text.is_empty() {
                 continue;
             }
