@@ -10,6 +10,8 @@ pub mod digest;
 pub mod domain;
 pub mod entry;
 pub mod error;
+pub mod facts;
+pub mod ingest;
 pub mod keys;
 pub mod merkle;
 pub mod registry;

@@ -668,12 +668,18 @@ impl HashReader for Overlay<'_> {
 fn check_blobs(entry: &Entry, blobs: &[Vec<u8>]) -> Result<()> {
     let expect = match &entry.body.payload {
         Payload::Artifact(m) => {
-            if blobs.len() != 1
-                || Digest::of(&blobs[0]) != m.content
-                || blobs[0].len() as u64 != m.size
-            {
+            let want = 1 + usize::from(m.facts.is_some());
+            let content_ok = blobs
+                .first()
+                .is_some_and(|b| Digest::of(b) == m.content && b.len() as u64 == m.size);
+            let facts_ok = m
+                .facts
+                .as_ref()
+                .is_none_or(|f| blobs.get(1).is_some_and(|b| Digest::of(b) == f.digest));
+            if blobs.len() != want || !content_ok || !facts_ok {
                 return Err(Error::Invalid(
-                    "an artifact entry must carry exactly the bytes its metadata names".into(),
+                    "an artifact entry must carry exactly the bytes (and parsed facts) its metadata names"
+                        .into(),
                 ));
             }
             return Ok(());

@@ -15,6 +15,7 @@ use crate::codec;
 use crate::digest::Digest;
 use crate::entry::{Entry, Payload, signature_message};
 use crate::error::Result;
+use crate::facts;
 use crate::keys::{PublicKey, Role};
 use crate::merkle::{self, Hash, HashReader};
 use crate::registry::{KeyState, Registry};
@@ -116,6 +117,7 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     let mut to_verify: Vec<(u64, PublicKey, Vec<u8>, [u8; 64])> = Vec::with_capacity(size as usize);
     let mut ids: BTreeMap<Digest, u64> = BTreeMap::new();
     let mut referenced_blobs: BTreeMap<Digest, u64> = BTreeMap::new();
+    let mut with_facts = Vec::new();
     let mut expected_index = 0u64;
     for item in ledger.raw_entries() {
         let (key, bytes) = item?;
@@ -213,6 +215,11 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
                 "entry",
                 format!("entry {index} ({}): {e}", id.short()),
             ),
+        }
+        if let Payload::Artifact(m) = &entry.body.payload {
+            if m.facts.is_some() {
+                with_facts.push((index, m.clone()));
+            }
         }
         match &entry.body.payload {
             Payload::Artifact(m) => {
@@ -329,6 +336,18 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
                 "artifact",
                 format!("entry {index} refers to artifact {d}, whose bytes are missing"),
             );
+        }
+    }
+    // Importer facts: re-parse each artifact and compare with what was recorded. Facts
+    // recorded by another parser version are not comparable and are skipped.
+    for (index, meta) in &with_facts {
+        let Some(bytes) = ledger.blob(&meta.content)? else {
+            continue;
+        };
+        match facts::check(meta, &bytes) {
+            Ok(()) => {}
+            Err(facts::FactsMismatch::ParserVersion { .. }) => {}
+            Err(e) => report.fail(Some(*index), "artifact", format!("entry {index}: {e}")),
         }
     }
     if ledger.stored_hash_count() != tree.0.len() {

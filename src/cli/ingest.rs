@@ -66,8 +66,12 @@ fn summary(f: &Facts) -> String {
     let count = |k: &str| facts[k].as_array().map(|a| a.len()).unwrap_or(0);
     match f {
         Facts::Cert(_) => format!("{} certificate(s)", count("certificates")),
-        Facts::Mesh(_) => format!("{} object(s), {} warning(s)", count("objects"), count("warnings")),
-        Facts::Inventory(_) => format!("{} workload(s)", count("rows")),
+        Facts::Mesh(_) => format!(
+            "{} object(s), {} warning(s)",
+            count("objects"),
+            count("warnings")
+        ),
+        Facts::Inventory(_) => format!("{} workload(s)", count("workloads")),
         Facts::Telemetry(_) => format!("{} workload series", count("workloads")),
     }
 }
@@ -84,13 +88,25 @@ pub fn ingest(g: &Global, mut a: IngestArgs) -> Result<i32, Error> {
     let mut parsed = Vec::with_capacity(a.files.len());
     for path in &a.files {
         let bytes = read_file(path, MAX_ARTIFACT_BYTES)?;
-        let mut meta = artifact_meta(&ledger, (importer.kind(), a.tier), &a.meta, path, &bytes, at)?;
+        let mut meta = artifact_meta(
+            &ledger,
+            (importer.kind(), a.tier),
+            &a.meta,
+            path,
+            &bytes,
+            at,
+        )?;
         let options: ParseOptions = facts::parse_options(&meta);
         let name = path.display().to_string();
-        let f = ingest::parse_with(importer, &name, &bytes, &options).map_err(|e| Error::Invalid(e.to_string()))?;
+        let f = ingest::parse_with(importer, &name, &bytes, &options)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         let (record, json) = facts::record(&f);
         meta.facts = Some(record);
-        drafts.push(Draft { payload: Payload::Artifact(meta), claimed_at: at, blobs: vec![bytes, json] });
+        drafts.push(Draft {
+            payload: Payload::Artifact(meta),
+            claimed_at: at,
+            blobs: vec![bytes, json],
+        });
         parsed.push(f);
     }
     let done = ledger.append_batch(drafts, &key, Some(Timestamp::now()))?;
@@ -104,7 +120,14 @@ pub fn ingest(g: &Global, mut a: IngestArgs) -> Result<i32, Error> {
         return print_json(&v);
     }
     for ((d, f), facts) in done.iter().zip(&a.files).zip(&parsed) {
-        println!("{} {} at index {}  {}  ({})", importer.kind(), d.id, d.index, f.display(), summary(facts));
+        println!(
+            "{} {} at index {}  {}  ({})",
+            importer.kind(),
+            d.id,
+            d.index,
+            f.display(),
+            summary(facts)
+        );
         if let Facts::Mesh(m) = facts {
             for w in &m.warnings {
                 eprintln!("warning: {}: {w}", f.display());

@@ -1,6 +1,7 @@
 //! The command-line front end: argument definitions, dispatch, printing and exit codes.
 //! The library below this module never prints.
 
+mod ingest;
 mod read;
 mod write;
 
@@ -115,6 +116,15 @@ pub enum Command {
     Ack(write::AckArgs),
     /// Promote an excluded-tier artifact into use (owner role).
     Promote(write::PromoteArgs),
+    /// Import evidence as it arrives: certificates, mesh policies, inventories, telemetry.
+    ///
+    /// The original bytes are stored as the artifact and the parsed facts beside them, with
+    /// the parser's version, so replay can re-parse and prove the same facts. Parsing is strict:
+    /// a malformed file names file, line and field and nothing is appended.
+    #[command(
+        after_help = "EXAMPLE:\n    evl ingest inventory mesh-enforcement-targets-2026-04-18.csv --key keys/hana-okafor.key\n    evl ingest telemetry canary.json --window mesh-mtls-canary-2026-04-11T00Z-2026-04-13T00Z --sealed --key keys/hana-okafor.key\n    evl ingest cert chain.pem --valid-until 2026-06-01 --key keys/hana-okafor.key\n\nFormats and facts: docs/IMPORTERS.md."
+    )]
+    Ingest(ingest::IngestArgs),
     /// Show one entry or artifact by digest or unique prefix.
     #[command(
         after_help = "EXAMPLE:\n    evl show 3f2a9c\n    evl show 3f2a9c --json | jq .artifact.valid_until"
@@ -155,6 +165,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Annotate(a) => write::annotate(&cli.global, a),
         Command::Ack(a) => write::ack(&cli.global, a),
         Command::Promote(a) => write::promote(&cli.global, a),
+        Command::Ingest(a) => ingest::ingest(&cli.global, a),
         Command::Show(a) => read::show(&cli.global, a),
         Command::Log(a) => read::log(&cli.global, a),
         Command::Cat(a) => read::cat(&cli.global, a),
