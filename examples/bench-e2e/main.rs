@@ -1,0 +1,901 @@
+//! Every performance figure of docs/PERFORMANCE.md in one run, each beside the limit or peer it
+//! is judged against, both measured in this run on this machine.
+//!
+//! Run with `bash scripts/bench-e2e.sh` (it builds the release `evl` binary this example drives
+//! for the CLI and peer figures). Options, after `--`:
+//! `--max N` (largest bulk ledger, default 1000000), `--batch N` (entries per durable batch,
+//! default 10000), `--peer N` (evidence items for the CLI and git peer figures, default 300),
+//! `--dir DIR` (work directory, default a temporary one, removed at the end unless `--keep`).
+//!
+//! The figures are printed, never asserted: speed is reported here, correctness by the tests.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use evl::Digest;
+use evl::entry::{
+    ArtifactMeta, ENTRY_FORMAT, Entry, KeyGrant, Payload, Scope, Tier, UnsignedEntry,
+};
+use evl::keys::{Role, SecretKey};
+use evl::store::{Draft, Ledger, OpenOptions};
+use evl::timestamp::Timestamp;
+use rayon::prelude::*;
+
+/// Signatures per `verify_batch` call, as `evl::verify` uses.
+const VERIFY_BATCH: usize = 256;
+/// A fixed claimed time so runs are comparable (2026-04-01T00:00:00Z).
+const AT: i64 = 1_775_001_600;
+
+struct Opts {
+    max: u64,
+    batch: u64,
+    peer: usize,
+    dir: Option<PathBuf>,
+    keep: bool,
+}
+
+fn opts() -> Opts {
+    let mut o = Opts {
+        max: 1_000_000,
+        batch: 10_000,
+        peer: 300,
+        dir: None,
+        keep: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        match a.as_str() {
+            "--max" => o.max = val().parse().expect("--max N"),
+            "--batch" => o.batch = val().parse().expect("--batch N"),
+            "--peer" => o.peer = val().parse().expect("--peer N"),
+            "--dir" => o.dir = Some(PathBuf::from(val())),
+            "--keep" => o.keep = true,
+            "--bench" => {}
+            other => panic!("unknown option {other}: see the comment at the top of bench-e2e"),
+        }
+    }
+    o
+}
+
+/// One line of the result table.
+struct Row {
+    figure: String,
+    value: String,
+    against: String,
+    ratio: String,
+    target: String,
+}
+
+#[derive(Default)]
+struct Table(Vec<Row>);
+
+impl Table {
+    fn row(&mut self, figure: &str, value: String, against: &str, ratio: String, target: &str) {
+        let r = Row {
+            figure: figure.into(),
+            value,
+            against: against.into(),
+            ratio,
+            target: target.into(),
+        };
+        eprintln!(
+            "  {:<58} {:>22}  {}  {}",
+            r.figure, r.value, r.ratio, r.target
+        );
+        self.0.push(r);
+    }
+    fn print(&self) {
+        println!("| figure | value | measured against | ratio | target |");
+        println!("|---|---:|---|---:|---|");
+        for r in &self.0 {
+            println!(
+                "| {} | {} | {} | {} | {} |",
+                r.figure, r.value, r.against, r.ratio, r.target
+            );
+        }
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+fn rate(n: f64, d: Duration) -> f64 {
+    n / d.as_secs_f64()
+}
+
+fn fmt_rate(r: f64) -> String {
+    format!("{:.0} /s", r)
+}
+
+fn fmt_dur(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 1e-3 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{:.1} µs", s * 1e6)
+    }
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Disk blocks allocated under `path`, as `du` counts them.
+fn du(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for e in fs::read_dir(path).expect("readable dir").flatten() {
+        let m = e.metadata().expect("metadata");
+        total += if m.is_dir() {
+            du(&e.path())
+        } else {
+            m.blocks() * 512
+        };
+    }
+    total
+}
+
+/// A realistic small evidence artifact: a few CSV rows of a workload inventory (~220 bytes).
+fn artifact_bytes(i: u64) -> Vec<u8> {
+    format!(
+        "namespace,workload,sidecar,mtls_mode,owner\n\
+         payments,ledger-sync-{i},istio-proxy-1.22.3,STRICT,team-payments\n\
+         payments,ledger-api-{i},istio-proxy-1.22.3,PERMISSIVE,team-payments\n\
+         captured,{i},window,2026-04-01T00:00:00Z\n"
+    )
+    .into_bytes()
+}
+
+fn draft(i: u64) -> Draft {
+    let bytes = artifact_bytes(i);
+    Draft {
+        payload: Payload::Artifact(ArtifactMeta {
+            content: Digest::of(&bytes),
+            size: bytes.len() as u64,
+            kind: "workload-inventory".into(),
+            file_name: format!("inventory-{i}.csv"),
+            tier: Tier::Operational,
+            captured_at: Timestamp(AT),
+            valid_until: Some(Timestamp(AT + 14 * 86_400)),
+            scope: Scope {
+                namespaces: vec!["payments".into()],
+                workloads: vec![],
+            },
+            sealed: false,
+            supersedes: None,
+            labels: Default::default(),
+            facts: None,
+        }),
+        claimed_at: Timestamp(AT),
+        blobs: vec![bytes],
+    }
+}
+
+fn drafts(from: u64, n: u64) -> Vec<Draft> {
+    (from..from + n).map(draft).collect()
+}
+
+fn bench_key() -> SecretKey {
+    SecretKey::demo_from_phrase("evl bench-e2e signer")
+}
+
+fn init_ledger(path: &Path, key: &SecretKey) -> Ledger {
+    let grant = KeyGrant {
+        name: "bench".into(),
+        public_key: key.public(),
+        roles: vec![Role::Admin, Role::Owner, Role::Reviewer],
+    };
+    Ledger::init(path, "example.org/bench", vec![grant], key, Timestamp(AT)).expect("init")
+}
+
+/// A 55-byte message like the one an entry signature covers (domain string || 32-byte id).
+fn entry_message(i: u64) -> Vec<u8> {
+    evl::entry::signature_message(&Digest::of(&i.to_le_bytes()))
+}
+
+struct Limits {
+    sign_1core: f64,
+    sign_all: f64,
+    batch_verify_1core: f64,
+    verify_strict_1core: f64,
+}
+
+fn limits(t: &mut Table) -> Limits {
+    eprintln!("limits: ed25519-dalek on 55-byte messages");
+    let sk = SigningKey::from_bytes(&[7u8; 32]);
+    let vk: VerifyingKey = sk.verifying_key();
+    let n = 40_000u64;
+    let msgs: Vec<Vec<u8>> = (0..n).map(entry_message).collect();
+    assert_eq!(msgs[0].len(), 55, "the entry signature message is 55 bytes");
+    // Warm up, then one core.
+    let _ = msgs[..1000].iter().map(|m| sk.sign(m)).count();
+    let t0 = Instant::now();
+    let sigs: Vec<Signature> = msgs.iter().map(|m| sk.sign(m)).collect();
+    let sign_1core = rate(n as f64, t0.elapsed());
+    let t0 = Instant::now();
+    let _: Vec<Signature> = msgs.par_iter().map(|m| sk.sign(m)).collect();
+    let sign_all = rate(n as f64, t0.elapsed());
+    let keys = vec![vk; VERIFY_BATCH];
+    let t0 = Instant::now();
+    for (m, s) in msgs.chunks(VERIFY_BATCH).zip(sigs.chunks(VERIFY_BATCH)) {
+        let m: Vec<&[u8]> = m.iter().map(|m| m.as_slice()).collect();
+        ed25519_dalek::verify_batch(&m, s, &keys[..s.len()]).expect("batch verifies");
+    }
+    let batch_verify_1core = rate(n as f64, t0.elapsed());
+    let k = 10_000usize;
+    let t0 = Instant::now();
+    for (m, s) in msgs[..k].iter().zip(&sigs[..k]) {
+        vk.verify_strict(m, s).expect("verifies");
+    }
+    let verify_strict_1core = rate(k as f64, t0.elapsed());
+    t.row(
+        "Ed25519 sign, one core (limit)",
+        fmt_rate(sign_1core),
+        "—",
+        "—".into(),
+        "",
+    );
+    t.row(
+        &format!("Ed25519 sign, all {} cores", rayon::current_num_threads()),
+        fmt_rate(sign_all),
+        "one-core sign",
+        format!("{:.2}×", sign_all / sign_1core),
+        "",
+    );
+    t.row(
+        &format!("Ed25519 batch verify ({VERIFY_BATCH}/batch), one core (limit)"),
+        fmt_rate(batch_verify_1core),
+        "—",
+        "—".into(),
+        "",
+    );
+    t.row(
+        "Ed25519 verify_strict, one core",
+        fmt_rate(verify_strict_1core),
+        "one-core batch verify",
+        format!("{:.2}×", verify_strict_1core / batch_verify_1core),
+        "",
+    );
+    Limits {
+        sign_1core,
+        sign_all,
+        batch_verify_1core,
+        verify_strict_1core,
+    }
+}
+
+struct Bulk {
+    path: PathBuf,
+    size: u64,
+}
+
+/// Builds the bulk ledger with `append_batch` in durable batches, reporting rates at each
+/// decade and the per-append cost of the batch ending there.
+fn bulk(t: &mut Table, o: &Opts, l: &Limits, work: &Path) -> Bulk {
+    eprintln!(
+        "bulk append: {} entries in durable batches of {}",
+        o.max, o.batch
+    );
+    let path = work.join("bulk.evl");
+    let key = bench_key();
+    let ledger = init_ledger(&path, &key);
+    let mut done = 0u64; // artifacts appended (the genesis entry is extra)
+    let mut total = Duration::ZERO;
+    let mut per_append: Vec<(u64, f64)> = Vec::new();
+    let mut marks = vec![];
+    let mut m = 10_000u64;
+    while m <= o.max {
+        marks.push(m);
+        m *= 10;
+    }
+    if marks.last() != Some(&o.max) {
+        marks.push(o.max);
+    }
+    let mut last_mark = 0;
+    for &mark in &marks {
+        let start_total = total;
+        let start_done = done;
+        let mut last_batch = (0u64, Duration::ZERO);
+        while done < mark {
+            let n = o.batch.min(mark - done);
+            let d = drafts(done, n);
+            let t0 = Instant::now();
+            ledger.append_batch(d, &key, None).expect("append_batch");
+            let dt = t0.elapsed();
+            total += dt;
+            done += n;
+            last_batch = (n, dt);
+            if done % (o.max / 20).max(o.batch) == 0 {
+                eprintln!(
+                    "    {done} entries, {:.0}/s so far",
+                    rate(done as f64, total)
+                );
+            }
+        }
+        let us = last_batch.1.as_secs_f64() * 1e6 / last_batch.0 as f64;
+        per_append.push((mark, us));
+        let span_rate = rate((done - start_done) as f64, total - start_total);
+        let overall = rate(done as f64, total);
+        t.row(
+            &format!("bulk append_batch, {} → {} entries", last_mark, mark),
+            fmt_rate(span_rate),
+            "one-core sign rate",
+            format!("{:.2}×", span_rate / l.sign_1core),
+            &format!("≥ 0.8× ({})", verdict(span_rate >= 0.8 * l.sign_1core)),
+        );
+        if last_mark != 0 {
+            t.row(
+                &format!("bulk append_batch, overall 0 → {mark}"),
+                fmt_rate(overall),
+                "one-core sign rate",
+                format!("{:.2}×", overall / l.sign_1core),
+                &format!("≥ 0.8× ({})", verdict(overall >= 0.8 * l.sign_1core)),
+            );
+        }
+        if mark == 100_000 || mark == o.max {
+            let bytes = du(&path);
+            t.row(
+                &format!("bytes on disk per entry at {mark} (du of sled dir)"),
+                format!("{:.0} B", bytes as f64 / (done + 1) as f64),
+                "artifact + stored entry bytes",
+                format!(
+                    "{:.2}×",
+                    bytes as f64 / (done + 1) as f64 / raw_bytes_per_entry(&ledger, done) as f64
+                ),
+                "",
+            );
+        }
+        last_mark = mark;
+    }
+    let first = per_append[0].1;
+    for &(mark, us) in &per_append {
+        t.row(
+            &format!("per-append cost, batch of {} ending at {mark}", o.batch),
+            format!("{us:.1} µs"),
+            &format!("batch ending at {}", per_append[0].0),
+            format!("{:.2}×", us / first),
+            if mark == o.max && mark >= 1_000_000 {
+                if us / first <= 1.2 {
+                    "≤ 1.2× (met)"
+                } else {
+                    "≤ 1.2× (**missed**)"
+                }
+            } else {
+                ""
+            },
+        );
+    }
+    // Phases of one more batch on the large ledger: signing versus checking and storing.
+    let d = drafts(done, o.batch);
+    let genesis = ledger.genesis_id().expect("genesis");
+    let signer = key.public().id();
+    let t0 = Instant::now();
+    let signed: Vec<(Entry, Vec<Vec<u8>>)> = d
+        .into_par_iter()
+        .map(|d| {
+            let body = UnsignedEntry {
+                format: ENTRY_FORMAT,
+                ledger: genesis,
+                signer,
+                claimed_at: d.claimed_at,
+                payload: d.payload,
+            };
+            (Entry::sign(body, &key), d.blobs)
+        })
+        .collect();
+    let sign = t0.elapsed();
+    let t0 = Instant::now();
+    ledger.append_signed(signed).expect("append_signed");
+    let store = t0.elapsed();
+    let n = o.batch as f64;
+    t.row(
+        &format!("  phase at {}: encode + sign (all cores), per entry", done),
+        format!("{:.1} µs", sign.as_secs_f64() * 1e6 / n),
+        "whole append",
+        format!("{:.2}", sign.as_secs_f64() / (sign + store).as_secs_f64()),
+        "",
+    );
+    t.row(
+        &format!(
+            "  phase at {}: check + Merkle + sled txn + flush, per entry",
+            done
+        ),
+        format!("{:.1} µs", store.as_secs_f64() * 1e6 / n),
+        "whole append",
+        format!("{:.2}", store.as_secs_f64() / (sign + store).as_secs_f64()),
+        "",
+    );
+    let _ = l.sign_all;
+    let size = ledger.size().expect("size");
+    drop(ledger);
+    Bulk { path, size }
+}
+
+/// Artifact bytes plus stored entry bytes of entry `index`, the payload a ledger must keep.
+fn raw_bytes_per_entry(ledger: &Ledger, index: u64) -> usize {
+    ledger.entry_bytes(index).expect("entry").len() + artifact_bytes(index).len()
+}
+
+fn proofs(t: &mut Table, b: &Bulk) {
+    eprintln!("proofs on the stored tree of {} entries", b.size);
+    let ledger = Ledger::open(&b.path, &OpenOptions::default()).expect("open");
+    let mut n = 1_000u64;
+    while n <= b.size {
+        let root = ledger.root(n).expect("root");
+        let k = 2_000u64;
+        let idx: Vec<u64> = (0..k).map(|i| (i * 7_919 + 13) % n).collect();
+        let mut times = Vec::with_capacity(k as usize);
+        let mut len = 0;
+        for &i in &idx {
+            let t0 = Instant::now();
+            let p = ledger.prove_inclusion(i, n).expect("inclusion proof");
+            times.push(t0.elapsed());
+            len = len.max(p.len());
+        }
+        // Correctness spot check (not a timing assertion).
+        let i = idx[1];
+        let leaf = evl::merkle::leaf_hash(&ledger.entry_bytes(i).expect("entry"));
+        let p = ledger.prove_inclusion(i, n).expect("proof");
+        assert!(evl::merkle::check_inclusion(&p, n, root, i, leaf));
+        let med = median(&mut times);
+        let p99 = pct(&mut times, 0.99);
+        let target = if n >= 1_000_000 {
+            format!("< 100 µs ({})", verdict(med < Duration::from_micros(100)))
+        } else {
+            String::new()
+        };
+        t.row(
+            &format!("inclusion proof at {n} (median; p99 {})", fmt_dur(p99)),
+            fmt_dur(med),
+            "proof size",
+            format!("{} hashes, {} B", len, len * 32),
+            &target,
+        );
+        let mut times = Vec::with_capacity(k as usize);
+        let mut len = 0;
+        for i in 0..k {
+            let old = 1 + (i * 7_919 + 13) % (n - 1);
+            let t0 = Instant::now();
+            let p = ledger.prove_consistency(old, n).expect("consistency proof");
+            times.push(t0.elapsed());
+            len = len.max(p.len());
+        }
+        let med = median(&mut times);
+        t.row(
+            &format!("consistency proof to {n} (median, random old size)"),
+            fmt_dur(med),
+            "proof size (max)",
+            format!("{} hashes, {} B", len, len * 32),
+            "",
+        );
+        n *= 10;
+    }
+}
+
+fn verify(t: &mut Table, l: &Limits, b: &Bulk, evl_bin: &Path) {
+    eprintln!("verify: {} entries", b.size);
+    let ledger = Ledger::open(&b.path, &OpenOptions::default()).expect("open");
+    let t0 = Instant::now();
+    let report = evl::verify::verify(&ledger, &Default::default()).expect("verify");
+    let dt = t0.elapsed();
+    assert!(report.ok(), "the bulk ledger verifies");
+    drop(ledger);
+    let r = rate(b.size as f64, dt);
+    t.row(
+        &format!("full verify (library), {} entries, {}", b.size, fmt_dur(dt)),
+        fmt_rate(r),
+        "one-core batch-verify rate",
+        format!("{:.2}×", r / l.batch_verify_1core),
+        &format!("≥ 1.5× ({})", verdict(r >= 1.5 * l.batch_verify_1core)),
+    );
+    let t0 = Instant::now();
+    let ok = Command::new(evl_bin)
+        .args(["verify", "--ledger"])
+        .arg(&b.path)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run evl verify")
+        .success();
+    let dt = t0.elapsed();
+    assert!(ok, "evl verify succeeds on the bulk ledger");
+    let r = rate(b.size as f64, dt);
+    t.row(
+        &format!("`evl verify` (CLI), {} entries, {}", b.size, fmt_dur(dt)),
+        fmt_rate(r),
+        "one-core batch-verify rate",
+        format!("{:.2}×", r / l.batch_verify_1core),
+        &format!("≥ 1.5× ({})", verdict(r >= 1.5 * l.batch_verify_1core)),
+    );
+    let _ = l.verify_strict_1core;
+}
+
+fn run(cmd: &mut Command) -> Duration {
+    let t0 = Instant::now();
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spawn");
+    let dt = t0.elapsed();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dt
+}
+
+fn evl_cmd(evl_bin: &Path, ledger: &Path) -> Command {
+    let mut c = Command::new(evl_bin);
+    c.env_remove("EVL_KEY").env("EVL_LEDGER", ledger);
+    c
+}
+
+/// Appends `n` evidence files one `evl add` process each; returns each item's time (file
+/// write + process start to exit, durable).
+fn evl_adds(
+    evl_bin: &Path,
+    ledger: &Path,
+    key: &Path,
+    files: &Path,
+    from: u64,
+    n: usize,
+) -> Vec<Duration> {
+    (0..n as u64)
+        .map(|i| {
+            let f = files.join(format!("inventory-{}.csv", from + i));
+            let t0 = Instant::now();
+            fs::write(&f, artifact_bytes(from + i)).expect("write item");
+            run(evl_cmd(evl_bin, ledger)
+                .args([
+                    "add",
+                    "--kind",
+                    "workload-inventory",
+                    "--tier",
+                    "operational",
+                    "--namespace",
+                    "payments",
+                    "--key",
+                ])
+                .arg(key)
+                .arg(&f));
+            t0.elapsed()
+        })
+        .collect()
+}
+
+fn write_key(path: &Path, key: &SecretKey) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, key.to_pkcs8_pem()).expect("write key");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).expect("chmod key");
+}
+
+struct CliFigures {
+    add_median: Duration,
+    verify_per_entry: Duration,
+}
+
+/// Single appends through the CLI on a ledger of a few thousand entries, and the peer ledger
+/// of exactly `peer` items for the verify comparison.
+fn cli(t: &mut Table, o: &Opts, work: &Path, evl_bin: &Path) -> CliFigures {
+    eprintln!("CLI: single appends, {} runs", o.peer);
+    let key = bench_key();
+    let key_file = work.join("bench.key");
+    write_key(&key_file, &key);
+    let files = work.join("cli-items");
+    fs::create_dir_all(&files).expect("mkdir");
+
+    // Ledger A: 5,000 entries, then one `evl add` / `evl annotate` per process.
+    let a = work.join("cli-a.evl");
+    let prefill = 5_000u64;
+    {
+        let l = init_ledger(&a, &key);
+        l.append_batch(drafts(10_000_000, prefill), &key, None)
+            .expect("prefill");
+    }
+    let mut adds = evl_adds(evl_bin, &a, &key_file, &files, 20_000_000, o.peer);
+    let add_med = median(&mut adds);
+    let add_p90 = pct(&mut adds, 0.9);
+    let genesis = Ledger::open(&a, &OpenOptions::default())
+        .expect("open")
+        .genesis_id()
+        .expect("genesis");
+    let mut notes: Vec<Duration> = (0..o.peer.min(100))
+        .map(|i| {
+            run(evl_cmd(evl_bin, &a)
+                .args(["annotate", &genesis.to_hex(), "--kind", "note", "--text"])
+                .arg(format!("reviewed inventory batch {i}: sidecars at 1.22.3"))
+                .arg("--key")
+                .arg(&key_file))
+        })
+        .collect();
+    let note_med = median(&mut notes);
+    let mut starts: Vec<Duration> = (0..30)
+        .map(|_| run(Command::new(evl_bin).arg("--version")))
+        .collect();
+    let start_med = median(&mut starts);
+    t.row(
+        &format!(
+            "`evl add` one file, ledger of {prefill}+ entries (median of {}; p90 {})",
+            o.peer,
+            fmt_dur(add_p90)
+        ),
+        fmt_dur(add_med),
+        "`evl --version` (process start)",
+        format!("{:.1}×", add_med.as_secs_f64() / start_med.as_secs_f64()),
+        "",
+    );
+    t.row(
+        &format!(
+            "`evl annotate`, ledger of {prefill}+ entries (median of {})",
+            notes.len()
+        ),
+        fmt_dur(note_med),
+        "`evl add`",
+        format!("{:.2}×", note_med.as_secs_f64() / add_med.as_secs_f64()),
+        "",
+    );
+
+    // Ledger B: exactly `peer` items, one `evl add` each, then `evl verify` through the CLI.
+    let b = work.join("cli-b.evl");
+    drop(init_ledger(&b, &key));
+    let _ = evl_adds(evl_bin, &b, &key_file, &files, 30_000_000, o.peer);
+    let mut v: Vec<Duration> = (0..7)
+        .map(|_| run(evl_cmd(evl_bin, &b).arg("verify")))
+        .collect();
+    let v_med = median(&mut v);
+    CliFigures {
+        add_median: add_med,
+        verify_per_entry: v_med / o.peer as u32,
+    }
+}
+
+/// The peer: one SSH-signed git commit per evidence item, checked with `git verify-commit`.
+fn peer(t: &mut Table, o: &Opts, work: &Path, c: &CliFigures) {
+    eprintln!("peer: {} SSH-signed git commits", o.peer);
+    let repo = work.join("peer-git");
+    fs::create_dir_all(repo.join("items")).expect("mkdir");
+    let key = work.join("peer_ed25519");
+    run(Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "bench@example.org",
+            "-f",
+        ])
+        .arg(&key));
+    let public = fs::read_to_string(key.with_extension("pub")).expect("pub");
+    let allowed = work.join("allowed_signers");
+    fs::write(
+        &allowed,
+        format!("bench@example.org namespaces=\"git\" {public}"),
+    )
+    .expect("allowed");
+    let git = |args: &[&str]| {
+        let mut c = Command::new("git");
+        c.current_dir(&repo)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(args);
+        c
+    };
+    run(&mut git(&["init", "-q"]));
+    for (k, v) in [
+        ("user.name", "bench"),
+        ("user.email", "bench@example.org"),
+        ("gpg.format", "ssh"),
+        ("user.signingkey", key.to_str().expect("utf-8 path")),
+        (
+            "gpg.ssh.allowedSignersFile",
+            allowed.to_str().expect("utf-8 path"),
+        ),
+    ] {
+        run(&mut git(&["config", k, v]));
+    }
+    let mut commits = Vec::with_capacity(o.peer);
+    for i in 0..o.peer as u64 {
+        let name = format!("items/inventory-{i}.csv");
+        let t0 = Instant::now();
+        fs::write(repo.join(&name), artifact_bytes(i)).expect("write item");
+        run(&mut git(&["add", &name]));
+        run(&mut git(&[
+            "commit",
+            "-S",
+            "-q",
+            "-m",
+            &format!("evidence: workload inventory {i}"),
+        ]));
+        commits.push(t0.elapsed());
+    }
+    let commit_med = median(&mut commits);
+    let shas = git(&["rev-list", "HEAD"])
+        .output()
+        .expect("rev-list")
+        .stdout;
+    let shas: Vec<String> = String::from_utf8(shas)
+        .expect("utf-8")
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(shas.len(), o.peer);
+    let t0 = Instant::now();
+    for s in &shas {
+        run(&mut git(&["verify-commit", s]));
+    }
+    let verify_each = t0.elapsed() / o.peer as u32;
+    let t0 = Instant::now();
+    let log = git(&["log", "--format=%G?"]).output().expect("git log");
+    let log_each = t0.elapsed() / o.peer as u32;
+    let good = String::from_utf8_lossy(&log.stdout)
+        .lines()
+        .filter(|l| *l == "G")
+        .count();
+    assert_eq!(good, o.peer, "every peer commit has a good signature");
+
+    t.row(
+        "peer: `git add` + `git commit -S` (ssh ed25519) per item, median",
+        fmt_dur(commit_med),
+        "",
+        "".into(),
+        "",
+    );
+    let r = commit_med.as_secs_f64() / c.add_median.as_secs_f64();
+    t.row(
+        "evl: `evl add` per item (median, above) vs git commit -S",
+        fmt_dur(c.add_median),
+        "git per item",
+        format!("{r:.1}× faster"),
+        &format!("≥ 10× ({})", verdict(r >= 10.0)),
+    );
+    t.row(
+        &format!("peer: `git verify-commit` per commit ({} commits)", o.peer),
+        fmt_dur(verify_each),
+        "",
+        "".into(),
+        "",
+    );
+    t.row(
+        "peer: `git log --format=%G?` (one process) per commit",
+        fmt_dur(log_each),
+        "",
+        "".into(),
+        "",
+    );
+    let r = verify_each.as_secs_f64() / c.verify_per_entry.as_secs_f64();
+    t.row(
+        &format!(
+            "evl: `evl verify` of {} items (CLI, median of 7) per item",
+            o.peer
+        ),
+        fmt_dur(c.verify_per_entry),
+        "git verify-commit per item",
+        format!("{r:.0}× faster"),
+        &format!("≥ 100× ({})", verdict(r >= 100.0)),
+    );
+    let r = log_each.as_secs_f64() / c.verify_per_entry.as_secs_f64();
+    t.row(
+        "evl: `evl verify` per item vs `git log %G?` per commit",
+        fmt_dur(c.verify_per_entry),
+        "git log %G? per item",
+        format!("{r:.0}× faster"),
+        "",
+    );
+}
+
+fn replay(t: &mut Table, evl_bin: &Path) {
+    let has_replay = Command::new(evl_bin)
+        .args(["replay", "--help"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let note = if has_replay {
+        "TODO: the gate engine has landed; this example does not drive it yet"
+    } else {
+        "TODO: gate engine (`evl evaluate` / `evl replay`) not in this build"
+    };
+    t.row(
+        "replay of a disposition with a 1,000-artifact basis (CLI)",
+        note.into(),
+        "—",
+        "—".into(),
+        "< 50 ms (not measured)",
+    );
+}
+
+fn machine() {
+    let sh = |c: &str| {
+        Command::new("sh")
+            .args(["-c", c])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    println!(
+        "machine: nproc {}; {}",
+        sh("nproc"),
+        sh("lscpu | grep 'Model name' | sed 's/  */ /g'")
+    );
+    println!(
+        "toolchain: {}; date {}",
+        sh("rustc --version"),
+        sh("date -u +%Y-%m-%dT%H:%MZ")
+    );
+    println!(
+        "evl commit: {}",
+        sh("git -C \"$CARGO_MANIFEST_DIR\" rev-parse --short HEAD 2>/dev/null || echo unknown")
+    );
+    println!();
+}
+
+fn main() {
+    let o = opts();
+    let evl_bin = std::env::var_os("EVL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let me = std::env::current_exe().expect("current exe");
+            me.parent()
+                .and_then(Path::parent)
+                .expect("target dir")
+                .join("evl")
+        });
+    assert!(
+        evl_bin.exists(),
+        "{} is missing: run `cargo build --release --bin evl` (scripts/bench-e2e.sh does)",
+        evl_bin.display()
+    );
+    let mut tmp = None;
+    let work = match &o.dir {
+        Some(d) => {
+            fs::create_dir_all(d).expect("work dir");
+            d.clone()
+        }
+        None => {
+            let d = tempfile::Builder::new()
+                .prefix("evl-bench-")
+                .tempdir()
+                .expect("temp dir");
+            let p = d.path().to_path_buf();
+            tmp = Some(d);
+            p
+        }
+    };
+    let t_start = Instant::now();
+    let mut t = Table::default();
+    let l = limits(&mut t);
+    let b = bulk(&mut t, &o, &l, &work);
+    proofs(&mut t, &b);
+    verify(&mut t, &l, &b, &evl_bin);
+    let c = cli(&mut t, &o, &work, &evl_bin);
+    peer(&mut t, &o, &work, &c);
+    replay(&mut t, &evl_bin);
+    eprintln!("total {:.0} s", t_start.elapsed().as_secs_f64());
+    println!();
+    machine();
+    t.print();
+    if o.keep {
+        if let Some(d) = tmp {
+            let _ = d.keep();
+        }
+        eprintln!("kept {}", work.display());
+    }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Prints every figure of docs/PERFORMANCE.md in one run: the Ed25519 limits, bulk append to
+# 10^6 entries, proofs, verify, CLI single append, the SSH-signed git peer.
+# Usage: bash scripts/bench-e2e.sh [--max N] [--batch N] [--peer N] [--dir DIR] [--keep]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --bin evl --example bench-e2e
+exec target/release/examples/bench-e2e "$@"
