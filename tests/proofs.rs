@@ -17,7 +17,11 @@ type Hash = [u8; 32];
 
 /// RFC 6962 §2.1 leaf hash: SHA-256(0x00 || entry bytes).
 fn leaf(bytes: &[u8]) -> Hash {
-    Sha256::new().chain_update([0u8]).chain_update(bytes).finalize().into()
+    Sha256::new()
+        .chain_update([0u8])
+        .chain_update(bytes)
+        .finalize()
+        .into()
 }
 
 /// RFC 6962 §2.1 interior node hash: SHA-256(0x01 || left || right).
@@ -190,12 +194,21 @@ fn the_independent_checkers_agree_with_each_other() {
                 assert!(!verify_inclusion(m as u64, n as u64, ls[m], &bad, root));
                 assert_ne!(*first, bad[0]);
             }
-            assert!(!verify_inclusion(m as u64, n as u64, leaf(b"other"), &p, root));
+            assert!(!verify_inclusion(
+                m as u64,
+                n as u64,
+                leaf(b"other"),
+                &p,
+                root
+            ));
         }
         for m in 1..=n {
             let p = subproof(m, &ls[..n], true);
             let old = mth(&ls[..m]);
-            assert!(verify_consistency(m as u64, n as u64, old, root, &p), "{m}->{n}");
+            assert!(
+                verify_consistency(m as u64, n as u64, old, root, &p),
+                "{m}->{n}"
+            );
             if !p.is_empty() {
                 let mut bad = p.clone();
                 let last = bad.len() - 1;
@@ -245,7 +258,13 @@ fn inclusion_proofs_check_against_the_checkpoint_root() {
         let mut short = path.clone();
         short.pop();
         assert!(!verify_inclusion(i as u64, RICH_SIZE, ls[i], &short, root));
-        assert!(!verify_inclusion(i as u64, RICH_SIZE, ls[(i + 1) % ls.len()], &path, root));
+        assert!(!verify_inclusion(
+            i as u64,
+            RICH_SIZE,
+            ls[(i + 1) % ls.len()],
+            &path,
+            root
+        ));
     }
 
     // Against an older tree size.
@@ -255,7 +274,13 @@ fn inclusion_proofs_check_against_the_checkpoint_root() {
         .json();
     let old_root = mth(&ls[..11]);
     assert_eq!(unhex(&p["root_hash"]), old_root);
-    assert!(verify_inclusion(6, 11, ls[6], &hashes(&p["hashes"]), old_root));
+    assert!(verify_inclusion(
+        6,
+        11,
+        ls[6],
+        &hashes(&p["hashes"]),
+        old_root
+    ));
 
     // A size that does not hold the entry is an input error, not a proof.
     let out = f.evl(["proof", "inclusion", f.id("last"), "--size", "5"]);
@@ -286,7 +311,9 @@ fn consistency_proofs_check_between_every_pair_of_sizes() {
         for j in 0..path.len() {
             let mut bad = path.clone();
             bad[j][0] ^= 1;
-            assert!(!verify_consistency(old, RICH_SIZE, old_root, new_root, &bad));
+            assert!(!verify_consistency(
+                old, RICH_SIZE, old_root, new_root, &bad
+            ));
         }
         if old < RICH_SIZE {
             // The proof does not vouch for another old root.
@@ -351,7 +378,10 @@ fn verify_note(note: &str, vkey: &str) -> Result<String, String> {
         .try_into()
         .unwrap();
     if hex::encode(key_id) != id_hex {
-        return Err(format!("verifier key id {id_hex} is not {}", hex::encode(key_id)));
+        return Err(format!(
+            "verifier key id {id_hex} is not {}",
+            hex::encode(key_id)
+        ));
     }
     let vk = VerifyingKey::from_bytes(key[1..].try_into().unwrap()).map_err(|e| e.to_string())?;
     let (text, sigs) = split_note(note);
@@ -430,10 +460,20 @@ fn checkpoint_note_verifies_with_an_independent_signed_note_check() {
     let mut raw = B64.decode(sig).unwrap();
     raw[40] ^= 1;
     let forged = format!("{body}\n{head} {}\n", B64.encode(raw));
-    assert!(verify_note(&forged, vkey).unwrap_err().contains("does not verify"));
+    assert!(
+        verify_note(&forged, vkey)
+            .unwrap_err()
+            .contains("does not verify")
+    );
     // Another key's verifier key does not accept it.
     let other = f
-        .evl(["keygen", "other", "--json", "--dir", f.path("keys").to_str().unwrap()])
+        .evl([
+            "keygen",
+            "other",
+            "--json",
+            "--dir",
+            f.path("keys").to_str().unwrap(),
+        ])
         .ok()
         .json();
     let other_pk = hex::decode(other["public_key"].as_str().unwrap()).unwrap();

@@ -33,10 +33,7 @@ fn verify_fails(f: &Fixture, extra: &[&str]) -> Out {
     let out = f.evl(&args);
     assert_eq!(out.code, INVALID, "tampering went unnoticed: {out:#?}");
     assert!(out.stderr.contains("FAIL "), "{out:#?}");
-    assert!(
-        out.stderr.trim_end().ends_with("problem(s)"),
-        "{out:#?}"
-    );
+    assert!(out.stderr.trim_end().ends_with("problem(s)"), "{out:#?}");
     // --json agrees and says which structure failed.
     args.push("--json");
     let json = f.evl(&args);
@@ -47,7 +44,10 @@ fn verify_fails(f: &Fixture, extra: &[&str]) -> Out {
 
 fn assert_names(out: &Out, needles: &[&str]) {
     for n in needles {
-        assert!(out.stderr.contains(n), "verify does not say {n:?}: {out:#?}");
+        assert!(
+            out.stderr.contains(n),
+            "verify does not say {n:?}: {out:#?}"
+        );
     }
 }
 
@@ -98,12 +98,15 @@ fn flipped_artifact_byte_names_the_artifact() {
         let t = tree(db, "blobs");
         let v = t.get(blake3::hash(content).as_bytes()).unwrap().unwrap();
         assert_eq!(v.as_ref(), content);
-        t.insert(blake3::hash(content).as_bytes(), flip(&v, 3)).unwrap();
+        t.insert(blake3::hash(content).as_bytes(), flip(&v, 3))
+            .unwrap();
     });
     let out = verify_fails(&f, &[]);
     assert_names(
         &out,
-        &[&format!("FAIL artifact: artifact {d} does not hash to its address")],
+        &[&format!(
+            "FAIL artifact: artifact {d} does not hash to its address"
+        )],
     );
     // cat still refuses to serve the altered bytes as the artifact? It serves stored bytes; the
     // point here is that verify names the digest. The JSON report carries the entry index.
@@ -133,7 +136,9 @@ fn removed_artifact_blob_names_the_entry() {
     let out = verify_fails(&f, &[]);
     assert_names(
         &out,
-        &[&format!("entry 8 refers to artifact {d}, whose bytes are missing")],
+        &[&format!(
+            "entry 8 refers to artifact {d}, whose bytes are missing"
+        )],
     );
 }
 
@@ -179,7 +184,10 @@ fn deleted_id_index_record_is_caught() {
         assert!(tree(db, "ids").remove(&a).unwrap().is_some());
     });
     let out = verify_fails(&f, &[]);
-    assert_names(&out, &["FAIL id-index: the id index has 16 records for 17 entries"]);
+    assert_names(
+        &out,
+        &["FAIL id-index: the id index has 16 records for 17 entries"],
+    );
     // A read through the damaged index fails cleanly too.
     let out = f.evl(["show", f.id("a")]);
     assert_eq!(out.code, 2, "{out:#?}");
@@ -196,7 +204,10 @@ fn altered_tree_hash_is_named() {
     let out = verify_fails(&f, &[]);
     assert_names(
         &out,
-        &["FAIL tree: stored tree hash 3 (level", "differs from the recomputed one"],
+        &[
+            "FAIL tree: stored tree hash 3 (level",
+            "differs from the recomputed one",
+        ],
     );
 }
 
@@ -241,7 +252,10 @@ fn un_revoking_a_key_in_the_registry_index_is_caught() {
     ]);
     if out.code == 0 {
         let out = verify_fails(&f, &[]);
-        assert_names(&out, &["entry 17", "'contractor'", "revoked at log position 15"]);
+        assert_names(
+            &out,
+            &["entry 17", "'contractor'", "revoked at log position 15"],
+        );
     } else {
         out.refused(3, &["contractor"]);
     }
@@ -357,7 +371,13 @@ fn altered_checkpoints_are_caught() {
         meta.insert("checkpoint", edited.as_bytes()).unwrap();
     });
     let out = verify_fails(&f, &[]);
-    assert_names(&out, &["FAIL checkpoint: latest stored checkpoint", "does not verify"]);
+    assert_names(
+        &out,
+        &[
+            "FAIL checkpoint: latest stored checkpoint",
+            "does not verify",
+        ],
+    );
 
     // An auditor's note whose root was edited, and one that is not a note at all.
     let f = rich().copy();
@@ -408,7 +428,13 @@ fn flipped_bytes_in_the_raw_sled_files_never_pass_or_panic() {
         }
         assert!(hits > 0, "{needle:?} not found in the raw store");
         let note = f.path("auditor.note");
-        let out = f.evl(["--wait", "5", "verify", "--checkpoint", note.to_str().unwrap()]);
+        let out = f.evl([
+            "--wait",
+            "5",
+            "verify",
+            "--checkpoint",
+            note.to_str().unwrap(),
+        ]);
         assert!(
             out.code == INVALID || out.code == STORAGE,
             "raw flip of {:?} not caught: {out:#?}",
@@ -436,7 +462,13 @@ fn pseudo_random_raw_flips_never_panic() {
         bytes[at] ^= 0x40;
         std::fs::write(&path, bytes).unwrap();
         let note = f.path("auditor.note");
-        let out = f.evl(["--wait", "5", "verify", "--checkpoint", note.to_str().unwrap()]);
+        let out = f.evl([
+            "--wait",
+            "5",
+            "verify",
+            "--checkpoint",
+            note.to_str().unwrap(),
+        ]);
         assert!(
             [0, INVALID, STORAGE].contains(&out.code),
             "flip at {at}: {out:#?}"

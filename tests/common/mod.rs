@@ -152,7 +152,7 @@ impl Fixture {
 }
 
 /// What `snapshot` saw.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
     pub log: Value,
     pub verify: Value,
