@@ -432,3 +432,38 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Importer inputs built to exhaust memory or stack: each is refused with one line naming the
+/// file, quickly, and appends nothing.
+#[test]
+fn hostile_importer_inputs_are_refused() {
+    let fx = fixture();
+    let owner = fx.key("owner");
+    let owner = owner.to_str().unwrap();
+    // YAML "billion laughs": nine levels of nine aliases.
+    let mut bomb = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+        let refs = vec![format!("*{prev}"); 9].join(",");
+        bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    let bomb = fx.file("bomb.yaml", bomb.as_bytes());
+    // 10,000 nested sequences (the limit is 64). Rejection cost grows with depth before the
+    // limit bites: 1,000,000 levels take ~13 s and ~260 MB in a release build (docs/RELIABILITY.md).
+    let deep = fx.file("deep.yaml", format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).as_bytes());
+    // A CSV header of a million columns.
+    let wide: String = (0..1_000_000).map(|i| format!("c{i},")).collect::<String>() + "\n";
+    let wide = fx.file("wide.csv", wide.as_bytes());
+    for (importer, file, name) in [
+        ("mesh", &bomb, "bomb.yaml"),
+        ("mesh", &deep, "deep.yaml"),
+        ("inventory", &wide, "wide.csv"),
+    ] {
+        let started = std::time::Instant::now();
+        fx.refused(&["ingest", importer, file, "--key", owner], INPUT, &[name]);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{name} took {:?}",
+            started.elapsed()
+        );
+    }
+}
