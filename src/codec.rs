@@ -10,13 +10,15 @@ use serde::{Serialize, de::DeserializeOwned};
 /// Largest canonical entry evl writes or reads; the C2SP tlog-tiles entry cap.
 pub const MAX_ENTRY_BYTES: usize = 65_535;
 
-type Canonical = Configuration<LittleEndian, Fixint, Limit<{ 64 * 1024 * 1024 }>>;
+/// The canonical configuration with a decode limit of `LIMIT` bytes: bincode refuses any
+/// length prefix claiming more, so a lying length cannot make it allocate beyond the limit.
+type Canonical<const LIMIT: usize> = Configuration<LittleEndian, Fixint, Limit<LIMIT>>;
 
-fn canonical() -> Canonical {
+fn canonical<const LIMIT: usize>() -> Canonical<LIMIT> {
     config::standard()
         .with_little_endian()
         .with_fixed_int_encoding()
-        .with_limit::<{ 64 * 1024 * 1024 }>()
+        .with_limit::<LIMIT>()
 }
 
 /// Bytes that do not decode as the expected canonical structure.
@@ -37,7 +39,8 @@ pub enum CodecError {
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serializing our own types into a Vec cannot fail: no maps with non-string keys that
     // bincode rejects, no unbounded sequences.
-    bincode::serde::encode_to_vec(value, canonical()).expect("codec: canonical encoding failed")
+    bincode::serde::encode_to_vec(value, canonical::<{ usize::MAX }>())
+        .expect("codec: canonical encoding failed")
 }
 
 /// Decodes canonical bytes, refusing inputs over `max` bytes and trailing bytes. Every
@@ -49,8 +52,16 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, CodecE
             max,
         });
     }
-    let (value, used) = bincode::serde::decode_from_slice(bytes, canonical())
-        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    // The decode limit follows `max`, rounded up to one of a few sizes (const generics).
+    let decoded = match max {
+        0..=65_536 => bincode::serde::decode_from_slice(bytes, canonical::<65_536>()),
+        65_537..=1_048_576 => bincode::serde::decode_from_slice(bytes, canonical::<1_048_576>()),
+        1_048_577..=16_777_216 => {
+            bincode::serde::decode_from_slice(bytes, canonical::<16_777_216>())
+        }
+        _ => bincode::serde::decode_from_slice(bytes, canonical::<268_435_456>()),
+    };
+    let (value, used) = decoded.map_err(|e| CodecError::Malformed(e.to_string()))?;
     if used != bytes.len() {
         return Err(CodecError::Trailing(bytes.len() - used));
     }

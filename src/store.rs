@@ -87,9 +87,15 @@ fn read_be(v: &[u8]) -> Option<u64> {
 
 impl Ledger {
     fn storage(&self, e: impl std::fmt::Display) -> Error {
+        let message = e.to_string();
+        let message = if message.contains("corrupted") {
+            "the store's files are damaged and cannot be read; restore the directory from a copy, then run `evl verify`".to_string()
+        } else {
+            message
+        };
         Error::Storage {
             path: self.path.clone(),
-            message: e.to_string(),
+            message,
         }
     }
 
@@ -110,6 +116,12 @@ impl Ledger {
                     }
                 }
                 Err(sled::Error::Io(e)) => return Err(Error::io(path)(e)),
+                Err(sled::Error::Corruption { .. }) => {
+                    return Err(Error::Storage {
+                        path: path.to_path_buf(),
+                        message: "the store's files are damaged and cannot be read; restore the directory from a copy, then run `evl verify`".into(),
+                    });
+                }
                 Err(e) => {
                     return Err(Error::Storage {
                         path: path.to_path_buf(),
@@ -654,9 +666,9 @@ impl Ledger {
 
     /// Consistency proof from the tree of `old` entries to the tree of `new` entries.
     pub fn prove_consistency(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>> {
-        if old > new || new > self.size()? {
+        if old == 0 || old > new || new > self.size()? {
             return Err(Error::Invalid(format!(
-                "cannot prove consistency from size {old} to size {new}: the ledger has {} entries",
+                "cannot prove consistency from size {old} to size {new}: it needs 1 <= old <= new, and the ledger has {} entries",
                 self.size()?
             )));
         }

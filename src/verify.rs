@@ -364,13 +364,19 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     for (i, h) in tree.0.iter().enumerate() {
         if ledger.stored_hash(i as u64)? != Some(*h) {
             let (level, n) = tlog_tiles::tlog::split_stored_hash_index(i as u64);
-            report.fail(
-                None,
-                "tree",
-                format!(
-                    "stored tree hash {i} (level {level}, node {n}) differs from the recomputed one"
-                ),
-            );
+            if level == 0 {
+                report.fail(
+                    Some(n),
+                    "tree",
+                    format!("entry {n} is not the entry the tree recorded at that position (entries reordered, replaced or the leaf hash altered)"),
+                );
+            } else {
+                report.fail(
+                    None,
+                    "tree",
+                    format!("stored tree hash {i} (level {level}, node {n}) differs from the recomputed one"),
+                );
+            }
         }
     }
     let complete = tree.0.len() as u64 == tlog_tiles::tlog::stored_hash_count(size);

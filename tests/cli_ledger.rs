@@ -729,7 +729,6 @@ fn exit_codes_are_documented_in_help() {
 }
 
 #[test]
-#[ignore = "bug: `evl log --json | head -1` panics ('failed printing to stdout: Broken pipe', exit 101): println! on a closed stdout"]
 fn closed_stdout_is_not_a_panic() {
     let f = rich().copy();
     for argv in [

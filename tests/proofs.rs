@@ -340,7 +340,6 @@ fn consistency_proofs_check_between_every_pair_of_sizes() {
 }
 
 #[test]
-#[ignore = "bug: `evl proof consistency 0` exits 1 'stored data is corrupt: tree hashes: unmet input condition' on a healthy ledger"]
 fn consistency_from_the_empty_tree_is_not_reported_as_corruption() {
     let f = rich().copy();
     let out = f.evl(["proof", "consistency", "0"]);

@@ -205,8 +205,8 @@ fn altered_tree_hash_is_named() {
     assert_names(
         &out,
         &[
-            "FAIL tree: stored tree hash 3 (level",
-            "differs from the recomputed one",
+            // Stored hash 3 is the leaf hash of entry 2 (level 0, node 2).
+            "FAIL tree: entry 2 is not the entry the tree recorded at that position",
         ],
     );
 }
