@@ -20,9 +20,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use evl::entry::{
-    Annotation, AnnotationKind, ArtifactMeta, KeyGrant, Payload, Scope, Tier,
-};
+use evl::entry::{Annotation, AnnotationKind, ArtifactMeta, KeyGrant, Payload, Scope, Tier};
 use evl::keys::{Role, SecretKey};
 use evl::store::{Draft, Ledger, OpenOptions};
 use evl::timestamp::Timestamp;
@@ -180,6 +178,8 @@ struct Heard {
     /// The append in flight when the child died: (start index, count).
     pending: Option<(u64, u64)>,
     checkpoints: Vec<u64>,
+    /// One past the last index of the last append that returned.
+    returned_end: u64,
     pending_checkpoint: Option<u64>,
 }
 
@@ -192,10 +192,10 @@ fn parse(lines: &[String]) -> Heard {
             ["ok", i, id] => {
                 let i: u64 = i.parse().unwrap();
                 h.confirmed.push((i, id.parse().unwrap()));
-                if let Some((s, n)) = h.pending {
-                    if i + 1 == s + n {
-                        h.pending = None;
-                    }
+                // The first `ok` of an append means it returned: the whole batch must be
+                // there, even if the kill cut the printing of its other `ok` lines.
+                if let Some((s, n)) = h.pending.take() {
+                    h.returned_end = s + n;
                 }
             }
             ["trycp", s] => h.pending_checkpoint = Some(s.parse().unwrap()),
@@ -224,7 +224,13 @@ fn trial(n: usize, rng: &mut Rng) -> TrialResult {
     let child_seed = rng.next();
     let delay = Duration::from_millis(10 + rng.below(600));
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &path)
         .env(CHILD_SEED_ENV, child_seed.to_string())
         .stdout(Stdio::piped())
@@ -257,7 +263,9 @@ fn trial(n: usize, rng: &mut Rng) -> TrialResult {
             // libtest has already written "test crash_child ... " on this line.
             Ok(l) if l.ends_with("ready") => break,
             Ok(_) => {}
-            Err(_) if Instant::now() > ready_deadline => panic!("trial {n}: the child never got ready"),
+            Err(_) if Instant::now() > ready_deadline => {
+                panic!("trial {n}: the child never got ready")
+            }
             Err(_) => {
                 if let Some(status) = child.try_wait().unwrap() {
                     let mut err = String::new();
@@ -281,8 +289,13 @@ fn trial(n: usize, rng: &mut Rng) -> TrialResult {
     }
     let heard = parse(&lines);
 
-    let ledger = Ledger::open(&path, &OpenOptions { wait: Some(Duration::from_secs(10)) })
-        .unwrap_or_else(|e| panic!("trial {n}: the ledger does not reopen after SIGKILL: {e}"));
+    let ledger = Ledger::open(
+        &path,
+        &OpenOptions {
+            wait: Some(Duration::from_secs(10)),
+        },
+    )
+    .unwrap_or_else(|e| panic!("trial {n}: the ledger does not reopen after SIGKILL: {e}"));
     let report = verify::verify(&ledger, &verify::Options::default()).unwrap();
     assert!(
         report.ok(),
@@ -299,14 +312,21 @@ fn trial(n: usize, rng: &mut Rng) -> TrialResult {
             Some(*index),
             "trial {n}: confirmed entry {id} lost (expected at index {index}, ledger size {size})"
         );
-        assert_eq!(ledger.entry(*index).unwrap().id(), *id, "trial {n}: index {index}");
+        assert_eq!(
+            ledger.entry(*index).unwrap().id(),
+            *id,
+            "trial {n}: index {index}"
+        );
     }
     // Nothing partial: the ledger ends after the last confirmed entry, or after the whole
     // batch that was in flight — never inside it.
     let mut in_flight = None;
-    let confirmed_end = heard.confirmed.last().map(|(i, _)| i + 1).unwrap_or(1);
+    let confirmed_end = heard.returned_end.max(1);
     match heard.pending {
-        None => assert_eq!(size, confirmed_end, "trial {n}: entries beyond the last append"),
+        None => assert_eq!(
+            size, confirmed_end,
+            "trial {n}: entries beyond the last append"
+        ),
         Some((start, count)) => {
             assert_eq!(start, confirmed_end, "trial {n}: protocol");
             in_flight = Some(size == start + count);
@@ -320,8 +340,16 @@ fn trial(n: usize, rng: &mut Rng) -> TrialResult {
     // A confirmed checkpoint is the latest stored one or was replaced by a later one, and
     // verify (above) checked whichever is stored.
     if let Some(last) = heard.checkpoints.last() {
-        let note = ledger.latest_checkpoint().unwrap().expect("a confirmed checkpoint is stored");
-        let stored = String::from_utf8_lossy(&note).lines().nth(1).unwrap().parse::<u64>().unwrap();
+        let note = ledger
+            .latest_checkpoint()
+            .unwrap()
+            .expect("a confirmed checkpoint is stored");
+        let stored = String::from_utf8_lossy(&note)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
         assert!(
             stored == *last || Some(stored) == heard.pending_checkpoint,
             "trial {n}: stored checkpoint size {stored}, confirmed {last}"
@@ -331,8 +359,17 @@ fn trial(n: usize, rng: &mut Rng) -> TrialResult {
     // The ledger stays usable: one more append, and it still verifies.
     let d = ledger.append(annotation(1_000_000), &admin()).unwrap();
     assert_eq!(d.index, size);
-    assert!(verify::verify(&ledger, &verify::Options::default()).unwrap().ok());
-    TrialResult { killed, in_flight, confirmed: heard.confirmed.len(), size }
+    assert!(
+        verify::verify(&ledger, &verify::Options::default())
+            .unwrap()
+            .ok()
+    );
+    TrialResult {
+        killed,
+        in_flight,
+        confirmed: heard.confirmed.len(),
+        size,
+    }
 }
 
 #[test]
