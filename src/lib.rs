@@ -9,6 +9,7 @@ pub mod digest;
 pub mod domain;
 pub mod entry;
 pub mod error;
+pub mod ingest;
 pub mod keys;
 pub mod merkle;
 pub mod registry;

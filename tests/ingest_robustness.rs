@@ -1,0 +1,119 @@
+//! No input makes an importer panic: every prefix and a set of byte mutations of each fixture
+//! either parses or returns an error.
+
+use evl::ingest::{Importer, ParseOptions, parse_with};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+const FIXTURES: &[(Importer, &str, &[u8])] = &[
+    (
+        Importer::Mesh,
+        "istio-mesh.yaml",
+        include_bytes!("fixtures/ingest/istio-mesh.yaml"),
+    ),
+    (
+        Importer::Mesh,
+        "linkerd-policy.yaml",
+        include_bytes!("fixtures/ingest/linkerd-policy.yaml"),
+    ),
+    (
+        Importer::Inventory,
+        "inventory.csv",
+        include_bytes!("fixtures/ingest/inventory.csv"),
+    ),
+    (
+        Importer::Telemetry,
+        "prometheus-instant.json",
+        include_bytes!("fixtures/ingest/prometheus-instant.json"),
+    ),
+    (
+        Importer::Telemetry,
+        "prometheus-range.json",
+        include_bytes!("fixtures/ingest/prometheus-range.json"),
+    ),
+    (
+        Importer::Telemetry,
+        "telemetry.csv",
+        include_bytes!("fixtures/ingest/telemetry.csv"),
+    ),
+];
+
+fn opts() -> ParseOptions {
+    ParseOptions {
+        window: Some("w".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn every_fixture_parses_and_is_deterministic() {
+    for (imp, name, bytes) in FIXTURES {
+        let a = parse_with(*imp, name, bytes, &opts()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let b = parse_with(*imp, name, bytes, &opts()).unwrap();
+        assert_eq!(a.canonical_json(), b.canonical_json(), "{name}");
+        assert_eq!(a.importer(), *imp);
+        // The canonical JSON round-trips to equal facts.
+        let back: evl::ingest::Facts = serde_json::from_str(&a.canonical_json()).unwrap();
+        assert_eq!(back, a, "{name}");
+    }
+}
+
+#[test]
+fn truncations_never_panic() {
+    let mut errors = 0;
+    for (imp, name, bytes) in FIXTURES {
+        for cut in 0..bytes.len() {
+            if parse_with(*imp, name, &bytes[..cut], &opts()).is_err() {
+                errors += 1;
+            }
+        }
+        // Also every importer on every fixture (wrong importer must be an error or facts, no panic).
+        for other in Importer::ALL {
+            let _ = parse_with(other, name, bytes, &opts());
+        }
+    }
+    assert!(errors > 0, "some truncations must be rejected");
+}
+
+#[test]
+fn byte_mutations_never_panic() {
+    let replacements: &[u8] = b"\0\xff:-{}[]\"',\n#&*!|>%@`\t ";
+    for (imp, name, bytes) in FIXTURES {
+        let step = (bytes.len() / 150).max(1);
+        for pos in (0..bytes.len()).step_by(step) {
+            for r in replacements {
+                let mut m = bytes.to_vec();
+                m[pos] = *r;
+                let _ = parse_with(*imp, name, &m, &opts());
+            }
+        }
+    }
+}
+
+#[test]
+fn certificate_chain_truncations_and_mutations_never_panic() {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["a.example".to_string()]).unwrap();
+    let leaf_pem = leaf
+        .signed_by(&leaf_key, &Issuer::from_params(&ca, &ca_key))
+        .unwrap()
+        .pem();
+    let chain = format!("{leaf_pem}{ca_pem}").into_bytes();
+    assert!(parse_with(Importer::Cert, "c.pem", &chain, &opts()).is_ok());
+    let mut errors = 0;
+    for cut in 0..chain.len() {
+        if parse_with(Importer::Cert, "c.pem", &chain[..cut], &opts()).is_err() {
+            errors += 1;
+        }
+    }
+    assert!(errors > 0);
+    // Mutate the DER inside the first block: flip bytes of the base64 body.
+    for pos in (30..leaf_pem.len() - 30).step_by(3) {
+        let mut m = chain.clone();
+        m[pos] = if m[pos] == b'A' { b'B' } else { b'A' };
+        let _ = parse_with(Importer::Cert, "c.pem", &m, &opts());
+    }
+}

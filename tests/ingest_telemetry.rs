@@ -1,0 +1,234 @@
+//! Telemetry importer against Prometheus API JSON and the telemetry CSV.
+
+use evl::ingest::telemetry;
+use evl::ingest::{Facts, Importer, ParseOptions};
+
+const WINDOW: &str = "mesh-mtls-canary-2026-04-11T00Z-2026-04-13T00Z";
+
+#[test]
+fn prometheus_instant_vector() {
+    let t = telemetry::parse(
+        "instant.json",
+        include_bytes!("fixtures/ingest/prometheus-instant.json"),
+        WINDOW,
+        true,
+    )
+    .unwrap();
+    assert_eq!(t.format, "prometheus-vector");
+    assert_eq!((t.window.as_str(), t.sealed), (WINDOW, true));
+    let names: Vec<_> = t
+        .workloads
+        .iter()
+        .map(|w| (w.namespace.as_str(), w.workload.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("edge-routing", "edge-gateway"),
+            ("identity", "identity-token-service"),
+            ("payments", "payments-api")
+        ]
+    );
+    let p = t.get("payments", "payments-api").unwrap();
+    assert_eq!(p.success_rate.as_ref().unwrap().last, 0.9991);
+    assert_eq!(p.p95_ms.as_ref().unwrap().last_at, Some(1712966400.0));
+    assert!(p.p99_ms.is_none());
+    // __name__ naming the measure, and plain workload / namespace labels.
+    assert_eq!(
+        t.get("identity", "identity-token-service")
+            .unwrap()
+            .p99_ms
+            .as_ref()
+            .unwrap()
+            .last,
+        88.0
+    );
+}
+
+#[test]
+fn prometheus_range_vector_summarises_last_min_max_by_time() {
+    let t = telemetry::parse(
+        "range.json",
+        include_bytes!("fixtures/ingest/prometheus-range.json"),
+        WINDOW,
+        false,
+    )
+    .unwrap();
+    assert_eq!(t.format, "prometheus-matrix");
+    let p95 = t
+        .get("payments", "payments-api")
+        .unwrap()
+        .p95_ms
+        .clone()
+        .unwrap();
+    // Samples are out of order in the file; "last" is the latest timestamp, not the last listed.
+    assert_eq!(
+        (p95.last, p95.min, p95.max, p95.samples),
+        (41.7, 35.0, 57.9, 4)
+    );
+    let err = t
+        .get("orders", "orders-journal-writer")
+        .unwrap()
+        .error_rate
+        .clone()
+        .unwrap();
+    assert_eq!((err.last, err.max), (0.02, 0.061));
+}
+
+#[test]
+fn csv_telemetry_through_parse_with() {
+    let opts = ParseOptions {
+        window: Some(WINDOW.into()),
+        sealed: true,
+        ..Default::default()
+    };
+    let f = evl::ingest::parse_with(
+        Importer::Telemetry,
+        "t.csv",
+        include_bytes!("fixtures/ingest/telemetry.csv"),
+        &opts,
+    )
+    .unwrap();
+    let Facts::Telemetry(t) = &f else {
+        panic!("wrong facts")
+    };
+    assert_eq!(t.format, "csv");
+    assert_eq!(t.workloads.len(), 3);
+    let o = t.get("orders", "orders-journal-writer").unwrap();
+    assert_eq!(o.error_rate.as_ref().unwrap().last, 0.03);
+    assert!(o.p95_ms.is_none());
+    assert!(
+        f.canonical_json()
+            .starts_with("{\"importer\":\"telemetry\",\"facts\":{\"window\":")
+    );
+}
+
+fn series(labels: &str, value: &str) -> String {
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{labels},"value":[1712966400,"{value}"]}}]}}}}"#
+    )
+}
+
+#[test]
+fn errors_name_the_series_and_problem() {
+    let ok_labels = r#"{"evl_metric":"p95_ms","destination_workload":"payments-api","destination_workload_namespace":"payments"}"#;
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            series(ok_labels, "+Inf"),
+            vec!["p.json", "payments-api", "non-finite"],
+        ),
+        (
+            series(ok_labels, "fast"),
+            vec!["payments-api", "\"fast\"", "not a number"],
+        ),
+        (
+            series(
+                r#"{"__name__":"istio_requests_total","destination_workload":"a","destination_workload_namespace":"b"}"#,
+                "1",
+            ),
+            vec!["istio_requests_total", "evl_metric"],
+        ),
+        (
+            series(
+                r#"{"evl_metric":"p90_ms","workload":"a","namespace":"b"}"#,
+                "1",
+            ),
+            vec!["p90_ms", "unknown measure"],
+        ),
+        (
+            series(r#"{"evl_metric":"rps","namespace":"b"}"#, "1"),
+            vec!["no workload"],
+        ),
+        (
+            r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#
+                .to_string(),
+            vec!["\"error\"", "parse error at char 5"],
+        ),
+        (
+            r#"{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}"#.to_string(),
+            vec!["scalar", "not supported"],
+        ),
+        (
+            "{\"status\": \"success\",\n \"data\": {".to_string(),
+            vec!["p.json, line 2", "JSON does not parse"],
+        ),
+    ];
+    for (json, needles) in cases {
+        let e = telemetry::parse("p.json", json.as_bytes(), "w", false)
+            .unwrap_err()
+            .to_string();
+        for n in needles {
+            assert!(e.contains(n), "{e:?} should contain {n:?}");
+        }
+    }
+}
+
+#[test]
+fn duplicate_series_and_rows_are_refused() {
+    let s = r#"{"metric":{"evl_metric":"rps","workload":"a","namespace":"b","pod":"p1"},"value":[1,"1"]}"#;
+    let json =
+        format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{s},{s}]}}}}"#);
+    let e = telemetry::parse("d.json", json.as_bytes(), "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("repeats measure rps") && e.contains("b/a"),
+        "{e}"
+    );
+    let csv = "workload,namespace,success_rate,error_rate,p50_ms,p95_ms,p99_ms,rps\na,b,1,0,1,1,1,1\na,b,1,0,1,1,1,1\n";
+    let e = telemetry::parse("d.csv", csv.as_bytes(), "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 3") && e.contains("first on line 2"), "{e}");
+}
+
+#[test]
+fn csv_errors_name_line_and_column() {
+    let e = telemetry::parse("t.csv", b"workload,namespace,rps,p90_ms\n", "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("t.csv, line 1, field column 4")
+            && e.contains("\"p90_ms\" is not a telemetry column"),
+        "{e}"
+    );
+    let e = telemetry::parse("t.csv", b"workload,rps\n", "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 1, field namespace") && e.contains("lacks"),
+        "{e}"
+    );
+}
+
+#[test]
+fn csv_non_finite_and_negative_values_name_line_and_column() {
+    let csv =
+        "workload,namespace,success_rate,error_rate,p50_ms,p95_ms,p99_ms,rps\na,b,1,0,1,NaN,1,1\n";
+    let e = telemetry::parse("t.csv", csv.as_bytes(), "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 2, field p95_ms") && e.contains("finite"),
+        "{e}"
+    );
+    let csv =
+        "workload,namespace,success_rate,error_rate,p50_ms,p95_ms,p99_ms,rps\na,b,1,0,1,-3,1,1\n";
+    let e = telemetry::parse("t.csv", csv.as_bytes(), "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 2, field p95_ms") && e.contains("zero or more"),
+        "{e}"
+    );
+}
+
+#[test]
+fn csv_columns_in_any_order_with_optional_measures() {
+    let csv = "RPS,Namespace,p95_ms,workload\n120,payments,48,payments-api\n";
+    let t = telemetry::parse("t.csv", csv.as_bytes(), "w", false).unwrap();
+    let p = t.get("payments", "payments-api").unwrap();
+    assert_eq!(p.rps.as_ref().unwrap().last, 120.0);
+    assert_eq!(p.p95_ms.as_ref().unwrap().last, 48.0);
+    assert!(p.success_rate.is_none());
+}
