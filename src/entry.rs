@@ -122,6 +122,19 @@ pub struct ArtifactMeta {
     /// The artifact entry this one replaces.
     pub supersedes: Option<EntryId>,
     pub labels: BTreeMap<String, String>,
+    /// Facts an importer parsed from the bytes, stored beside them (docs/IMPORTERS.md).
+    pub facts: Option<ParsedFacts>,
+}
+
+/// Where an importer's parsed facts are stored, and which parser produced them, so replay
+/// can re-parse the artifact and prove it gets the same facts.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ParsedFacts {
+    /// The importer, e.g. `workload-inventory`.
+    pub parser: String,
+    pub parser_version: u32,
+    /// BLAKE3 of the facts' canonical JSON, stored as a blob.
+    pub digest: Digest,
 }
 
 /// The kind of a reviewer's remark.

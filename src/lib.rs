@@ -4,6 +4,7 @@
 //! packet → evaluate → disposition → replay. Lower layers never import higher ones.
 
 pub mod checkpoint;
+pub mod cli;
 pub mod codec;
 pub mod digest;
 pub mod domain;

@@ -46,7 +46,7 @@ pub enum AuthError {
         reason: Option<String>,
     },
     #[error(
-        "signer key '{name}' lacks the {role} role needed to sign a {kind} entry (it holds: {held})"
+        "signer key '{name}' lacks the {role} role needed to sign {kind} entries (it holds: {held})"
     )]
     MissingRole {
         name: String,

@@ -217,6 +217,9 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
         match &entry.body.payload {
             Payload::Artifact(m) => {
                 referenced_blobs.entry(m.content).or_insert(index);
+                if let Some(f) = &m.facts {
+                    referenced_blobs.entry(f.digest).or_insert(index);
+                }
             }
             Payload::Disposition(d) => {
                 referenced_blobs.entry(d.document).or_insert(index);

@@ -1,0 +1,209 @@
+//! The command-line front end: argument definitions, dispatch, printing and exit codes.
+//! The library below this module never prints.
+
+mod read;
+mod write;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{Error, exit};
+use crate::keys::{self, SecretKey};
+use crate::store::{Ledger, OpenOptions};
+use crate::timestamp::Timestamp;
+
+const AFTER_HELP: &str = "\
+EXIT CODES:
+    0  success; for verify, replay and verify-bundle: verified
+    1  verification failed: the ledger, bundle or disposition is invalid or tampered
+    2  usage or input error: bad arguments, malformed or missing files, unknown digests
+    3  refused: signer unknown, revoked or lacking the role; secret key file readable by others
+    4  the ledger is in use by another process (retry, or pass --wait)
+    5  storage failure: disk full or unwritable
+
+ENVIRONMENT:
+    EVL_LEDGER  ledger directory (default ./.evl); --ledger overrides it
+    EVL_KEY     secret key file for verbs that sign; --key overrides it
+
+EXAMPLE:
+    evl keygen hana --dir keys
+    evl init --origin example.org/mesh-gate --admin keys/hana.pub --key keys/hana.key
+    evl add inventory.csv --kind workload-inventory --tier authoritative --key keys/hana.key
+    evl log
+    evl verify";
+
+/// evl — an append-only, signed evidence ledger for readiness gates.
+///
+/// Every evidence artifact, annotation and acknowledgment is stored as a BLAKE3-addressed,
+/// Ed25519-signed entry that is never rewritten. The log is an RFC 6962 Merkle tree with
+/// signed C2SP checkpoints, so anyone can verify it, prove an entry's inclusion, or prove an
+/// old checkpoint is consistent with today's ledger.
+#[derive(Parser, Debug)]
+#[command(name = "evl", version, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every verb takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Ledger directory (a sled store).
+    #[arg(
+        long,
+        global = true,
+        env = "EVL_LEDGER",
+        default_value = ".evl",
+        value_name = "DIR"
+    )]
+    pub ledger: PathBuf,
+    /// If another process holds the ledger, wait up to SECS seconds for it instead of failing.
+    #[arg(long, global = true, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
+    pub wait: Option<u64>,
+}
+
+/// Options of verbs that sign an entry.
+#[derive(Args, Debug, Clone)]
+pub struct Signing {
+    /// Secret key to sign with: PKCS#8 PEM or OpenSSH ed25519, mode 0600.
+    #[arg(long, env = "EVL_KEY", value_name = "FILE")]
+    pub key: PathBuf,
+    /// The time the signer claims (RFC 3339 or YYYY-MM-DD); default: now. At most 5 minutes ahead of this machine's clock.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<Timestamp>,
+}
+
+impl Signing {
+    fn load(&self) -> Result<SecretKey, Error> {
+        Ok(keys::read_secret(&self.key)?)
+    }
+    fn time(&self) -> Timestamp {
+        self.at.unwrap_or_else(Timestamp::now)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create an Ed25519 key pair: NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub.
+    ///
+    /// The secret key is never printed. Keys from `openssl genpkey -algorithm ed25519` and
+    /// unencrypted OpenSSH ed25519 keys work too, wherever evl takes --key.
+    Keygen(write::KeygenArgs),
+    /// Create a ledger whose genesis entry names its origin and trust-root admin keys.
+    Init(write::InitArgs),
+    /// Manage the key registry: add, rotate, revoke, list (each change a signed admin entry).
+    #[command(subcommand)]
+    Key(write::KeyCommand),
+    /// Add evidence files as artifacts, all in one durable batch.
+    #[command(
+        after_help = "EXAMPLE:\n    evl add drills/*.toml --kind rollback-drill --tier authoritative \\\n        --namespace payments --captured-at 2026-04-10 --valid-until 2026-04-24 --key keys/hana-okafor.key"
+    )]
+    Add(write::AddArgs),
+    /// Annotate any digest: note, concern, blocker, accept or reject.
+    #[command(
+        after_help = "EXAMPLE:\n    evl annotate 3f2a9c --kind concern --workload payments/payments-ledger-sync \\\n        --text 'sidecar compatibility unresolved' --key keys/reviewer-platform-security.key"
+    )]
+    Annotate(write::AnnotateArgs),
+    /// Sign an acknowledgment, e.g. of an east-west policy for a namespace.
+    #[command(
+        after_help = "EXAMPLE:\n    evl ack --topic east-west-authorization-policy --subject 7d1e --namespace data-platform \\\n        --statement 'east-west authorization policy acknowledged' --key keys/ns-data-platform-owner.key"
+    )]
+    Ack(write::AckArgs),
+    /// Promote an excluded-tier artifact into use (owner role).
+    Promote(write::PromoteArgs),
+    /// Show one entry or artifact by digest or unique prefix.
+    #[command(
+        after_help = "EXAMPLE:\n    evl show 3f2a9c\n    evl show 3f2a9c --json | jq .artifact.valid_until"
+    )]
+    Show(read::ShowArgs),
+    /// List entries in log order.
+    #[command(
+        after_help = "EXAMPLE:\n    evl log --kind acknowledgment\n    evl log --since 100 --json"
+    )]
+    Log(read::LogArgs),
+    /// Write an artifact's original bytes to stdout.
+    Cat(read::CatArgs),
+    /// Print inclusion or consistency proofs (RFC 9162).
+    #[command(subcommand)]
+    Proof(read::ProofCommand),
+    /// Sign a C2SP checkpoint of the current tree with an admin key.
+    #[command(
+        after_help = "The note verifies with any C2SP signed-note implementation (e.g. Go's\ngolang.org/x/mod/sumdb/note) using the verifier key `--json` prints. Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl checkpoint --key keys/mesh-admin.key -o audit-2026-04-20.note"
+    )]
+    Checkpoint(read::CheckpointArgs),
+    /// Verify every entry, signature, artifact, index, tree hash and checkpoint.
+    ///
+    /// Exit 0 when everything verifies, 1 naming every failure otherwise.
+    #[command(
+        after_help = "EXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten"
+    )]
+    Verify(read::VerifyArgs),
+}
+
+/// Runs a parsed command line and returns the process exit code. Errors are printed here as
+/// one line on stderr.
+pub fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Keygen(a) => write::keygen(a),
+        Command::Init(a) => write::init(&cli.global, a),
+        Command::Key(c) => write::key(&cli.global, c),
+        Command::Add(a) => write::add(&cli.global, a),
+        Command::Annotate(a) => write::annotate(&cli.global, a),
+        Command::Ack(a) => write::ack(&cli.global, a),
+        Command::Promote(a) => write::promote(&cli.global, a),
+        Command::Show(a) => read::show(&cli.global, a),
+        Command::Log(a) => read::log(&cli.global, a),
+        Command::Cat(a) => read::cat(&cli.global, a),
+        Command::Proof(c) => read::proof(&cli.global, c),
+        Command::Checkpoint(a) => read::checkpoint(&cli.global, a),
+        Command::Verify(a) => read::verify(&cli.global, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("evl: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Opens the ledger named by the global options.
+fn open(g: &Global) -> Result<Ledger, Error> {
+    Ledger::open(
+        &g.ledger,
+        &OpenOptions {
+            wait: g.wait.map(Duration::from_secs),
+        },
+    )
+}
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(v: &T) -> Result<i32, Error> {
+    let s = serde_json::to_string_pretty(v)
+        .map_err(|e| Error::Invalid(format!("cannot encode JSON: {e}")))?;
+    println!("{s}");
+    Ok(exit::OK)
+}
+
+/// Reads a whole input file, refusing one larger than `max` bytes before reading it.
+fn read_file(path: &std::path::Path, max: usize) -> Result<Vec<u8>, Error> {
+    let meta = std::fs::metadata(path).map_err(Error::io(path))?;
+    if !meta.is_file() {
+        return Err(Error::Invalid(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.len() > max as u64 {
+        return Err(Error::Invalid(format!(
+            "{} is {} bytes, over the {max}-byte limit",
+            path.display(),
+            meta.len()
+        )));
+    }
+    std::fs::read(path).map_err(Error::io(path))
+}

@@ -1,0 +1,557 @@
+//! Verbs that create keys or append entries.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{Global, Signing, open, print_json, read_file};
+use crate::digest::Digest;
+use crate::entry::{
+    Acknowledgment, Annotation, AnnotationKind, ArtifactMeta, KeyGrant, KeyRevoke, KeyRotate,
+    Payload, Promotion, Scope, Tier,
+};
+use crate::error::{Error, exit};
+use crate::keys::{self, Role, SecretKey};
+use crate::store::{Draft, Ledger, MAX_ARTIFACT_BYTES, Resolved};
+use crate::timestamp::Timestamp;
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Key name: letters, digits, '.', '_' or '-'.
+    pub name: String,
+    /// Directory to write NAME.key and NAME.pub into.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Derive the key from a PUBLISHED phrase (BLAKE3 of the phrase is the seed). For demos
+    /// only: anyone who knows the phrase has the key. The file is marked DEMO ONLY.
+    #[arg(long, value_name = "PHRASE")]
+    pub demo_seed: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn keygen(a: KeygenArgs) -> Result<i32, Error> {
+    let (key, banner) = match &a.demo_seed {
+        Some(p) => (
+            SecretKey::demo_from_phrase(p),
+            format!(
+                "# DEMO ONLY — NOT A SECRET. Derived from the published phrase '{p}'\n# (seed = BLAKE3(phrase)). Never use this key for real evidence.\n"
+            ),
+        ),
+        None => (SecretKey::generate(), String::new()),
+    };
+    let (sk, pk) = keys::write_key_pair(&a.dir, &a.name, &key, &banner)?;
+    let id = key.public().id();
+    if a.json {
+        return print_json(&serde_json::json!({
+            "name": a.name, "key_id": id.to_string(), "public_key": key.public().to_string(),
+            "secret_key_file": sk, "public_key_file": pk,
+        }));
+    }
+    println!(
+        "wrote {} (secret, mode 0600) and {}",
+        sk.display(),
+        pk.display()
+    );
+    println!("key id {id}");
+    Ok(exit::OK)
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Origin string checkpoints carry, e.g. example.org/mesh-gate (printable ASCII, no spaces or '+').
+    #[arg(long)]
+    pub origin: String,
+    /// Public key file of a trust-root admin; repeat for several. Named after the key file's name field or its file stem.
+    #[arg(long = "admin", value_name = "PUBFILE", required = true)]
+    pub admins: Vec<PathBuf>,
+    #[command(flatten)]
+    pub signing: Signing,
+}
+
+fn grant_from_file(
+    path: &std::path::Path,
+    name: Option<&str>,
+    roles: Vec<Role>,
+) -> Result<KeyGrant, Error> {
+    let (public_key, carried) = keys::read_public(path)?;
+    let name = name
+        .map(str::to_string)
+        .or(carried)
+        .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    keys::check_name(&name)?;
+    Ok(KeyGrant {
+        name,
+        public_key,
+        roles,
+    })
+}
+
+pub fn init(g: &Global, a: InitArgs) -> Result<i32, Error> {
+    let key = a.signing.load()?;
+    let admins = a
+        .admins
+        .iter()
+        .map(|p| grant_from_file(p, None, vec![Role::Admin]))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ledger = Ledger::init(&g.ledger, &a.origin, admins, &key, a.signing.time())?;
+    println!(
+        "created ledger {} (origin {}), genesis {}",
+        g.ledger.display(),
+        a.origin,
+        ledger.genesis_id()?
+    );
+    Ok(exit::OK)
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Register a key with roles (admin signs).
+    Add {
+        /// Name for the key in the registry.
+        name: String,
+        /// The key's public key file.
+        #[arg(long = "pub", value_name = "PUBFILE")]
+        public: PathBuf,
+        /// Role to grant; repeat: admin, owner, reviewer, security-signer, gate-chair.
+        #[arg(long = "role", required = true)]
+        roles: Vec<Role>,
+        #[command(flatten)]
+        signing: Signing,
+    },
+    /// Replace a key: the new key takes the name and roles, the old one stops counting.
+    Rotate {
+        /// Name (or key id prefix) of the key to replace.
+        name: String,
+        /// The new public key file.
+        #[arg(long = "pub", value_name = "PUBFILE")]
+        public: PathBuf,
+        #[command(flatten)]
+        signing: Signing,
+    },
+    /// Revoke a key from this point of the log on.
+    Revoke {
+        /// Name (or key id prefix) of the key to revoke.
+        name: String,
+        /// Why (recorded in the entry).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        signing: Signing,
+    },
+    /// List registered keys with their roles and status.
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn find_key(ledger: &Ledger, name: &str) -> Result<crate::keys::KeyId, Error> {
+    let reg = ledger.registry()?;
+    if let Some((id, _)) = reg.by_name(name) {
+        return Ok(*id);
+    }
+    let matches: Vec<_> = reg
+        .keys()
+        .keys()
+        .filter(|id| id.to_string().starts_with(name))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(**one),
+        [] => Err(Error::Unknown(format!("key {name}"))),
+        many => Err(Error::Ambiguous {
+            prefix: name.into(),
+            matches: many.iter().map(|k| k.0.short()).collect(),
+        }),
+    }
+}
+
+fn append_one(
+    g: &Global,
+    s: &Signing,
+    payload: Payload,
+    blobs: Vec<Vec<u8>>,
+) -> Result<i32, Error> {
+    let key = s.load()?;
+    let ledger = open(g)?;
+    let kind = payload.kind();
+    let done = ledger.append_batch(
+        vec![Draft {
+            payload,
+            claimed_at: s.time(),
+            blobs,
+        }],
+        &key,
+        Some(Timestamp::now()),
+    )?;
+    println!("{kind} {} at index {}", done[0].id, done[0].index);
+    Ok(exit::OK)
+}
+
+pub fn key(g: &Global, c: KeyCommand) -> Result<i32, Error> {
+    match c {
+        KeyCommand::Add {
+            name,
+            public,
+            roles,
+            signing,
+        } => {
+            let grant = grant_from_file(&public, Some(&name), roles)?;
+            append_one(g, &signing, Payload::KeyAdd(grant), vec![])
+        }
+        KeyCommand::Rotate {
+            name,
+            public,
+            signing,
+        } => {
+            let ledger = open(g)?;
+            let old = find_key(&ledger, &name)?;
+            drop(ledger);
+            let (new_key, _) = keys::read_public(&public)?;
+            append_one(
+                g,
+                &signing,
+                Payload::KeyRotate(KeyRotate { old, new_key }),
+                vec![],
+            )
+        }
+        KeyCommand::Revoke {
+            name,
+            reason,
+            signing,
+        } => {
+            let ledger = open(g)?;
+            let key = find_key(&ledger, &name)?;
+            drop(ledger);
+            append_one(
+                g,
+                &signing,
+                Payload::KeyRevoke(KeyRevoke { key, reason }),
+                vec![],
+            )
+        }
+        KeyCommand::List { json } => {
+            let ledger = open(g)?;
+            let reg = ledger.registry()?;
+            let mut keys: Vec<_> = reg.keys().iter().collect();
+            keys.sort_by_key(|(_, s)| (s.added_at, s.name.clone()));
+            if json {
+                let v: Vec<_> = keys
+                    .iter()
+                    .map(|(id, s)| {
+                        serde_json::json!({
+                            "key_id": id.to_string(), "name": s.name, "public_key": s.public_key.to_string(),
+                            "roles": s.roles, "added_at": s.added_at, "revoked_at": s.revoked_at,
+                            "revoked_reason": s.revoked_reason,
+                        })
+                    })
+                    .collect();
+                return print_json(&v);
+            }
+            for (id, s) in keys {
+                let roles: Vec<_> = s.roles.iter().map(|r| r.name()).collect();
+                let status = match (&s.revoked_at, &s.revoked_reason) {
+                    (Some(at), Some(r)) => format!("revoked at {at}: {r}"),
+                    (Some(at), None) => format!("revoked at {at}"),
+                    _ => "active".to_string(),
+                };
+                println!(
+                    "{}  {:<20} {:<40} added at {}  {}",
+                    id.0.short(),
+                    s.name,
+                    roles.join(","),
+                    s.added_at,
+                    status
+                );
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Metadata shared by every file of one `evl add` or `evl ingest`.
+#[derive(Args, Debug, Clone)]
+pub struct MetaArgs {
+    /// When the evidence was captured (RFC 3339 or date); default: the signing time.
+    #[arg(long, value_name = "TIME")]
+    pub captured_at: Option<Timestamp>,
+    /// Until when the evidence is valid.
+    #[arg(long, value_name = "TIME")]
+    pub valid_until: Option<Timestamp>,
+    /// Namespace the evidence covers; repeat.
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// Workload (NAMESPACE/WORKLOAD or name) the evidence covers; repeat.
+    #[arg(long = "workload", value_name = "WL")]
+    pub workloads: Vec<String>,
+    /// The evidence was captured read-only (e.g. a sealed telemetry window).
+    #[arg(long)]
+    pub sealed: bool,
+    /// Entry id (or unique prefix) of the artifact this one replaces.
+    #[arg(long, value_name = "DIGEST")]
+    pub supersedes: Option<String>,
+    /// Free label KEY=VALUE; repeat.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// Files to add; each becomes one artifact entry, all appended with one durable flush.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Artifact kind, e.g. rollback-drill, gate-definition, authority-snapshot.
+    #[arg(long)]
+    pub kind: String,
+    /// Source tier: authoritative, operational or excluded.
+    #[arg(long)]
+    pub tier: Tier,
+    #[command(flatten)]
+    pub meta: MetaArgs,
+    #[command(flatten)]
+    pub signing: Signing,
+    /// Print the appended entries as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Builds artifact metadata for `bytes` read from `path`; validates every field first.
+pub(crate) fn artifact_meta(
+    ledger: &Ledger,
+    (kind, tier): (&str, Tier),
+    m: &MetaArgs,
+    path: &std::path::Path,
+    bytes: &[u8],
+    at: Timestamp,
+) -> Result<ArtifactMeta, Error> {
+    let kind_ok = !kind.is_empty()
+        && kind.len() <= 64
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !kind_ok {
+        return Err(Error::Invalid(format!(
+            "artifact kind '{kind}' must be 1-64 letters, digits, '-', '_' or '.'"
+        )));
+    }
+    let mut labels = BTreeMap::new();
+    for l in &m.labels {
+        let (k, v) = l
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| Error::Invalid(format!("label '{l}' must be KEY=VALUE")))?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let captured_at = m.captured_at.unwrap_or(at);
+    if let Some(v) = m.valid_until {
+        if v < captured_at {
+            return Err(Error::Invalid(format!(
+                "--valid-until {v} is before --captured-at {captured_at}"
+            )));
+        }
+    }
+    let supersedes = match &m.supersedes {
+        None => None,
+        Some(s) => {
+            let (_, e) = ledger.resolve_entry(s)?;
+            if !matches!(e.body.payload, Payload::Artifact(_)) {
+                return Err(Error::Invalid(format!(
+                    "--supersedes {s} names a {} entry, not an artifact",
+                    e.body.payload.kind()
+                )));
+            }
+            Some(e.id())
+        }
+    };
+    Ok(ArtifactMeta {
+        content: Digest::of(bytes),
+        size: bytes.len() as u64,
+        kind: kind.to_string(),
+        file_name: path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        tier,
+        captured_at,
+        valid_until: m.valid_until,
+        scope: Scope {
+            namespaces: sorted(m.namespaces.clone()),
+            workloads: sorted(m.workloads.clone()),
+        },
+        sealed: m.sealed,
+        supersedes,
+        labels,
+        facts: None,
+    })
+}
+
+pub fn add(g: &Global, a: AddArgs) -> Result<i32, Error> {
+    let key = a.signing.load()?;
+    let ledger = open(g)?;
+    let at = a.signing.time();
+    let mut drafts = Vec::with_capacity(a.files.len());
+    for path in &a.files {
+        let bytes = read_file(path, MAX_ARTIFACT_BYTES)?;
+        let meta = artifact_meta(&ledger, (&a.kind, a.tier), &a.meta, path, &bytes, at)?;
+        drafts.push(Draft {
+            payload: Payload::Artifact(meta),
+            claimed_at: at,
+            blobs: vec![bytes],
+        });
+    }
+    let done = ledger.append_batch(drafts, &key, Some(Timestamp::now()))?;
+    if a.json {
+        let v: Vec<_> = done
+            .iter()
+            .zip(&a.files)
+            .map(|(d, f)| serde_json::json!({"file": f, "id": d.id.to_string(), "index": d.index}))
+            .collect();
+        return print_json(&v);
+    }
+    for (d, f) in done.iter().zip(&a.files) {
+        println!("artifact {} at index {}  {}", d.id, d.index, f.display());
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Args, Debug)]
+pub struct AnnotateArgs {
+    /// Digest or unique prefix of what is annotated (entry id or artifact content).
+    pub subject: String,
+    /// note, concern, blocker, accept or reject.
+    #[arg(long)]
+    pub kind: AnnotationKind,
+    /// The remark.
+    #[arg(long)]
+    pub text: String,
+    /// Namespace the remark concerns; repeat.
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// Workload the remark concerns; repeat.
+    #[arg(long = "workload", value_name = "WL")]
+    pub workloads: Vec<String>,
+    #[command(flatten)]
+    pub signing: Signing,
+}
+
+fn resolve_subject(g: &Global, text: &str) -> Result<Digest, Error> {
+    let ledger = open(g)?;
+    Ok(match ledger.resolve(text)? {
+        Resolved::Entry { id, .. } => id,
+        Resolved::Blob(d) => d,
+    })
+}
+
+pub fn annotate(g: &Global, a: AnnotateArgs) -> Result<i32, Error> {
+    let subject = resolve_subject(g, &a.subject)?;
+    let scope = Scope {
+        namespaces: sorted(a.namespaces),
+        workloads: sorted(a.workloads),
+    };
+    append_one(
+        g,
+        &a.signing,
+        Payload::Annotation(Annotation {
+            subject,
+            kind: a.kind,
+            scope,
+            text: a.text,
+        }),
+        vec![],
+    )
+}
+
+#[derive(Args, Debug)]
+pub struct AckArgs {
+    /// What is acknowledged, e.g. east-west-authorization-policy.
+    #[arg(long)]
+    pub topic: String,
+    /// Digest or prefix of the acknowledged artifact or entry.
+    #[arg(long, value_name = "DIGEST")]
+    pub subject: Option<String>,
+    /// Namespace the acknowledgment is for.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// The statement signed.
+    #[arg(long)]
+    pub statement: String,
+    #[command(flatten)]
+    pub signing: Signing,
+}
+
+pub fn ack(g: &Global, a: AckArgs) -> Result<i32, Error> {
+    let subject = a
+        .subject
+        .as_deref()
+        .map(|s| resolve_subject(g, s))
+        .transpose()?;
+    let payload = Payload::Acknowledgment(Acknowledgment {
+        topic: a.topic,
+        subject,
+        namespace: a.namespace,
+        statement: a.statement,
+    });
+    append_one(g, &a.signing, payload, vec![])
+}
+
+#[derive(Args, Debug)]
+pub struct PromoteArgs {
+    /// Entry id or prefix of the excluded-tier artifact.
+    pub artifact: String,
+    /// Tier it is lifted to.
+    #[arg(long, default_value = "operational")]
+    pub to: Tier,
+    /// Why it may be used.
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub signing: Signing,
+}
+
+pub fn promote(g: &Global, a: PromoteArgs) -> Result<i32, Error> {
+    let ledger = open(g)?;
+    let (_, e) = ledger.resolve_entry(&a.artifact)?;
+    match &e.body.payload {
+        Payload::Artifact(m) if m.tier == Tier::Excluded => {}
+        Payload::Artifact(m) => {
+            return Err(Error::Invalid(format!(
+                "artifact {} is {}, not excluded; only excluded material needs promotion",
+                e.id().short(),
+                m.tier
+            )));
+        }
+        p => {
+            return Err(Error::Invalid(format!(
+                "{} is a {} entry, not an artifact",
+                a.artifact,
+                p.kind()
+            )));
+        }
+    }
+    if a.to == Tier::Excluded {
+        return Err(Error::Invalid(
+            "--to must be operational or authoritative".into(),
+        ));
+    }
+    drop(ledger);
+    append_one(
+        g,
+        &a.signing,
+        Payload::Promotion(Promotion {
+            artifact: e.id(),
+            to: a.to,
+            reason: a.reason,
+        }),
+        vec![],
+    )
+}
