@@ -113,13 +113,14 @@ pub struct ExceptionRule {
     pub expired_code: String,
 }
 
-/// Which measure of a telemetry series is compared.
+/// Which value of a telemetry series is compared: the last sample, or the worst sample in the
+/// window (highest error rate and p95, lowest success rate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Statistic {
     Last,
     #[default]
-    Max,
+    Worst,
 }
 
 /// Canary telemetry thresholds (seed 003: error rate > 5 %, p95 latency +50 %).
@@ -230,12 +231,7 @@ fn authority_selector() -> Selector {
 }
 
 /// Blocker codes the engine itself raises whatever the definition says.
-pub const ENGINE_CODES: [&str; 4] = [
-    "reviewer-blocker",
-    "evidence-unreadable",
-    "authority-missing",
-    "authority-expired",
-];
+pub const ENGINE_CODES: [&str; 2] = ["reviewer-blocker", "evidence-unreadable"];
 
 /// Why a gate definition is refused.
 #[derive(Debug, thiserror::Error)]
