@@ -309,6 +309,14 @@ pub fn verify_bundle(bytes: &[u8]) -> Report {
         .filter(|(_, (_, e))| matches!(e.body.payload, Payload::Disposition(_)))
         .map(|(id, _)| *id)
         .collect();
+    if !r.failures.is_empty() {
+        // Replaying evidence already known to be altered proves nothing more; say so.
+        r.failures.push(format!(
+            "{} disposition(s) not replayed because the checks above failed",
+            dispositions.len()
+        ));
+        return r;
+    }
     for id in dispositions {
         match replay::replay(&src, &id) {
             Ok(rep) if rep.matches => r.dispositions_replayed += 1,
