@@ -3,18 +3,26 @@
 //! The data path reads top-down: file → artifact → [`entry`] → [`store`] / [`merkle`] log →
 //! packet → evaluate → disposition → replay. Lower layers never import higher ones.
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod cli;
 pub mod codec;
+pub mod deadlines;
 pub mod digest;
+pub mod disposition;
 pub mod domain;
 pub mod entry;
 pub mod error;
+pub mod evaluate;
+pub mod evidence;
 pub mod facts;
+pub mod gate;
 pub mod ingest;
 pub mod keys;
+pub mod lineage;
 pub mod merkle;
 pub mod registry;
+pub mod replay;
 pub mod store;
 pub mod timestamp;
 pub mod verify;

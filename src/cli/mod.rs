@@ -1,6 +1,7 @@
 //! The command-line front end: argument definitions, dispatch, printing and exit codes.
 //! The library below this module never prints.
 
+mod gate;
 mod ingest;
 mod read;
 mod write;
@@ -145,6 +146,42 @@ pub enum Command {
         after_help = "The note verifies with any C2SP signed-note implementation (e.g. Go's\ngolang.org/x/mod/sumdb/note) using the verifier key `--json` prints. Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl checkpoint --key keys/mesh-admin.key -o audit-2026-04-20.note"
     )]
     Checkpoint(read::CheckpointArgs),
+    /// Pin a packet revision: gate definition, checkpoint time, in-scope workloads, basis.
+    ///
+    /// With --parent, everything not given is inherited from the parent revision, and --basis
+    /// / --drop edit the inherited basis.
+    #[command(subcommand)]
+    Packet(PacketCommand),
+    /// Propose narrowing a packet to the workloads it keeps; reviewers accept or reject it
+    /// with `evl annotate PROPOSAL --kind accept|reject`.
+    Narrow(gate::NarrowArgs),
+    /// Derive the disposition of a packet revision: verdict, blockers, exact scope.
+    ///
+    /// A pure function of the pinned basis, the pinned gate definition, --as-of and the engine
+    /// version: the same inputs give byte-identical output on any machine. --record appends it.
+    #[command(
+        after_help = "EXAMPLE:\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --record --key keys/hana-okafor.key\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --json > disposition.json"
+    )]
+    Evaluate(gate::EvaluateArgs),
+    /// Re-derive a recorded disposition from its basis and prove it matches byte for byte.
+    ///
+    /// Exit 0 when it matches; 1 with a field-by-field difference, a missing basis digest or
+    /// an engine version change named.
+    Replay(gate::ReplayArgs),
+    /// Walk a packet's revisions: dispositions, evidence deltas, what changed the verdict.
+    Lineage(gate::PacketArg),
+    /// List the future times at which the derived result would change, and to what.
+    Deadlines(gate::DeadlinesArgs),
+    /// Re-evaluate when the ledger changes or a deadline passes; record only changed results.
+    Watch(gate::WatchArgs),
+    /// Export a self-contained bundle: lineage, basis, artifacts, dispositions, proofs, checkpoint.
+    Export(gate::ExportArgs),
+    /// Verify a bundle offline, with no ledger, replaying every disposition in it.
+    ///
+    /// Exit 0 when it verifies, 1 naming what fails.
+    VerifyBundle(gate::VerifyBundleArgs),
+    /// Record the gate chair's human decision on a packet (gate-chair role).
+    Decide(gate::DecideArgs),
     /// Verify every entry, signature, artifact, index, tree hash and checkpoint.
     ///
     /// Exit 0 when everything verifies, 1 naming every failure otherwise.
@@ -152,6 +189,15 @@ pub enum Command {
         after_help = "EXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten"
     )]
     Verify(read::VerifyArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PacketCommand {
+    /// Create a packet revision (owner role).
+    #[command(
+        after_help = "EXAMPLE:\n    evl packet create --name Service-Mesh-mTLS-Enforcement-Gate-Packet --revision 2 \\\n        --gate 5be0 --checkpoint-at 2026-04-30 --workloads-from 77aa --basis 77aa --basis 1c3d --key keys/hana-okafor.key\n    evl packet create --parent 9c41 --basis 0e12 --drop 1c3d --key keys/hana-okafor.key   # next revision"
+    )]
+    Create(gate::PacketCreateArgs),
 }
 
 /// Runs a parsed command line and returns the process exit code. Errors are printed here as
@@ -171,6 +217,16 @@ pub fn run(cli: Cli) -> i32 {
         Command::Cat(a) => read::cat(&cli.global, a),
         Command::Proof(c) => read::proof(&cli.global, c),
         Command::Checkpoint(a) => read::checkpoint(&cli.global, a),
+        Command::Packet(PacketCommand::Create(a)) => gate::packet_create(&cli.global, a),
+        Command::Narrow(a) => gate::narrow(&cli.global, a),
+        Command::Evaluate(a) => gate::evaluate(&cli.global, a),
+        Command::Replay(a) => gate::replay(&cli.global, a),
+        Command::Lineage(a) => gate::lineage(&cli.global, a),
+        Command::Deadlines(a) => gate::deadlines(&cli.global, a),
+        Command::Watch(a) => gate::watch(&cli.global, a),
+        Command::Export(a) => gate::export(&cli.global, a),
+        Command::VerifyBundle(a) => gate::verify_bundle(a),
+        Command::Decide(a) => gate::decide(&cli.global, a),
         Command::Verify(a) => read::verify(&cli.global, a),
     };
     match result {

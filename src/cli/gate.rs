@@ -1,0 +1,868 @@
+//! Verbs of the gate engine: packets, evaluate, replay, lineage, deadlines, watch, bundles,
+//! and the gate chair's decision.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::json;
+
+use super::{Global, Signing, open, print_json, read_file};
+use crate::bundle;
+use crate::deadlines;
+use crate::digest::EntryId;
+use crate::disposition::Disposition;
+use crate::entry::{
+    Decision, DispositionRecord, NarrowingProposal, PacketRevision, Payload, WorkloadRef,
+};
+use crate::error::{Error, exit};
+use crate::evaluate::{self, EvalError};
+use crate::facts;
+use crate::ingest::Facts;
+use crate::lineage;
+use crate::replay;
+use crate::store::{Draft, Ledger};
+use crate::timestamp::Timestamp;
+
+fn eval_err(e: EvalError) -> Error {
+    match e {
+        EvalError::Ledger(m) => Error::Corrupt(m),
+        other => Error::Invalid(other.to_string()),
+    }
+}
+
+/// Resolves a packet revision entry.
+fn packet(ledger: &Ledger, text: &str) -> Result<(EntryId, PacketRevision), Error> {
+    let (_, e) = ledger.resolve_entry(text)?;
+    let id = e.body.id();
+    match e.body.payload {
+        Payload::Packet(p) => Ok((id, p)),
+        other => Err(Error::Invalid(format!(
+            "{text} is a {} entry, not a packet revision",
+            other.kind()
+        ))),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PacketCreateArgs {
+    /// Packet name, e.g. Service-Mesh-mTLS-Enforcement-Gate-Packet.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Revision number (default: the parent's plus one, or 1).
+    #[arg(long)]
+    pub revision: Option<u32>,
+    /// Parent revision (entry id or prefix). Name, gate, checkpoint, scope and basis default to the parent's.
+    #[arg(long, value_name = "PACKET")]
+    pub parent: Option<String>,
+    /// The gate-definition artifact (entry id or prefix).
+    #[arg(long, value_name = "DIGEST")]
+    pub gate: Option<String>,
+    /// The proposed gate checkpoint (cutover) time.
+    #[arg(long, value_name = "TIME")]
+    pub checkpoint_at: Option<Timestamp>,
+    /// An in-scope workload, NAMESPACE/WORKLOAD; repeat.
+    #[arg(long = "workload", value_name = "NS/WL")]
+    pub workloads: Vec<WorkloadRef>,
+    /// Take every workload of this ingested workload-inventory artifact as in scope.
+    #[arg(long, value_name = "DIGEST")]
+    pub workloads_from: Option<String>,
+    /// A basis entry (evidence, annotation, acknowledgment, promotion, narrowing); repeat.
+    #[arg(long = "basis", value_name = "DIGEST")]
+    pub basis: Vec<String>,
+    /// Remove an entry inherited from the parent's basis; repeat.
+    #[arg(long = "drop", value_name = "DIGEST")]
+    pub drop: Vec<String>,
+    #[command(flatten)]
+    pub signing: Signing,
+}
+
+pub fn packet_create(g: &Global, a: PacketCreateArgs) -> Result<i32, Error> {
+    let key = a.signing.load()?;
+    let ledger = open(g)?;
+    let parent = a
+        .parent
+        .as_deref()
+        .map(|p| packet(&ledger, p))
+        .transpose()?;
+    let resolve = |t: &str| ledger.resolve_entry(t).map(|(_, e)| e.body.id());
+    let name = a
+        .name
+        .clone()
+        .or_else(|| parent.as_ref().map(|(_, p)| p.name.clone()));
+    let Some(name) = name else {
+        return Err(Error::Invalid(
+            "--name is required for a packet without --parent".into(),
+        ));
+    };
+    let gate = match (&a.gate, &parent) {
+        (Some(gt), _) => resolve(gt)?,
+        (None, Some((_, p))) => p.gate,
+        (None, None) => {
+            return Err(Error::Invalid(
+                "--gate is required for a packet without --parent".into(),
+            ));
+        }
+    };
+    let checkpoint_at = match (a.checkpoint_at, &parent) {
+        (Some(t), _) => t,
+        (None, Some((_, p))) => p.checkpoint_at,
+        (None, None) => {
+            return Err(Error::Invalid(
+                "--checkpoint-at is required for a packet without --parent".into(),
+            ));
+        }
+    };
+    let mut in_scope: BTreeSet<WorkloadRef> = a.workloads.iter().cloned().collect();
+    if let Some(inv) = &a.workloads_from {
+        let (_, e) = ledger.resolve_entry(inv)?;
+        let Payload::Artifact(meta) = &e.body.payload else {
+            return Err(Error::Invalid(format!(
+                "--workloads-from {inv} is not an artifact"
+            )));
+        };
+        let bytes = ledger
+            .blob(&meta.content)?
+            .ok_or_else(|| Error::Corrupt(format!("artifact {} is missing", meta.content)))?;
+        match facts::reparse(meta, &bytes) {
+            Some(Ok(Facts::Inventory(inv))) => {
+                in_scope.extend(inv.workloads.iter().map(|w| WorkloadRef {
+                    namespace: w.namespace.clone(),
+                    workload: w.workload.clone(),
+                }));
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "--workloads-from {inv} is not an ingested workload-inventory artifact"
+                )));
+            }
+        }
+    }
+    if in_scope.is_empty() {
+        if let Some((_, p)) = &parent {
+            in_scope.extend(p.in_scope.iter().cloned());
+        }
+    }
+    if in_scope.is_empty() {
+        return Err(Error::Invalid("a packet needs in-scope workloads: --workload NS/WL, --workloads-from INVENTORY or --parent".into()));
+    }
+    let mut basis: BTreeSet<EntryId> = parent
+        .as_ref()
+        .map(|(_, p)| p.basis.iter().copied().collect())
+        .unwrap_or_default();
+    for b in &a.basis {
+        basis.insert(resolve(b)?);
+    }
+    for d in &a.drop {
+        let id = resolve(d)?;
+        if !basis.remove(&id) {
+            return Err(Error::Invalid(format!(
+                "--drop {d}: {} is not in the basis",
+                id.short()
+            )));
+        }
+    }
+    for id in &basis {
+        let (_, e) = ledger.entry_by_id(id)?;
+        let kind = e.body.payload.kind();
+        if ![
+            "artifact",
+            "annotation",
+            "acknowledgment",
+            "promotion",
+            "narrowing",
+        ]
+        .contains(&kind)
+        {
+            return Err(Error::Invalid(format!(
+                "basis entry {} is a {kind} entry; a basis holds evidence, annotations, acknowledgments, promotions and narrowing proposals",
+                id.short()
+            )));
+        }
+    }
+    let revision = a
+        .revision
+        .unwrap_or_else(|| parent.as_ref().map(|(_, p)| p.revision + 1).unwrap_or(1));
+    let payload = Payload::Packet(PacketRevision {
+        name,
+        revision,
+        parent: parent.as_ref().map(|(id, _)| *id),
+        gate,
+        checkpoint_at,
+        in_scope: in_scope.into_iter().collect(),
+        basis: basis.into_iter().collect(),
+    });
+    let done = ledger.append_batch(
+        vec![Draft {
+            payload,
+            claimed_at: a.signing.time(),
+            blobs: vec![],
+        }],
+        &key,
+        Some(Timestamp::now()),
+    )?;
+    println!(
+        "packet {} at index {} (revision {revision})",
+        done[0].id, done[0].index
+    );
+    Ok(exit::OK)
+}
+
+#[derive(Args, Debug)]
+pub struct NarrowArgs {
+    /// The packet revision (entry id or prefix).
+    pub packet: String,
+    /// A workload to keep in scope, NAMESPACE/WORKLOAD; repeat.
+    #[arg(long = "keep", value_name = "NS/WL", required = true)]
+    pub keep: Vec<WorkloadRef>,
+    /// Why.
+    #[arg(long)]
+    pub rationale: String,
+    #[command(flatten)]
+    pub signing: Signing,
+}
+
+pub fn narrow(g: &Global, a: NarrowArgs) -> Result<i32, Error> {
+    let key = a.signing.load()?;
+    let ledger = open(g)?;
+    let (id, p) = packet(&ledger, &a.packet)?;
+    let mut keep = a.keep.clone();
+    keep.sort();
+    keep.dedup();
+    if let Some(w) = keep.iter().find(|w| !p.in_scope.contains(w)) {
+        return Err(Error::Invalid(format!(
+            "--keep {w} is not an in-scope workload of packet {}",
+            id.short()
+        )));
+    }
+    let payload = Payload::Narrowing(NarrowingProposal {
+        packet: id,
+        keep,
+        rationale: a.rationale,
+    });
+    let done = ledger.append_batch(
+        vec![Draft {
+            payload,
+            claimed_at: a.signing.time(),
+            blobs: vec![],
+        }],
+        &key,
+        Some(Timestamp::now()),
+    )?;
+    println!(
+        "narrowing proposal {} at index {}",
+        done[0].id, done[0].index
+    );
+    Ok(exit::OK)
+}
+
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// The packet revision (entry id or prefix).
+    pub packet: String,
+    /// Evaluate as of this time (default: now). The result is a pure function of the basis,
+    /// the gate definition, this time and the engine version.
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<Timestamp>,
+    /// Append the disposition as a signed entry (needs --key, owner role).
+    #[arg(long, requires = "key")]
+    pub record: bool,
+    /// Secret key to record with.
+    #[arg(long, env = "EVL_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The time the recording signer claims (default: now).
+    #[arg(long, value_name = "TIME", requires = "record")]
+    pub at: Option<Timestamp>,
+    /// Also print the per-rule trace.
+    #[arg(long)]
+    pub trace: bool,
+    /// Print the disposition document (canonical JSON) instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a gate chair reads: verdict, blockers, exact scope.
+pub(crate) fn print_disposition(d: &Disposition, trace: bool) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(
+        o,
+        "{} revision {}  (packet {})",
+        d.packet_name,
+        d.revision,
+        d.packet.short()
+    );
+    let _ = writeln!(
+        o,
+        "gate {}  as of {}  proposed checkpoint {}",
+        d.gate_id, d.as_of, d.checkpoint_at
+    );
+    let _ = writeln!(o, "\nRECOMMENDATION: {}", d.verdict);
+    if let Some(w) = d.would_be {
+        let _ = writeln!(o, "  the blockers alone would give {w}; escalated because:");
+        for r in &d.escalation {
+            let _ = writeln!(o, "  - {r}");
+        }
+    }
+    let _ = writeln!(o, "\nBlockers ({}):", d.blockers.len());
+    for b in &d.blockers {
+        let ev: Vec<String> = b.evidence.iter().map(|e| e.short()).collect();
+        let _ = writeln!(
+            o,
+            "  {:<38} {:<44} {}{}",
+            b.code,
+            b.subject.to_string(),
+            b.reason,
+            if ev.is_empty() {
+                String::new()
+            } else {
+                format!("  [evidence {}]", ev.join(", "))
+            }
+        );
+    }
+    let s = &d.scope;
+    let _ = writeln!(
+        o,
+        "\nIn scope: {} workload(s) in {}",
+        s.in_scope_workloads.len(),
+        s.in_scope_namespaces.join(", ")
+    );
+    for w in &s.in_scope_workloads {
+        let _ = writeln!(o, "  {w}");
+    }
+    let _ = writeln!(
+        o,
+        "Out of scope: {} workload(s), {} % of the packet{}",
+        s.out_of_scope_workloads.len(),
+        s.out_of_scope_share_pct,
+        if s.out_of_scope_namespaces.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; whole namespaces out: {}",
+                s.out_of_scope_namespaces.join(", ")
+            )
+        }
+    );
+    for w in &s.out_of_scope_workloads {
+        let _ = writeln!(o, "  {w}");
+    }
+    if !d.narrowing_proposals.is_empty() {
+        let _ = writeln!(o, "\nNarrowing proposals:");
+        for p in &d.narrowing_proposals {
+            let _ = writeln!(
+                o,
+                "  {} {:<9} keeps {} workload(s){}",
+                p.proposal.short(),
+                p.status,
+                p.keep.len(),
+                if p.matches_derived_scope {
+                    ", matches the derived scope"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    if trace {
+        let _ = writeln!(o, "\nTrace:");
+        for t in &d.trace {
+            let _ = writeln!(o, "  {:<9} {:<40} {}", t.outcome, t.rule, t.detail);
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\nbasis {}  engine {}",
+        d.basis_digest.short(),
+        d.engine_version
+    );
+}
+
+pub fn evaluate(g: &Global, a: EvaluateArgs) -> Result<i32, Error> {
+    let key = a.key.as_deref().map(crate::keys::read_secret).transpose()?;
+    let ledger = open(g)?;
+    let (id, _) = packet(&ledger, &a.packet)?;
+    let as_of = a.as_of.unwrap_or_else(Timestamp::now);
+    let input = evaluate::load_input(&ledger, &id).map_err(eval_err)?;
+    let d = evaluate::evaluate(&input, as_of).map_err(eval_err)?;
+    let bytes = d.canonical_bytes();
+    let recorded = match (a.record, key) {
+        (true, Some(key)) => {
+            let payload = Payload::Disposition(DispositionRecord {
+                packet: id,
+                document: crate::digest::Digest::of(&bytes),
+                verdict: d.verdict.name().to_string(),
+                as_of,
+                engine_version: d.engine_version.clone(),
+            });
+            let now = Timestamp::now();
+            let at = a.at.unwrap_or(now);
+            Some(
+                ledger
+                    .append_batch(
+                        vec![Draft {
+                            payload,
+                            claimed_at: at,
+                            blobs: vec![bytes.clone()],
+                        }],
+                        &key,
+                        Some(now),
+                    )?
+                    .remove(0),
+            )
+        }
+        _ => None,
+    };
+    if a.json {
+        std::io::stdout()
+            .write_all(&bytes)
+            .map_err(Error::io("stdout"))?;
+    } else {
+        print_disposition(&d, a.trace);
+    }
+    if let Some(r) = recorded {
+        eprintln!("recorded disposition {} at index {}", r.id, r.index);
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The recorded disposition (entry id or prefix).
+    pub disposition: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn replay(g: &Global, a: ReplayArgs) -> Result<i32, Error> {
+    let ledger = open(g)?;
+    let (_, e) = ledger.resolve_entry(&a.disposition)?;
+    let r = replay::replay(&ledger, &e.body.id()).map_err(|e| Error::Invalid(e.to_string()))?;
+    if a.json {
+        print_json(&json!({
+            "disposition": r.disposition.to_hex(), "packet": r.packet.to_hex(), "matches": r.matches,
+            "engine_version": r.engine_version.as_ref().map(|m| json!({"recorded": m.recorded, "current": m.current})),
+            "missing": r.missing, "differences": r.differences,
+        }))?;
+    } else if r.matches {
+        println!(
+            "replayed: disposition {} re-derives byte for byte from its basis",
+            r.disposition
+        );
+    } else {
+        if let Some(m) = &r.engine_version {
+            eprintln!(
+                "engine version differs: recorded {}, this evl is {}",
+                m.recorded, m.current
+            );
+        }
+        for m in &r.missing {
+            eprintln!("missing from the ledger: {m}");
+        }
+        for d in &r.differences {
+            eprintln!("differs: {d}");
+        }
+        eprintln!(
+            "evl: replay of {} does not match the recorded disposition",
+            r.disposition.short()
+        );
+    }
+    Ok(if r.matches { exit::OK } else { exit::INVALID })
+}
+
+#[derive(Args, Debug)]
+pub struct PacketArg {
+    /// The packet revision (entry id or prefix).
+    pub packet: String,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn lineage(g: &Global, a: PacketArg) -> Result<i32, Error> {
+    let ledger = open(g)?;
+    let (id, _) = packet(&ledger, &a.packet)?;
+    let revs = lineage::lineage(&ledger, &id).map_err(eval_err)?;
+    let hexes = |v: &[EntryId]| v.iter().map(|i| i.to_hex()).collect::<Vec<_>>();
+    if a.json {
+        let v: Vec<_> = revs
+            .iter()
+            .map(|r| {
+                json!({
+                    "packet": r.packet.to_hex(), "name": r.name, "revision": r.revision, "parent": r.parent.map(|p| p.to_hex()),
+                    "dispositions": r.dispositions.iter().map(|d| json!({"id": d.id.to_hex(), "verdict": d.verdict.name(), "as_of": d.document.as_of, "blockers": d.blockers})).collect::<Vec<_>>(),
+                    "added": hexes(&r.added), "removed": hexes(&r.removed),
+                    "superseded": r.superseded.iter().map(|(n, o)| json!({"new": n.to_hex(), "old": o.to_hex()})).collect::<Vec<_>>(),
+                    "new_annotations": hexes(&r.new_annotations), "new_acknowledgments": hexes(&r.new_acknowledgments),
+                    "verdict_change": r.verdict_change, "blockers_added": r.blockers_added, "blockers_removed": r.blockers_removed,
+                    "proposals": r.proposals.iter().map(|p| json!({"id": p.id.to_hex(), "keep": p.keep, "rationale": p.rationale, "status": p.status})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        return print_json(&v);
+    }
+    let short = |v: &[EntryId]| v.iter().map(|i| i.short()).collect::<Vec<_>>().join(", ");
+    for r in &revs {
+        println!(
+            "{} revision {}  (packet {})",
+            r.name,
+            r.revision,
+            r.packet.short()
+        );
+        for d in &r.dispositions {
+            println!(
+                "  disposition {}  {} as of {}  ({} blocker(s))",
+                d.id.short(),
+                d.verdict.name().to_uppercase(),
+                d.document.as_of,
+                d.blockers.len()
+            );
+        }
+        if r.parent.is_some() {
+            println!(
+                "  evidence delta: +{} -{} superseded {}",
+                r.added.len(),
+                r.removed.len(),
+                r.superseded.len()
+            );
+            if !r.added.is_empty() {
+                println!("    added       {}", short(&r.added));
+            }
+            if !r.removed.is_empty() {
+                println!("    removed     {}", short(&r.removed));
+            }
+            for (n, o) in &r.superseded {
+                println!("    superseded  {} by {}", o.short(), n.short());
+            }
+            if !r.new_annotations.is_empty() {
+                println!("    annotations {}", short(&r.new_annotations));
+            }
+            if !r.new_acknowledgments.is_empty() {
+                println!("    acks        {}", short(&r.new_acknowledgments));
+            }
+            match &r.verdict_change {
+                Some(c) => println!("  this delta changed the verdict: {c}"),
+                None => println!("  verdict unchanged"),
+            }
+            for b in &r.blockers_added {
+                println!("    + blocker {b}");
+            }
+            for b in &r.blockers_removed {
+                println!("    - blocker {b}");
+            }
+        }
+        for p in &r.proposals {
+            println!(
+                "  narrowing proposal {} {} (keep {} workload(s)): {}",
+                p.id.short(),
+                p.status,
+                p.keep.len(),
+                p.rationale
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Args, Debug)]
+pub struct DeadlinesArgs {
+    /// The packet revision (entry id or prefix).
+    pub packet: String,
+    /// Look for changes after this time (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<Timestamp>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn deadlines(g: &Global, a: DeadlinesArgs) -> Result<i32, Error> {
+    let ledger = open(g)?;
+    let (id, _) = packet(&ledger, &a.packet)?;
+    let as_of = a.as_of.unwrap_or_else(Timestamp::now);
+    let input = evaluate::load_input(&ledger, &id).map_err(eval_err)?;
+    let list = deadlines::deadlines(&input, as_of).map_err(eval_err)?;
+    if a.json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|d| json!({"at": d.at, "verdict_before": d.verdict_before.name(), "verdict_after": d.verdict_after.name(), "blockers_added": d.blockers_added, "blockers_removed": d.blockers_removed}))
+            .collect();
+        return print_json(&v);
+    }
+    if list.is_empty() {
+        println!("no change of the derived result after {as_of}");
+    }
+    for d in &list {
+        println!("{}  {} -> {}", d.at, d.verdict_before, d.verdict_after);
+        for b in &d.blockers_added {
+            println!("    + {b}");
+        }
+        for b in &d.blockers_removed {
+            println!("    - {b}");
+        }
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// The packet revision to watch; newer revisions descending from it are followed.
+    pub packet: String,
+    /// Secret key to record changed dispositions with (owner role).
+    #[arg(long, env = "EVL_KEY", value_name = "FILE")]
+    pub key: PathBuf,
+    /// Seconds between looks at the ledger and the clock.
+    #[arg(long, default_value_t = 30)]
+    pub interval: u64,
+    /// Stop after this many looks (default: run until interrupted).
+    #[arg(long)]
+    pub iterations: Option<u64>,
+}
+
+/// The newest revision descending from `root`, by walking packet entries in log order.
+fn lineage_head(ledger: &Ledger, root: EntryId) -> Result<EntryId, Error> {
+    let mut family: BTreeSet<EntryId> = BTreeSet::from([root]);
+    let mut head = root;
+    let start = ledger.index_of(&root)?.unwrap_or(0);
+    for i in start..ledger.size()? {
+        let e = ledger.entry(i)?;
+        if let Payload::Packet(p) = &e.body.payload {
+            if p.parent.is_some_and(|par| family.contains(&par)) {
+                let id = e.body.id();
+                family.insert(id);
+                head = id;
+            }
+        }
+    }
+    Ok(head)
+}
+
+/// The verdict and blocker keys of the latest disposition recorded for `packet`.
+fn last_recorded(
+    ledger: &Ledger,
+    packet: &EntryId,
+) -> Result<Option<(String, Vec<String>)>, Error> {
+    let mut last = None;
+    for i in 0..ledger.size()? {
+        if let Payload::Disposition(r) = ledger.entry(i)?.body.payload {
+            if r.packet == *packet {
+                last = Some(r.document);
+            }
+        }
+    }
+    let Some(doc) = last else { return Ok(None) };
+    let bytes = ledger
+        .blob(&doc)?
+        .ok_or_else(|| Error::Corrupt(format!("disposition document {doc} is missing")))?;
+    let d = Disposition::from_bytes(&bytes).map_err(|e| Error::Corrupt(e.to_string()))?;
+    Ok(Some((d.verdict.name().to_string(), d.blocker_keys())))
+}
+
+pub fn watch(g: &Global, a: WatchArgs) -> Result<i32, Error> {
+    let key = crate::keys::read_secret(&a.key)?;
+    let mut look = 0u64;
+    let mut next_deadline: Option<Timestamp> = None;
+    let mut seen_size = 0u64;
+    loop {
+        look += 1;
+        let now = Timestamp::now();
+        // Open per look, so the watcher never holds the ledger between looks.
+        let ledger = open(g)?;
+        let size = ledger.size()?;
+        let due = next_deadline.is_some_and(|t| t <= now);
+        if size != seen_size || due || look == 1 {
+            let root = packet(&ledger, &a.packet)?.0;
+            let head = lineage_head(&ledger, root)?;
+            let input = evaluate::load_input(&ledger, &head).map_err(eval_err)?;
+            let d = evaluate::evaluate(&input, now).map_err(eval_err)?;
+            let current = (d.verdict.name().to_string(), d.blocker_keys());
+            if last_recorded(&ledger, &head)?.as_ref() != Some(&current) {
+                let bytes = d.canonical_bytes();
+                let payload = Payload::Disposition(DispositionRecord {
+                    packet: head,
+                    document: crate::digest::Digest::of(&bytes),
+                    verdict: current.0.clone(),
+                    as_of: now,
+                    engine_version: d.engine_version.clone(),
+                });
+                let r = ledger.append_batch(
+                    vec![Draft {
+                        payload,
+                        claimed_at: now,
+                        blobs: vec![bytes],
+                    }],
+                    &key,
+                    Some(now),
+                )?;
+                println!(
+                    "{now}  {} revision {}: {} ({} blocker(s)), recorded {}",
+                    d.packet_name,
+                    d.revision,
+                    d.verdict,
+                    d.blockers.len(),
+                    r[0].id
+                );
+            } else {
+                println!(
+                    "{now}  {} revision {}: {} unchanged",
+                    d.packet_name, d.revision, d.verdict
+                );
+            }
+            next_deadline = deadlines::deadlines(&input, now)
+                .map_err(eval_err)?
+                .first()
+                .map(|d| d.at);
+            if let Some(t) = next_deadline {
+                println!("    next change expected at {t}");
+            }
+            seen_size = ledger.size()?;
+        }
+        drop(ledger);
+        if a.iterations.is_some_and(|n| look >= n) {
+            return Ok(exit::OK);
+        }
+        std::thread::sleep(Duration::from_secs(a.interval));
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The packet revision (entry id or prefix).
+    pub packet: String,
+    /// The bundle file to write.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Sign a fresh checkpoint with this admin key for the bundle (default: use the latest stored checkpoint).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint_key: Option<PathBuf>,
+}
+
+pub fn export(g: &Global, a: ExportArgs) -> Result<i32, Error> {
+    let admin = a
+        .checkpoint_key
+        .as_deref()
+        .map(crate::keys::read_secret)
+        .transpose()?;
+    let ledger = open(g)?;
+    let (id, _) = packet(&ledger, &a.packet)?;
+    let note = match admin {
+        Some(k) => {
+            let size = ledger.size()?;
+            let note = crate::checkpoint::sign(&ledger.origin()?, size, ledger.root(size)?, &k);
+            ledger.store_checkpoint(&note)?;
+            note
+        }
+        None => ledger.latest_checkpoint()?.ok_or_else(|| {
+            Error::Invalid(
+                "the ledger has no checkpoint yet; run `evl checkpoint` or pass --checkpoint-key"
+                    .into(),
+            )
+        })?,
+    };
+    let bytes = bundle::export(&ledger, &id, &note).map_err(|e| Error::Invalid(e.to_string()))?;
+    std::fs::write(&a.output, &bytes).map_err(Error::io(&a.output))?;
+    println!(
+        "wrote bundle {} ({} bytes) for packet {}",
+        a.output.display(),
+        bytes.len(),
+        id.short()
+    );
+    Ok(exit::OK)
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyBundleArgs {
+    /// The bundle file.
+    pub file: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
+    let bytes = read_file(&a.file, bundle::MAX_BUNDLE_BYTES)?;
+    let r = bundle::verify_bundle(&bytes);
+    if a.json {
+        print_json(&json!({
+            "verified": r.ok(), "packet": r.packet.map(|p| p.to_hex()), "checkpoint_size": r.checkpoint_size,
+            "entries_checked": r.entries_checked, "artifacts_checked": r.artifacts_checked,
+            "proofs_checked": r.proofs_checked, "dispositions_replayed": r.dispositions_replayed, "failures": r.failures,
+        }))?;
+    } else if r.ok() {
+        println!(
+            "verified offline: {} entries, {} artifacts, {} inclusion proofs against a checkpoint of size {}, {} disposition(s) replayed",
+            r.entries_checked,
+            r.artifacts_checked,
+            r.proofs_checked,
+            r.checkpoint_size,
+            r.dispositions_replayed
+        );
+    } else {
+        for f in &r.failures {
+            eprintln!("FAIL {f}");
+        }
+        eprintln!(
+            "evl: bundle {} does not verify: {} problem(s)",
+            a.file.display(),
+            r.failures.len()
+        );
+    }
+    Ok(if r.ok() { exit::OK } else { exit::INVALID })
+}
+
+#[derive(Args, Debug)]
+pub struct DecideArgs {
+    /// The packet revision decided on.
+    pub packet: String,
+    /// The disposition the decision was read from (entry id or prefix).
+    #[arg(long, value_name = "DIGEST")]
+    pub disposition: Option<String>,
+    /// The decision, in the chair's words (e.g. approve-narrowed, hold, reject).
+    #[arg(long)]
+    pub decision: String,
+    /// Reasoning.
+    #[arg(long, default_value = "")]
+    pub text: String,
+    #[command(flatten)]
+    pub signing: Signing,
+}
+
+pub fn decide(g: &Global, a: DecideArgs) -> Result<i32, Error> {
+    let key = a.signing.load()?;
+    let ledger = open(g)?;
+    let (id, _) = packet(&ledger, &a.packet)?;
+    let disposition = match &a.disposition {
+        None => None,
+        Some(d) => {
+            let (_, e) = ledger.resolve_entry(d)?;
+            match &e.body.payload {
+                Payload::Disposition(r) if r.packet == id => Some(e.body.id()),
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "--disposition {d} is not a disposition of packet {}",
+                        id.short()
+                    )));
+                }
+            }
+        }
+    };
+    let payload = Payload::Decision(Decision {
+        packet: id,
+        disposition,
+        decision: a.decision,
+        text: a.text,
+    });
+    let done = ledger.append_batch(
+        vec![Draft {
+            payload,
+            claimed_at: a.signing.time(),
+            blobs: vec![],
+        }],
+        &key,
+        Some(Timestamp::now()),
+    )?;
+    println!("decision {} at index {}", done[0].id, done[0].index);
+    Ok(exit::OK)
+}
