@@ -117,3 +117,32 @@ fn certificate_chain_truncations_and_mutations_never_panic() {
         let _ = parse_with(Importer::Cert, "c.pem", &m, &opts());
     }
 }
+
+#[test]
+fn hostile_shapes_are_refused_with_errors() {
+    // A million empty YAML documents.
+    let many = "---\n".repeat(1_000_000);
+    let e = parse_with(Importer::Mesh, "many.yaml", many.as_bytes(), &opts())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("number of YAML documents"), "{e}");
+    // Deeply nested JSON.
+    let deep = format!("{}{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    let e = parse_with(Importer::Telemetry, "deep.json", deep.as_bytes(), &opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("deep.json") && e.contains("JSON does not parse"),
+        "{e}"
+    );
+    // Binary noise to every importer.
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    for imp in Importer::ALL {
+        assert!(
+            parse_with(imp, "noise.bin", &noise, &opts()).is_err(),
+            "{imp}"
+        );
+    }
+}
