@@ -60,7 +60,9 @@ pub enum ExportError {
     Eval(#[from] EvalError),
     #[error("the checkpoint does not verify against this ledger: {0}")]
     Checkpoint(String),
-    #[error("entry {0} is at index {1}, beyond the checkpoint's tree of {2} entries; write a newer checkpoint")]
+    #[error(
+        "entry {0} is at index {1}, beyond the checkpoint's tree of {2} entries; write a newer checkpoint"
+    )]
     BeyondCheckpoint(EntryId, u64, u64),
 }
 
@@ -73,7 +75,11 @@ fn admins(reg: &Registry) -> Vec<PublicKey> {
 }
 
 /// Exports the bundle of `packet_id` against `checkpoint_note` (which must verify).
-pub fn export(ledger: &Ledger, packet_id: &EntryId, checkpoint_note: &[u8]) -> Result<Vec<u8>, ExportError> {
+pub fn export(
+    ledger: &Ledger,
+    packet_id: &EntryId,
+    checkpoint_note: &[u8],
+) -> Result<Vec<u8>, ExportError> {
     let origin = ledger.origin()?;
     let reg = ledger.registry()?;
     let cp = checkpoint::open(checkpoint_note, &origin, &admins(&reg))
@@ -103,7 +109,10 @@ pub fn export(ledger: &Ledger, packet_id: &EntryId, checkpoint_note: &[u8]) -> R
         let e = ledger.entry(i)?;
         let id = e.id();
         match &e.body.payload {
-            Payload::Genesis(_) | Payload::KeyAdd(_) | Payload::KeyRotate(_) | Payload::KeyRevoke(_) => {
+            Payload::Genesis(_)
+            | Payload::KeyAdd(_)
+            | Payload::KeyRotate(_)
+            | Payload::KeyRevoke(_) => {
                 wanted.insert(id);
             }
             Payload::Disposition(d) if packets.contains(&d.packet) => {
@@ -133,7 +142,10 @@ pub fn export(ledger: &Ledger, packet_id: &EntryId, checkpoint_note: &[u8]) -> R
         let proof = ledger.prove_inclusion(index, cp.size)?;
         match &e.body.payload {
             Payload::Artifact(m) => {
-                let b = ledger.blob(&m.content)?.ok_or(EvalError::MissingBlob { entry: *id, content: m.content })?;
+                let b = ledger.blob(&m.content)?.ok_or(EvalError::MissingBlob {
+                    entry: *id,
+                    content: m.content,
+                })?;
                 blobs.insert(m.content, b);
             }
             Payload::Disposition(d) => {
@@ -205,18 +217,23 @@ impl EntrySource for Carried {
 pub fn verify_bundle(bytes: &[u8]) -> Report {
     let mut r = Report::default();
     let Some(rest) = bytes.strip_prefix(domain::BUNDLE_MAGIC) else {
-        r.failures.push("the file does not start with the evl bundle magic".into());
+        r.failures
+            .push("the file does not start with the evl bundle magic".into());
         return r;
     };
     let body: BundleBody = match codec::decode(rest, MAX_BUNDLE_BYTES) {
         Ok(b) => b,
         Err(e) => {
-            r.failures.push(format!("the bundle body does not decode: {e}"));
+            r.failures
+                .push(format!("the bundle body does not decode: {e}"));
             return r;
         }
     };
     if body.version != BUNDLE_VERSION {
-        r.failures.push(format!("bundle version {} is not one this evl reads", body.version));
+        r.failures.push(format!(
+            "bundle version {} is not one this evl reads",
+            body.version
+        ));
         return r;
     }
     r.packet = Some(body.packet);
@@ -228,17 +245,21 @@ pub fn verify_bundle(bytes: &[u8]) -> Report {
     let mut last: Option<u64> = None;
     for be in &body.entries {
         if last.is_some_and(|l| be.index <= l) {
-            r.failures.push(format!("entry at index {} is out of order", be.index));
+            r.failures
+                .push(format!("entry at index {} is out of order", be.index));
             continue;
         }
         last = Some(be.index);
         match Entry::from_bytes(&be.bytes) {
             Ok(e) => decoded.push((be, e)),
-            Err(e) => r.failures.push(format!("entry at index {} does not decode: {e}", be.index)),
+            Err(e) => r
+                .failures
+                .push(format!("entry at index {} does not decode: {e}", be.index)),
         }
     }
     if decoded.first().map(|(b, _)| b.index) != Some(0) {
-        r.failures.push("the bundle does not carry the genesis entry (index 0)".into());
+        r.failures
+            .push("the bundle does not carry the genesis entry (index 0)".into());
     }
     for (be, e) in &decoded {
         let id = e.id();
@@ -252,7 +273,10 @@ pub fn verify_bundle(bytes: &[u8]) -> Report {
                 }
                 r.entries_checked += 1;
             }
-            Err(err) => r.failures.push(format!("entry {} at index {}: {err}", id.short(), be.index)),
+            Err(err) => {
+                r.failures
+                    .push(format!("entry {} at index {}: {err}", id.short(), be.index))
+            }
         }
         entries.insert(id, (be.index, e.clone()));
     }
@@ -260,7 +284,8 @@ pub fn verify_bundle(bytes: &[u8]) -> Report {
     let cp = match checkpoint::open(&body.checkpoint, &body.origin, &admins(&registry)) {
         Ok(cp) => Some(cp),
         Err(e) => {
-            r.failures.push(format!("the checkpoint does not verify: {e}"));
+            r.failures
+                .push(format!("the checkpoint does not verify: {e}"));
             None
         }
     };
@@ -268,15 +293,28 @@ pub fn verify_bundle(bytes: &[u8]) -> Report {
         r.checkpoint_size = cp.size;
         for (be, _) in &decoded {
             let proof: Vec<Hash> = be.proof.iter().map(|h| Hash(*h)).collect();
-            if merkle::check_inclusion(&proof, cp.size, cp.root, be.index, merkle::leaf_hash(&be.bytes)) {
+            if merkle::check_inclusion(
+                &proof,
+                cp.size,
+                cp.root,
+                be.index,
+                merkle::leaf_hash(&be.bytes),
+            ) {
                 r.proofs_checked += 1;
             } else {
-                r.failures.push(format!("the inclusion proof of entry at index {} does not lead to the checkpoint root", be.index));
+                r.failures.push(format!(
+                    "the inclusion proof of entry at index {} does not lead to the checkpoint root",
+                    be.index
+                ));
             }
         }
     }
     // Blobs: each must be referenced by a carried entry; each referenced artifact present.
-    let blobs: BTreeMap<Digest, Vec<u8>> = body.blobs.iter().map(|b| (Digest::of(b), b.clone())).collect();
+    let blobs: BTreeMap<Digest, Vec<u8>> = body
+        .blobs
+        .iter()
+        .map(|b| (Digest::of(b), b.clone()))
+        .collect();
     let mut referenced = BTreeSet::new();
     for (id, (_, e)) in &entries {
         match &e.body.payload {
@@ -284,8 +322,14 @@ pub fn verify_bundle(bytes: &[u8]) -> Report {
                 referenced.insert(m.content);
                 match blobs.get(&m.content) {
                     Some(b) if b.len() as u64 == m.size => r.artifacts_checked += 1,
-                    Some(_) => r.failures.push(format!("artifact {} has the wrong length", id.short())),
-                    None => r.failures.push(format!("the bytes of artifact {} ({}) are missing or altered", id.short(), m.file_name)),
+                    Some(_) => r
+                        .failures
+                        .push(format!("artifact {} has the wrong length", id.short())),
+                    None => r.failures.push(format!(
+                        "the bytes of artifact {} ({}) are missing or altered",
+                        id.short(),
+                        m.file_name
+                    )),
                 }
             }
             Payload::Disposition(d) => {
@@ -296,13 +340,21 @@ pub fn verify_bundle(bytes: &[u8]) -> Report {
     }
     for d in blobs.keys() {
         if !referenced.contains(d) {
-            r.failures.push(format!("carried bytes {} are referenced by no carried entry (altered?)", d.short()));
+            r.failures.push(format!(
+                "carried bytes {} are referenced by no carried entry (altered?)",
+                d.short()
+            ));
         }
     }
     if !entries.contains_key(&body.packet) {
-        r.failures.push(format!("the packet {} is not carried", body.packet.short()));
+        r.failures
+            .push(format!("the packet {} is not carried", body.packet.short()));
     }
-    let src = Carried { entries, blobs, registry };
+    let src = Carried {
+        entries,
+        blobs,
+        registry,
+    };
     let dispositions: Vec<EntryId> = src
         .entries
         .iter()
@@ -320,8 +372,15 @@ pub fn verify_bundle(bytes: &[u8]) -> Report {
     for id in dispositions {
         match replay::replay(&src, &id) {
             Ok(rep) if rep.matches => r.dispositions_replayed += 1,
-            Ok(rep) => r.failures.push(format!("disposition {} does not replay: {}", id.short(), rep.differences.join("; "))),
-            Err(e) => r.failures.push(format!("disposition {} cannot be replayed: {e}", id.short())),
+            Ok(rep) => r.failures.push(format!(
+                "disposition {} does not replay: {}",
+                id.short(),
+                rep.differences.join("; ")
+            )),
+            Err(e) => r.failures.push(format!(
+                "disposition {} cannot be replayed: {e}",
+                id.short()
+            )),
         }
     }
     r

@@ -198,7 +198,7 @@ impl Disposition {
     }
 }
 
-/// Field-by-field differences between two documents, as `path: a → b` lines, in field order.
+/// Field-by-field differences between two documents, as `path: a → b` lines (keys sorted).
 pub fn diff(a: &Disposition, b: &Disposition) -> Vec<String> {
     let va = serde_json::to_value(a).expect("disposition: JSON encoding failed");
     let vb = serde_json::to_value(b).expect("disposition: JSON encoding failed");
@@ -214,8 +214,8 @@ pub fn diff_values(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> 
 
 fn short(v: &serde_json::Value) -> String {
     let s = v.to_string();
-    if s.len() > 160 {
-        format!("{}…", &s[..s.floor_char_boundary(157)])
+    if s.chars().count() > 160 {
+        format!("{}…", s.chars().take(157).collect::<String>())
     } else {
         s
     }
@@ -226,7 +226,11 @@ fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<
     match (a, b) {
         (Value::Object(ma), Value::Object(mb)) => {
             for (k, va) in ma {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match mb.get(k) {
                     Some(vb) => walk(&p, va, vb, out),
                     None => out.push(format!("{p}: {} → (absent)", short(va))),
@@ -234,7 +238,11 @@ fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<
             }
             for (k, vb) in mb {
                 if !ma.contains_key(k) {
-                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     out.push(format!("{p}: (absent) → {}", short(vb)));
                 }
             }

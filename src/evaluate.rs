@@ -89,7 +89,10 @@ pub trait EntrySource {
 
 impl EntrySource for Ledger {
     fn entry(&self, id: &EntryId) -> Result<Option<(u64, Entry)>, EvalError> {
-        match self.index_of(id).map_err(|e| EvalError::Ledger(e.to_string()))? {
+        match self
+            .index_of(id)
+            .map_err(|e| EvalError::Ledger(e.to_string()))?
+        {
             None => Ok(None),
             Some(_) => self
                 .entry_by_id(id)
@@ -279,7 +282,10 @@ impl<'a> Ctx<'a> {
         let mut notes = Vec::new();
         for (i, a) in self.arts.iter().enumerate() {
             if a.meta.kind != sel.kind
-                || !sel.labels.iter().all(|(k, v)| a.meta.labels.get(k) == Some(v))
+                || !sel
+                    .labels
+                    .iter()
+                    .all(|(k, v)| a.meta.labels.get(k) == Some(v))
             {
                 continue;
             }
@@ -310,7 +316,13 @@ impl<'a> Ctx<'a> {
         out
     }
 
-    fn latest(&mut self, rule: &str, sel: &Selector, min_tier: Tier, sealed: bool) -> Option<usize> {
+    fn latest(
+        &mut self,
+        rule: &str,
+        sel: &Selector,
+        min_tier: Tier,
+        sealed: bool,
+    ) -> Option<usize> {
         self.select(rule, sel, min_tier, sealed).last().copied()
     }
 }
@@ -411,7 +423,12 @@ fn sources(cx: &mut Ctx) {
             notes.push((
                 "source precedence",
                 "ignored",
-                format!("{} ({}) is superseded by {}", m.file_name, b.id.short(), by.short()),
+                format!(
+                    "{} ({}) is superseded by {}",
+                    m.file_name,
+                    b.id.short(),
+                    by.short()
+                ),
             ));
             continue;
         }
@@ -422,7 +439,14 @@ fn sources(cx: &mut Ctx) {
             notes.push((
                 "source precedence",
                 "info",
-                format!("{} ({}) promoted from {} to {} by {}", m.file_name, b.id.short(), tier, to, by.short()),
+                format!(
+                    "{} ({}) promoted from {} to {} by {}",
+                    m.file_name,
+                    b.id.short(),
+                    tier,
+                    to,
+                    by.short()
+                ),
             ));
             tier = *to;
         }
@@ -430,7 +454,11 @@ fn sources(cx: &mut Ctx) {
             notes.push((
                 "source precedence",
                 "ignored",
-                format!("{} ({}) is excluded-tier material and was not promoted", m.file_name, b.id.short()),
+                format!(
+                    "{} ({}) is excluded-tier material and was not promoted",
+                    m.file_name,
+                    b.id.short()
+                ),
             ));
             continue;
         }
@@ -475,7 +503,10 @@ fn view_of(cx: &mut Ctx, rule: &EvidenceRule, i: usize) -> Result<View, String> 
     let as_of = cx.as_of;
     cx.times.insert(v.observed_at);
     if v.observed_at > as_of {
-        v.problem = Some(format!("observed at {} after the as-of time", v.observed_at));
+        v.problem = Some(format!(
+            "observed at {} after the as-of time",
+            v.observed_at
+        ));
     } else if rule.require_pass && !v.pass {
         v.problem = Some(format!("the drill of {} failed", v.observed_at));
     } else if let Some(vu) = valid_until
@@ -493,7 +524,8 @@ fn view_of(cx: &mut Ctx, rule: &EvidenceRule, i: usize) -> Result<View, String> 
         }
     }
     if let Some(days) = rule.max_age_days {
-        cx.times.insert(v.observed_at.plus_seconds(i64::from(days) * DAY));
+        cx.times
+            .insert(v.observed_at.plus_seconds(i64::from(days) * DAY));
     }
     if let Some(vu) = valid_until {
         cx.times.insert(vu);
@@ -517,7 +549,14 @@ fn evidence_rule(cx: &mut Ctx, r: &EvidenceRule) {
             Ok(v) => views.push(v),
             Err(e) => {
                 let id = cx.arts[i].item.id;
-                cx.block(&r.name, "evidence-unreadable", Subject::Rule(r.name.clone()), vec![], vec![id], e);
+                cx.block(
+                    &r.name,
+                    "evidence-unreadable",
+                    Subject::Rule(r.name.clone()),
+                    vec![],
+                    vec![id],
+                    e,
+                );
             }
         }
     }
@@ -553,14 +592,20 @@ fn evidence_rule(cx: &mut Ctx, r: &EvidenceRule) {
         }
         Cover::Namespaces => {
             for ns in cx.namespaces.clone() {
-                let m = views.iter().filter(|v| v.namespaces.contains(&ns)).collect();
+                let m = views
+                    .iter()
+                    .filter(|v| v.namespaces.contains(&ns))
+                    .collect();
                 let affects = cx.in_ns(&ns);
                 judge(cx, Subject::Namespace(ns), m, affects);
             }
         }
         Cover::Paths => {
             for p in &r.paths {
-                let m: Vec<&View> = views.iter().filter(|v| v.path.as_deref() == Some(p)).collect();
+                let m: Vec<&View> = views
+                    .iter()
+                    .filter(|v| v.path.as_deref() == Some(p))
+                    .collect();
                 let mut affects: Vec<WorkloadRef> = Vec::new();
                 for v in &m {
                     for w in cx.in_scope.iter() {
@@ -588,21 +633,50 @@ fn inventory_rule(cx: &mut Ctx) -> Option<Inventory> {
     let rule = cx.gate.inventory.clone()?;
     let name = "inventory";
     let Some(i) = cx.latest(name, &rule.select, rule.min_tier, false) else {
-        cx.block(name, "evidence-missing", Subject::Rule(name.into()), vec![], vec![], format!("no {} artifact in the basis", rule.select.kind));
+        cx.block(
+            name,
+            "evidence-missing",
+            Subject::Rule(name.into()),
+            vec![],
+            vec![],
+            format!("no {} artifact in the basis", rule.select.kind),
+        );
         return None;
     };
     let (id, file) = (cx.arts[i].item.id, cx.arts[i].meta.file_name.clone());
     let inv = match inventory::parse_csv(&file, cx.arts[i].bytes) {
         Ok(inv) => inv,
         Err(e) => {
-            cx.block(name, "evidence-unreadable", Subject::Rule(name.into()), vec![], vec![id], e.to_string());
+            cx.block(
+                name,
+                "evidence-unreadable",
+                Subject::Rule(name.into()),
+                vec![],
+                vec![id],
+                e.to_string(),
+            );
             return None;
         }
     };
-    cx.trace(name, "info", format!("inventory {file} ({}) with {} workloads", id.short(), inv.workloads.len()));
+    cx.trace(
+        name,
+        "info",
+        format!(
+            "inventory {file} ({}) with {} workloads",
+            id.short(),
+            inv.workloads.len()
+        ),
+    );
     for w in cx.in_scope.clone() {
         match inv.get(&w.namespace, &w.workload) {
-            None => cx.block(name, &rule.missing_code, Subject::Workload(ws(&w)), vec![w.clone()], vec![id], format!("{w} is not in the frozen inventory {file}")),
+            None => cx.block(
+                name,
+                &rule.missing_code,
+                Subject::Workload(ws(&w)),
+                vec![w.clone()],
+                vec![id],
+                format!("{w} is not in the frozen inventory {file}"),
+            ),
             Some(row) => {
                 let status = compat_name(row.compatibility);
                 if rule.required_compatibility.iter().any(|s| s == status) {
@@ -610,11 +684,22 @@ fn inventory_rule(cx: &mut Ctx) -> Option<Inventory> {
                 } else {
                     let reason = format!(
                         "sidecar compatibility is {status} ({}, sidecar mode {}); the gate requires {}",
-                        if row.stateful { "stateful" } else { "stateless" },
+                        if row.stateful {
+                            "stateful"
+                        } else {
+                            "stateless"
+                        },
                         row.sidecar_mode,
                         rule.required_compatibility.join(" or ")
                     );
-                    cx.block(name, &rule.code, Subject::Workload(ws(&w)), vec![w.clone()], vec![id], reason);
+                    cx.block(
+                        name,
+                        &rule.code,
+                        Subject::Workload(ws(&w)),
+                        vec![w.clone()],
+                        vec![id],
+                        reason,
+                    );
                 }
             }
         }
@@ -658,11 +743,29 @@ fn ack_rules(cx: &mut Ctx) {
                 cx.trace(&rule.name, "ignored", n);
             }
             if let Some((id, who)) = good.first() {
-                cx.trace(&rule.name, "pass", format!("namespace {ns}: {} acknowledged by '{who}' ({})", rule.topic, id.short()));
+                cx.trace(
+                    &rule.name,
+                    "pass",
+                    format!(
+                        "namespace {ns}: {} acknowledged by '{who}' ({})",
+                        rule.topic,
+                        id.short()
+                    ),
+                );
             } else {
                 let affects = cx.in_ns(&ns);
                 let ev = subject.flatten().into_iter().collect();
-                cx.block(&rule.name, &rule.code, Subject::Namespace(ns.clone()), affects, ev, format!("no {} acknowledgment for namespace {ns} signed by a {role}", rule.topic));
+                cx.block(
+                    &rule.name,
+                    &rule.code,
+                    Subject::Namespace(ns.clone()),
+                    affects,
+                    ev,
+                    format!(
+                        "no {} acknowledgment for namespace {ns} signed by a {role}",
+                        rule.topic
+                    ),
+                );
             }
         }
     }
@@ -674,14 +777,28 @@ fn exception_rule(cx: &mut Ctx, inv: Option<&Inventory>) {
     };
     let name = "exceptions";
     let Some(i) = cx.latest(name, &rule.select, rule.min_tier, false) else {
-        cx.block(name, "evidence-missing", Subject::Rule(name.into()), vec![], vec![], format!("no {} artifact in the basis", rule.select.kind));
+        cx.block(
+            name,
+            "evidence-missing",
+            Subject::Rule(name.into()),
+            vec![],
+            vec![],
+            format!("no {} artifact in the basis", rule.select.kind),
+        );
         return;
     };
     let (id, file) = (cx.arts[i].item.id, cx.arts[i].meta.file_name.clone());
     let reg = match ExceptionRegister::parse(&file, cx.arts[i].bytes) {
         Ok(r) => r,
         Err(e) => {
-            cx.block(name, "evidence-unreadable", Subject::Rule(name.into()), vec![], vec![id], e.to_string());
+            cx.block(
+                name,
+                "evidence-unreadable",
+                Subject::Rule(name.into()),
+                vec![],
+                vec![id],
+                e.to_string(),
+            );
             return;
         }
     };
@@ -696,23 +813,54 @@ fn exception_rule(cx: &mut Ctx, inv: Option<&Inventory>) {
         if let Some(inv) = inv {
             for row in &inv.workloads {
                 if row.exception_ids.contains(&e.id) {
-                    affects.insert(WorkloadRef { namespace: row.namespace.clone(), workload: row.workload.clone() });
+                    affects.insert(WorkloadRef {
+                        namespace: row.namespace.clone(),
+                        workload: row.workload.clone(),
+                    });
                 }
             }
         }
-        let affects: Vec<WorkloadRef> = affects.into_iter().filter(|w| cx.in_scope.contains(w)).collect();
+        let affects: Vec<WorkloadRef> = affects
+            .into_iter()
+            .filter(|w| cx.in_scope.contains(w))
+            .collect();
         if affects.is_empty() {
-            cx.trace(name, "info", format!("{} covers no in-scope workload", e.id));
+            cx.trace(
+                name,
+                "info",
+                format!("{} covers no in-scope workload", e.id),
+            );
             continue;
         }
         cx.times.insert(e.expires_at);
         let on = affects.iter().map(ws).collect::<Vec<_>>().join(", ");
         if e.expires_at <= cx.as_of {
-            cx.block(name, &rule.expired_code, Subject::Exception(e.id.clone()), affects, vec![id], format!("{} expired at {} and still covers {on}", e.id, e.expires_at));
+            cx.block(
+                name,
+                &rule.expired_code,
+                Subject::Exception(e.id.clone()),
+                affects,
+                vec![id],
+                format!("{} expired at {} and still covers {on}", e.id, e.expires_at),
+            );
         } else if e.expires_at < checkpoint {
-            cx.block(name, &rule.code, Subject::Exception(e.id.clone()), affects, vec![id], format!("{} expires at {}, before the proposed checkpoint {checkpoint}; it covers {on}", e.id, e.expires_at));
+            cx.block(
+                name,
+                &rule.code,
+                Subject::Exception(e.id.clone()),
+                affects,
+                vec![id],
+                format!(
+                    "{} expires at {}, before the proposed checkpoint {checkpoint}; it covers {on}",
+                    e.id, e.expires_at
+                ),
+            );
         } else {
-            cx.trace(name, "pass", format!("{} runs until {}, after the checkpoint", e.id, e.expires_at));
+            cx.trace(
+                name,
+                "pass",
+                format!("{} runs until {}, after the checkpoint", e.id, e.expires_at),
+            );
         }
     }
 }
@@ -727,7 +875,12 @@ fn stat(m: &Measurement, s: Statistic, higher_is_worse: bool) -> f64 {
 
 fn telemetry_of(cx: &Ctx, i: usize) -> Result<TelemetrySummary, String> {
     let a = &cx.arts[i];
-    let window = a.meta.labels.get("window").cloned().unwrap_or_else(|| a.meta.file_name.clone());
+    let window = a
+        .meta
+        .labels
+        .get("window")
+        .cloned()
+        .unwrap_or_else(|| a.meta.file_name.clone());
     telemetry::parse(&a.meta.file_name, a.bytes, &window, a.meta.sealed).map_err(|e| e.to_string())
 }
 
@@ -737,55 +890,119 @@ fn telemetry_rule(cx: &mut Ctx) {
     };
     let name = "telemetry";
     let Some(ci) = cx.latest(name, &rule.canary, rule.min_tier, rule.sealed) else {
-        let reason = format!("no{} {} artifact labelled {:?} in the basis", if rule.sealed { " sealed" } else { "" }, rule.canary.kind, rule.canary.labels);
-        cx.block(name, "evidence-missing", Subject::Rule("telemetry canary".into()), vec![], vec![], reason);
+        let reason = format!(
+            "no{} {} artifact labelled {:?} in the basis",
+            if rule.sealed { " sealed" } else { "" },
+            rule.canary.kind,
+            rule.canary.labels
+        );
+        cx.block(
+            name,
+            "evidence-missing",
+            Subject::Rule("telemetry canary".into()),
+            vec![],
+            vec![],
+            reason,
+        );
         return;
     };
     let cid = cx.arts[ci].item.id;
     let canary = match telemetry_of(cx, ci) {
         Ok(t) => t,
-        Err(e) => return cx.block(name, "evidence-unreadable", Subject::Rule("telemetry canary".into()), vec![], vec![cid], e),
+        Err(e) => {
+            return cx.block(
+                name,
+                "evidence-unreadable",
+                Subject::Rule("telemetry canary".into()),
+                vec![],
+                vec![cid],
+                e,
+            );
+        }
     };
     let mut baseline = None;
     if let Some(sel) = &rule.baseline {
         match cx.latest(name, sel, rule.min_tier, false) {
             None => {
-                cx.block(name, "evidence-missing", Subject::Rule("telemetry baseline".into()), vec![], vec![], format!("no {} baseline artifact labelled {:?} in the basis", sel.kind, sel.labels));
+                cx.block(
+                    name,
+                    "evidence-missing",
+                    Subject::Rule("telemetry baseline".into()),
+                    vec![],
+                    vec![],
+                    format!(
+                        "no {} baseline artifact labelled {:?} in the basis",
+                        sel.kind, sel.labels
+                    ),
+                );
             }
             Some(bi) => {
                 let bid = cx.arts[bi].item.id;
                 match telemetry_of(cx, bi) {
                     Ok(t) => baseline = Some((bid, t)),
-                    Err(e) => cx.block(name, "evidence-unreadable", Subject::Rule("telemetry baseline".into()), vec![], vec![bid], e),
+                    Err(e) => cx.block(
+                        name,
+                        "evidence-unreadable",
+                        Subject::Rule("telemetry baseline".into()),
+                        vec![],
+                        vec![bid],
+                        e,
+                    ),
                 }
             }
         }
     }
-    cx.trace(name, "info", format!("canary window {} ({}){}", canary.window, cid.short(), if canary.sealed { ", sealed" } else { "" }));
+    cx.trace(
+        name,
+        "info",
+        format!(
+            "canary window {} ({}){}",
+            canary.window,
+            cid.short(),
+            if canary.sealed { ", sealed" } else { "" }
+        ),
+    );
     for w in cx.in_scope.clone() {
         let Some(m) = canary.get(&w.namespace, &w.workload) else {
-            cx.block(name, &rule.missing_code, Subject::Workload(ws(&w)), vec![w.clone()], vec![cid], format!("the canary window {} has no series for {w}", canary.window));
+            cx.block(
+                name,
+                &rule.missing_code,
+                Subject::Workload(ws(&w)),
+                vec![w.clone()],
+                vec![cid],
+                format!("the canary window {} has no series for {w}", canary.window),
+            );
             continue;
         };
         let mut why = Vec::new();
         let mut ev = vec![cid];
         if let Some(max) = rule.max_error_rate_pct {
             match &m.error_rate {
-                Some(e) if stat(e, rule.statistic, true) * 100.0 > max => why.push(format!("error rate {} exceeds {max:.2} %", pct(stat(e, rule.statistic, true)))),
+                Some(e) if stat(e, rule.statistic, true) * 100.0 > max => why.push(format!(
+                    "error rate {} exceeds {max:.2} %",
+                    pct(stat(e, rule.statistic, true))
+                )),
                 Some(_) => {}
                 None => why.push("no error-rate series".into()),
             }
         }
         if let Some(min) = rule.min_success_rate_pct {
             match &m.success_rate {
-                Some(s) if stat(s, rule.statistic, false) * 100.0 < min => why.push(format!("success rate {} is below {min:.2} %", pct(stat(s, rule.statistic, false)))),
+                Some(s) if stat(s, rule.statistic, false) * 100.0 < min => why.push(format!(
+                    "success rate {} is below {min:.2} %",
+                    pct(stat(s, rule.statistic, false))
+                )),
                 Some(_) => {}
                 None => why.push("no success-rate series".into()),
             }
         }
         if let (Some(max), Some((bid, base))) = (rule.max_p95_increase_pct, &baseline) {
             ev.push(*bid);
-            match (&m.p95_ms, base.get(&w.namespace, &w.workload).and_then(|b| b.p95_ms.as_ref())) {
+            match (
+                &m.p95_ms,
+                base.get(&w.namespace, &w.workload)
+                    .and_then(|b| b.p95_ms.as_ref()),
+            ) {
                 (Some(c), Some(b)) if b.last > 0.0 => {
                     let (c, b) = (stat(c, rule.statistic, true), b.last);
                     let up = (c - b) / b * 100.0;
@@ -800,7 +1017,14 @@ fn telemetry_rule(cx: &mut Ctx) {
         if why.is_empty() {
             cx.trace(name, "pass", format!("{w}: within thresholds"));
         } else {
-            cx.block(name, &rule.code, Subject::Workload(ws(&w)), vec![w.clone()], ev, why.join("; "));
+            cx.block(
+                name,
+                &rule.code,
+                Subject::Workload(ws(&w)),
+                vec![w.clone()],
+                ev,
+                why.join("; "),
+            );
         }
     }
 }
@@ -824,15 +1048,34 @@ fn reviewer_blockers(cx: &mut Ctx) {
         if a.kind != AnnotationKind::Blocker {
             continue;
         }
-        found.push((b.id, b.signer_name.clone(), b.signer_roles.contains(&Role::Reviewer), a.clone()));
+        found.push((
+            b.id,
+            b.signer_name.clone(),
+            b.signer_roles.contains(&Role::Reviewer),
+            a.clone(),
+        ));
     }
     for (id, who, reviewer, a) in found {
         if !reviewer {
-            cx.trace(name, "ignored", format!("blocker {} by '{who}' ignored: the signer did not hold the reviewer role", id.short()));
+            cx.trace(
+                name,
+                "ignored",
+                format!(
+                    "blocker {} by '{who}' ignored: the signer did not hold the reviewer role",
+                    id.short()
+                ),
+            );
             continue;
         }
         if accepted.contains(&id) {
-            cx.trace(name, "pass", format!("blocker {} by '{who}' was closed by a reviewer's accept", id.short()));
+            cx.trace(
+                name,
+                "pass",
+                format!(
+                    "blocker {} by '{who}' was closed by a reviewer's accept",
+                    id.short()
+                ),
+            );
             continue;
         }
         let text = a.text.lines().next().unwrap_or("").to_string();
@@ -840,18 +1083,39 @@ fn reviewer_blockers(cx: &mut Ctx) {
         let reason = format!("'{who}': {text}");
         let wls = parse_workloads(&a.scope.workloads);
         if wls.is_empty() && a.scope.namespaces.is_empty() {
-            cx.block(name, "reviewer-blocker", Subject::Global, vec![], ev, reason);
+            cx.block(
+                name,
+                "reviewer-blocker",
+                Subject::Global,
+                vec![],
+                ev,
+                reason,
+            );
             continue;
         }
         for w in wls {
             if cx.in_scope.contains(&w) {
-                cx.block(name, "reviewer-blocker", Subject::Workload(ws(&w)), vec![w.clone()], ev.clone(), reason.clone());
+                cx.block(
+                    name,
+                    "reviewer-blocker",
+                    Subject::Workload(ws(&w)),
+                    vec![w.clone()],
+                    ev.clone(),
+                    reason.clone(),
+                );
             }
         }
         for ns in &a.scope.namespaces {
             if cx.namespaces.contains(ns) {
                 let affects = cx.in_ns(ns);
-                cx.block(name, "reviewer-blocker", Subject::Namespace(ns.clone()), affects, ev.clone(), reason.clone());
+                cx.block(
+                    name,
+                    "reviewer-blocker",
+                    Subject::Namespace(ns.clone()),
+                    affects,
+                    ev.clone(),
+                    reason.clone(),
+                );
             }
         }
     }
@@ -876,7 +1140,12 @@ fn conclude(mut cx: Ctx) -> Evaluation {
             dropped.insert(w.parse().expect("evaluate: affects are workload refs"));
         }
     }
-    let kept: Vec<WorkloadRef> = cx.in_scope.iter().filter(|w| !dropped.contains(*w)).cloned().collect();
+    let kept: Vec<WorkloadRef> = cx
+        .in_scope
+        .iter()
+        .filter(|w| !dropped.contains(*w))
+        .cloned()
+        .collect();
     let would_be = if cx.blockers.is_empty() {
         Verdict::Proceed
     } else if !all_scoped || kept.is_empty() {
@@ -889,44 +1158,77 @@ fn conclude(mut cx: Ctx) -> Evaluation {
     } else {
         (cx.in_scope.iter().cloned().collect(), vec![])
     };
-    cx.trace("verdict", "info", format!("the blockers alone give {would_be}"));
+    cx.trace(
+        "verdict",
+        "info",
+        format!("the blockers alone give {would_be}"),
+    );
 
     // Escalation triggers.
     let mut escalation = Vec::new();
     for b in &cx.blockers {
         if cx.gate.is_escalate_only(&b.code) {
-            escalation.push(format!("blocker {} on {} is escalate-only in this gate", b.code, b.subject));
+            escalation.push(format!(
+                "blocker {} on {} is escalate-only in this gate",
+                b.code, b.subject
+            ));
         }
     }
     if let Some(rule) = cx.gate.authority.clone() {
         let name = "authority";
         match cx.latest(name, &rule.select, rule.min_tier, false) {
-            None => escalation.push(format!("no delegated-authority snapshot ({}) is in the basis", rule.select.kind)),
+            None => escalation.push(format!(
+                "no delegated-authority snapshot ({}) is in the basis",
+                rule.select.kind
+            )),
             Some(i) => {
                 let (id, file) = (cx.arts[i].item.id, cx.arts[i].meta.file_name.clone());
                 match AuthoritySnapshot::parse(&file, cx.arts[i].bytes) {
-                    Err(e) => escalation.push(format!("the authority snapshot cannot be read: {e}")),
+                    Err(e) => {
+                        escalation.push(format!("the authority snapshot cannot be read: {e}"))
+                    }
                     Ok(a) => {
                         cx.times.insert(a.valid_until);
                         cx.times.insert(a.taken_at);
-                        let share_ok = (dropped.len() as f64) * 100.0 <= a.max_out_of_scope_share_pct * (total as f64);
+                        let share_ok = (dropped.len() as f64) * 100.0
+                            <= a.max_out_of_scope_share_pct * (total as f64);
                         if a.valid_until < cx.as_of {
-                            escalation.push(format!("authority snapshot {} lapsed at {}", a.id, a.valid_until));
+                            escalation.push(format!(
+                                "authority snapshot {} lapsed at {}",
+                                a.id, a.valid_until
+                            ));
                         } else if a.taken_at > cx.as_of {
-                            escalation.push(format!("authority snapshot {} takes effect only at {}", a.id, a.taken_at));
+                            escalation.push(format!(
+                                "authority snapshot {} takes effect only at {}",
+                                a.id, a.taken_at
+                            ));
                         } else if !a.permits(would_be.name()) {
                             escalation.push(format!("authority snapshot {} does not let {} package a {} recommendation (it permits: {})", a.id, a.holder, would_be.name(), a.permitted_verdicts.join(", ")));
                         } else if would_be == Verdict::Narrow && !share_ok {
                             escalation.push(format!("narrowing leaves {} % of the packet's workloads out of scope, over the {:.2} % that authority snapshot {} allows", share_text(dropped.len(), total), a.max_out_of_scope_share_pct, a.id));
                         } else {
-                            cx.trace(name, "pass", format!("authority snapshot {} ({}) held by {} permits {}", a.id, id.short(), a.holder, would_be.name()));
+                            cx.trace(
+                                name,
+                                "pass",
+                                format!(
+                                    "authority snapshot {} ({}) held by {} permits {}",
+                                    a.id,
+                                    id.short(),
+                                    a.holder,
+                                    would_be.name()
+                                ),
+                            );
                         }
                     }
                 }
             }
         }
     }
-    let verdict = if escalation.is_empty() { would_be } else { Verdict::Escalate };
+    let verdict = if escalation.is_empty() {
+        would_be
+    } else {
+        Verdict::Escalate
+    };
     for e in &escalation {
         cx.trace("escalation", "escalate", e.clone());
     }
@@ -937,7 +1239,12 @@ fn conclude(mut cx: Ctx) -> Evaluation {
         in_scope_workloads: kept_s.clone(),
         out_of_scope_workloads: dropped.iter().map(ws).collect(),
         in_scope_namespaces: in_ns.iter().cloned().collect(),
-        out_of_scope_namespaces: cx.namespaces.iter().filter(|n| !in_ns.contains(*n)).cloned().collect(),
+        out_of_scope_namespaces: cx
+            .namespaces
+            .iter()
+            .filter(|n| !in_ns.contains(*n))
+            .cloned()
+            .collect(),
         out_of_scope_share_pct: share_text(dropped.len(), total),
     };
 

@@ -163,8 +163,12 @@ fn parse_toml<T: serde::de::DeserializeOwned>(
 impl RollbackDrill {
     /// Parses a rollback-drill record.
     pub fn parse(source_name: &str, bytes: &[u8]) -> Result<RollbackDrill, EvidenceError> {
-        let d: RollbackDrill =
-            parse_toml(source_name, bytes, "evl-rollback-drill/v1", |d: &RollbackDrill| &d.format)?;
+        let d: RollbackDrill = parse_toml(
+            source_name,
+            bytes,
+            "evl-rollback-drill/v1",
+            |d: &RollbackDrill| &d.format,
+        )?;
         if d.path.trim().is_empty() {
             return Err(EvidenceError::Invalid {
                 source_name: source_name.into(),
@@ -178,8 +182,12 @@ impl RollbackDrill {
 impl AuthoritySnapshot {
     /// Parses an authority snapshot.
     pub fn parse(source_name: &str, bytes: &[u8]) -> Result<AuthoritySnapshot, EvidenceError> {
-        let a: AuthoritySnapshot =
-            parse_toml(source_name, bytes, "evl-authority/v1", |a: &AuthoritySnapshot| &a.format)?;
+        let a: AuthoritySnapshot = parse_toml(
+            source_name,
+            bytes,
+            "evl-authority/v1",
+            |a: &AuthoritySnapshot| &a.format,
+        )?;
         for v in &a.permitted_verdicts {
             if !VERDICT_NAMES.contains(&v.as_str()) {
                 return Err(EvidenceError::Invalid {
@@ -248,7 +256,10 @@ mod tests {
     #[test]
     fn bad_evidence_is_refused_naming_the_problem() {
         let e = RollbackDrill::parse("d.toml", b"format = \"evl-rollback-drill/v1\"\npath = \"p\"\nperformed_at = 2026-04-05T06:00:00Z\noutcome = \"maybe\"\n").unwrap_err();
-        assert!(e.to_string().contains("d.toml") && e.to_string().contains("maybe"), "{e}");
+        assert!(
+            e.to_string().contains("d.toml") && e.to_string().contains("maybe"),
+            "{e}"
+        );
         let e = AuthoritySnapshot::parse("a.toml", b"format = \"evl-authority/v1\"\nid = \"x\"\nholder = \"h\"\ntaken_at = 2026-04-12T00:00:00Z\nvalid_until = 2026-05-12T00:00:00Z\npermitted_verdicts = [\"approve\"]\nmax_out_of_scope_share_pct = 40.0\n").unwrap_err();
         assert!(e.to_string().contains("approve"), "{e}");
         let e = ExceptionRegister::parse("r.toml", b"format = \"evl-exception-register/v1\"\n[[exception]]\nid = \"a\"\nexpires_at = 2026-04-12T00:00:00Z\nreason = \"r\"\n[[exception]]\nid = \"a\"\nexpires_at = 2026-04-12T00:00:00Z\nreason = \"r\"\n").unwrap_err();

@@ -288,10 +288,16 @@ impl GateDefinition {
             }
             match (r.cover, r.paths.is_empty()) {
                 (Cover::Paths, true) => {
-                    return Err(field(at("paths"), "cover = \"paths\" needs at least one path"));
+                    return Err(field(
+                        at("paths"),
+                        "cover = \"paths\" needs at least one path",
+                    ));
                 }
                 (c, false) if c != Cover::Paths => {
-                    return Err(field(at("paths"), "paths are only read with cover = \"paths\""));
+                    return Err(field(
+                        at("paths"),
+                        "paths are only read with cover = \"paths\"",
+                    ));
                 }
                 _ => {}
             }
@@ -300,16 +306,22 @@ impl GateDefinition {
             }
         }
         for (i, a) in self.acknowledgments.iter().enumerate() {
-            a.role.parse::<crate::keys::Role>().map_err(|e| {
-                field(format!("acknowledgments[{i}].role"), e.to_string())
-            })?;
+            a.role
+                .parse::<crate::keys::Role>()
+                .map_err(|e| field(format!("acknowledgments[{i}].role"), e.to_string()))?;
             if a.topic.trim().is_empty() {
-                return Err(field(format!("acknowledgments[{i}].topic"), "must not be empty"));
+                return Err(field(
+                    format!("acknowledgments[{i}].topic"),
+                    "must not be empty",
+                ));
             }
         }
         if let Some(inv) = &self.inventory {
             if inv.required_compatibility.is_empty() {
-                return Err(field("inventory.required_compatibility", "must name at least one status"));
+                return Err(field(
+                    "inventory.required_compatibility",
+                    "must name at least one status",
+                ));
             }
             for s in &inv.required_compatibility {
                 if !COMPAT.contains(&s.as_str()) {
@@ -329,20 +341,32 @@ impl GateDefinition {
                 if let Some(v) = v
                     && !(v.is_finite() && v >= 0.0)
                 {
-                    return Err(field(format!("telemetry.{name}"), "must be a non-negative number"));
+                    return Err(field(
+                        format!("telemetry.{name}"),
+                        "must be a non-negative number",
+                    ));
                 }
             }
             if t.max_p95_increase_pct.is_some() && t.baseline.is_none() {
-                return Err(field("telemetry.baseline", "max_p95_increase_pct needs a baseline selector"));
+                return Err(field(
+                    "telemetry.baseline",
+                    "max_p95_increase_pct needs a baseline selector",
+                ));
             }
         }
         let known = self.codes();
-        for (list, codes) in [("blockers.scoped", &self.blockers.scoped), ("blockers.escalate", &self.blockers.escalate)] {
+        for (list, codes) in [
+            ("blockers.scoped", &self.blockers.scoped),
+            ("blockers.escalate", &self.blockers.escalate),
+        ] {
             for c in codes {
                 if !known.contains(c) {
                     return Err(field(
                         list,
-                        format!("'{c}' is not a blocker code this gate can raise (it raises: {})", known.iter().cloned().collect::<Vec<_>>().join(", ")),
+                        format!(
+                            "'{c}' is not a blocker code this gate can raise (it raises: {})",
+                            known.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
                     ));
                 }
             }
@@ -410,13 +434,18 @@ mod tests {
             format!("{MIN}[blockers]\nscoped = [\"no-such-code\"]\n").as_bytes(),
         )
         .unwrap_err();
-        assert!(e.to_string().contains("blockers.scoped") && e.to_string().contains("no-such-code"), "{e}");
+        assert!(
+            e.to_string().contains("blockers.scoped") && e.to_string().contains("no-such-code"),
+            "{e}"
+        );
         let e = GateDefinition::parse(
-            format!("{MIN}[[evidence]]\nname = \"d\"\nkind = \"k\"\ncover = \"paths\"\n").as_bytes(),
+            format!("{MIN}[[evidence]]\nname = \"d\"\nkind = \"k\"\ncover = \"paths\"\n")
+                .as_bytes(),
         )
         .unwrap_err();
         assert!(e.to_string().contains("evidence[0].paths"), "{e}");
-        let e = GateDefinition::parse(b"format = \"evl-gate/v9\"\nid = \"g\"\ntitle = \"t\"\n").unwrap_err();
+        let e = GateDefinition::parse(b"format = \"evl-gate/v9\"\nid = \"g\"\ntitle = \"t\"\n")
+            .unwrap_err();
         assert!(matches!(e, GateError::Format(_)));
     }
 }

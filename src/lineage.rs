@@ -107,8 +107,7 @@ pub fn lineage(ledger: &Ledger, packet: &EntryId) -> Result<Vec<Revision>, EvalE
                         Payload::Annotation(an) if an.subject == *nid => Some(an.kind),
                         _ => None,
                     })
-                    .filter(|k| matches!(k, AnnotationKind::Accept | AnnotationKind::Reject))
-                    .next_back();
+                    .rfind(|k| matches!(k, AnnotationKind::Accept | AnnotationKind::Reject));
                 proposals.push(Proposal {
                     id: *nid,
                     keep: n.keep.iter().map(|w| w.to_string()).collect(),
@@ -166,8 +165,10 @@ pub fn lineage(ledger: &Ledger, packet: &EntryId) -> Result<Vec<Revision>, EvalE
             if prev.verdict != cur.verdict {
                 verdict_change = Some(format!("{} → {}", prev.verdict, cur.verdict));
             }
-            let (a, b): (BTreeSet<&String>, BTreeSet<&String>) =
-                (prev.blockers.iter().collect(), cur.blockers.iter().collect());
+            let (a, b): (BTreeSet<&String>, BTreeSet<&String>) = (
+                prev.blockers.iter().collect(),
+                cur.blockers.iter().collect(),
+            );
             blockers_added = b.difference(&a).map(|s| s.to_string()).collect();
             blockers_removed = a.difference(&b).map(|s| s.to_string()).collect();
         }

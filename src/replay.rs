@@ -76,7 +76,8 @@ pub fn replay_with(
     }
     let Some(doc) = document else {
         r.missing.push(rec.document.to_hex());
-        r.differences.push(format!("the stored document {} is missing", rec.document));
+        r.differences
+            .push(format!("the stored document {} is missing", rec.document));
         return r;
     };
     if Digest::of(doc) != rec.document {
@@ -90,7 +91,9 @@ pub fn replay_with(
         Ok(i) => i,
         Err(e) => {
             match &e {
-                EvalError::MissingBasis { id, .. } | EvalError::MissingEntry(id) => r.missing.push(id.to_hex()),
+                EvalError::MissingBasis { id, .. } | EvalError::MissingEntry(id) => {
+                    r.missing.push(id.to_hex())
+                }
                 EvalError::MissingBlob { content, .. } => r.missing.push(content.to_hex()),
                 _ => {}
             }
@@ -131,7 +134,8 @@ fn compare(r: &mut Replay, rec: &DispositionRecord, doc: &[u8], derived: &Dispos
                     "the stored document has the same content but not the canonical bytes".into(),
                 );
             }
-            r.differences.extend(d.into_iter().map(|l| format!("stored → derived: {l}")));
+            r.differences
+                .extend(d.into_iter().map(|l| format!("stored → derived: {l}")));
         }
         Err(e) => r
             .differences
