@@ -69,7 +69,14 @@ fn verified_size(ledger: &Path) -> u64 {
 
 /// Runs `n` `evl add` processes at once, each adding `files` new files, with or without
 /// `--wait`; returns (ids printed by the successful ones, number refused as busy).
-fn race(dir: &Path, ledger: &Path, n: usize, files: usize, wait: bool, tag: &str) -> (Vec<Digest>, usize) {
+fn race(
+    dir: &Path,
+    ledger: &Path,
+    n: usize,
+    files: usize,
+    wait: bool,
+    tag: &str,
+) -> (Vec<Digest>, usize) {
     let children: Vec<_> = (0..n)
         .map(|p| {
             let paths: Vec<_> = (0..files)
@@ -178,7 +185,14 @@ fn one_ledger_shared_by_threads_keeps_every_append_once() {
         public_key: key.public(),
         roles: vec![Role::Admin, Role::Reviewer],
     };
-    let ledger = Ledger::init(&path, "example.org/threads", vec![grant], &key, Timestamp(1_776_470_400)).unwrap();
+    let ledger = Ledger::init(
+        &path,
+        "example.org/threads",
+        vec![grant],
+        &key,
+        Timestamp(1_776_470_400),
+    )
+    .unwrap();
     let (threads, rounds) = (4u64, 12u64);
     let ids: Vec<Vec<(u64, Digest)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)

@@ -93,12 +93,25 @@ impl Fx {
     fn refused(&self, args: &[&str], code: i32, needles: &[&str]) {
         let before = self.baseline.get_or_init(|| self.snapshot()).clone();
         let o = self.evl(args);
-        assert_eq!(o.code, code, "evl {args:?}: exit {} stderr {}", o.code, o.stderr);
+        assert_eq!(
+            o.code, code,
+            "evl {args:?}: exit {} stderr {}",
+            o.code, o.stderr
+        );
         let lines: Vec<&str> = o.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "evl {args:?}: expected one stderr line: {}", o.stderr);
+        assert_eq!(
+            lines.len(),
+            1,
+            "evl {args:?}: expected one stderr line: {}",
+            o.stderr
+        );
         assert!(lines[0].starts_with("evl: "), "{}", lines[0]);
         for n in needles {
-            assert!(lines[0].contains(n), "evl {args:?}: '{}' lacks '{n}'", lines[0]);
+            assert!(
+                lines[0].contains(n),
+                "evl {args:?}: '{}' lacks '{n}'",
+                lines[0]
+            );
         }
         assert!(o.stdout.is_empty(), "evl {args:?} printed {}", o.stdout);
         assert_eq!(self.snapshot(), before, "evl {args:?} changed the ledger");
@@ -144,7 +157,11 @@ fn build_fixture() -> Fx {
         "--key",
         admin.to_str().unwrap(),
     ]);
-    for (name, role) in [("owner", "owner"), ("reviewer", "reviewer"), ("gone", "owner")] {
+    for (name, role) in [
+        ("owner", "owner"),
+        ("reviewer", "reviewer"),
+        ("gone", "owner"),
+    ] {
         fx.ok(&[
             "key",
             "add",
@@ -157,7 +174,10 @@ fn build_fixture() -> Fx {
             admin.to_str().unwrap(),
         ]);
     }
-    let f = fx.file("inventory.csv", b"namespace,workload\npayments,ledger-sync\n");
+    let f = fx.file(
+        "inventory.csv",
+        b"namespace,workload\npayments,ledger-sync\n",
+    );
     fx.ok(&[
         "add",
         &f,
@@ -182,7 +202,16 @@ fn build_fixture() -> Fx {
 }
 
 fn add_args<'a>(file: &'a str, key: &'a str) -> Vec<&'a str> {
-    vec!["add", file, "--kind", "drill", "--tier", "operational", "--key", key]
+    vec![
+        "add",
+        file,
+        "--kind",
+        "drill",
+        "--tier",
+        "operational",
+        "--key",
+        key,
+    ]
 }
 
 #[test]
@@ -277,7 +306,9 @@ fn replayed_and_spliced_signatures_are_refused() {
             m.kind = "rollback-drill".into();
             m.valid_until = Some(evl::timestamp::Timestamp(4_102_444_800));
         }
-        let e = ledger.append_signed(vec![(forged, vec![blob.clone()])]).unwrap_err();
+        let e = ledger
+            .append_signed(vec![(forged, vec![blob.clone()])])
+            .unwrap_err();
         assert_eq!(e.exit_code(), REFUSED, "{e}");
         assert!(e.to_string().contains("signature does not verify"), "{e}");
 
@@ -288,11 +319,15 @@ fn replayed_and_spliced_signatures_are_refused() {
             m.content = evl::Digest::of(&evil);
             m.size = evil.len() as u64;
         }
-        let e = ledger.append_signed(vec![(forged, vec![evil])]).unwrap_err();
+        let e = ledger
+            .append_signed(vec![(forged, vec![evil])])
+            .unwrap_err();
         assert_eq!(e.exit_code(), REFUSED, "{e}");
 
         // The same entry again.
-        let e = ledger.append_signed(vec![(stored.clone(), vec![blob.clone()])]).unwrap_err();
+        let e = ledger
+            .append_signed(vec![(stored.clone(), vec![blob.clone()])])
+            .unwrap_err();
         assert!(e.to_string().contains("already in the ledger"), "{e}");
 
         // The same bytes with a claimed-time change (a new id, the old signature).
@@ -311,7 +346,9 @@ fn replayed_and_spliced_signatures_are_refused() {
             Payload::Artifact(m) => theirs.blob(&m.content).unwrap().unwrap(),
             _ => unreachable!(),
         };
-        let e = ledger.append_signed(vec![(spliced, vec![blob])]).unwrap_err();
+        let e = ledger
+            .append_signed(vec![(spliced, vec![blob])])
+            .unwrap_err();
         assert!(
             e.to_string().contains("belongs to ledger") || e.to_string().contains("not registered"),
             "{e}"
@@ -334,7 +371,10 @@ fn replayed_and_spliced_signatures_are_refused() {
         let mut bad = good.clone();
         bad.body.claimed_at = bad.body.claimed_at.plus_seconds(5);
         let e = ledger
-            .append_signed(vec![(good, vec![good_blob.clone()]), (bad, vec![good_blob])])
+            .append_signed(vec![
+                (good, vec![good_blob.clone()]),
+                (bad, vec![good_blob]),
+            ])
             .unwrap_err();
         assert_eq!(e.exit_code(), REFUSED, "{e}");
         assert_eq!(ledger.size().unwrap(), size);
@@ -345,11 +385,25 @@ fn replayed_and_spliced_signatures_are_refused() {
 fn verify_with(fx: &Fx, note: &Path, needle: &str) {
     let before = fx.baseline.get_or_init(|| fx.snapshot()).clone();
     let o = fx.evl(&["verify", "--checkpoint", note.to_str().unwrap()]);
-    assert_eq!(o.code, INVALID, "verify --checkpoint: {} {}", o.stdout, o.stderr);
-    let fail: Vec<&str> = o.stderr.lines().filter(|l| l.starts_with("FAIL ")).collect();
+    assert_eq!(
+        o.code, INVALID,
+        "verify --checkpoint: {} {}",
+        o.stdout, o.stderr
+    );
+    let fail: Vec<&str> = o
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("FAIL "))
+        .collect();
     assert_eq!(fail.len(), 1, "expected one FAIL line: {}", o.stderr);
     assert!(fail[0].contains(needle), "'{}' lacks '{needle}'", fail[0]);
-    assert!(o.stderr.lines().last().unwrap().starts_with("evl: verification failed"));
+    assert!(
+        o.stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("evl: verification failed")
+    );
     assert_eq!(fx.snapshot(), before);
 }
 
@@ -370,25 +424,43 @@ fn auditor_checkpoints_for_another_origin_or_by_a_non_admin_fail_verify() {
     // The right tree, signed by this ledger's admin, but for another origin.
     let admin = read_secret(&fx.key("admin")).unwrap();
     let p = fx.root.join("other-origin.note");
-    fs::write(&p, checkpoint::sign("example.org/elsewhere", size, root, &admin)).unwrap();
+    fs::write(
+        &p,
+        checkpoint::sign("example.org/elsewhere", size, root, &admin),
+    )
+    .unwrap();
     verify_with(&fx, &p, "no signature by an admin key");
 
     // Another ledger's real checkpoint.
     let other = fixture_n(1);
     let p = other.root.join("theirs.note");
-    other.ok(&["checkpoint", "--key", other.key("admin").to_str().unwrap(), "-o", p.to_str().unwrap()]);
+    other.ok(&[
+        "checkpoint",
+        "--key",
+        other.key("admin").to_str().unwrap(),
+        "-o",
+        p.to_str().unwrap(),
+    ]);
     verify_with(&fx, &p, "checkpoint");
 
     // The right origin and tree, signed by the owner (registered, not an admin).
     let owner = read_secret(&fx.key("owner")).unwrap();
     let p = fx.root.join("owner.note");
-    fs::write(&p, checkpoint::sign("example.org/hostile", size, root, &owner)).unwrap();
+    fs::write(
+        &p,
+        checkpoint::sign("example.org/hostile", size, root, &owner),
+    )
+    .unwrap();
     verify_with(&fx, &p, "no signature by an admin key");
 
     // The admin's signature over a root that is not this ledger's.
     let p = fx.root.join("forged-root.note");
     let forged = merkle::leaf_hash(b"another history");
-    fs::write(&p, checkpoint::sign("example.org/hostile", size, forged, &admin)).unwrap();
+    fs::write(
+        &p,
+        checkpoint::sign("example.org/hostile", size, forged, &admin),
+    )
+    .unwrap();
     verify_with(&fx, &p, "history was rewritten");
 
     // A well-signed note whose body was edited afterwards.
@@ -409,15 +481,28 @@ fn a_rolled_back_ledger_fails_against_a_newer_auditor_checkpoint() {
     let f = fx.file("later.toml", b"later = true\n");
     fx.ok(&add_args(&f, fx.key("owner").to_str().unwrap()));
     let note = fx.root.join("auditor.note");
-    fx.ok(&["checkpoint", "--key", fx.key("admin").to_str().unwrap(), "-o", note.to_str().unwrap()]);
+    fx.ok(&[
+        "checkpoint",
+        "--key",
+        fx.key("admin").to_str().unwrap(),
+        "-o",
+        note.to_str().unwrap(),
+    ]);
 
     // The current ledger is consistent with the auditor's note …
     let o = fx.evl(&["verify", "--checkpoint", note.to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     // … the rolled-back copy is not, and says so.
-    let o = fx.run_in(&old_copy, &["verify", "--checkpoint", note.to_str().unwrap()]);
+    let o = fx.run_in(
+        &old_copy,
+        &["verify", "--checkpoint", note.to_str().unwrap()],
+    );
     assert_eq!(o.code, INVALID, "{}", o.stderr);
-    assert!(o.stderr.contains("rolled back or truncated"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("rolled back or truncated"),
+        "{}",
+        o.stderr
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -441,15 +526,23 @@ fn hostile_importer_inputs_are_refused() {
     let owner = fx.key("owner");
     let owner = owner.to_str().unwrap();
     // YAML "billion laughs": nine levels of nine aliases.
-    let mut bomb = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
-    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+    {
         let refs = vec![format!("*{prev}"); 9].join(",");
         bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
     }
     let bomb = fx.file("bomb.yaml", bomb.as_bytes());
     // 10,000 nested sequences (the limit is 64). Rejection cost grows with depth before the
     // limit bites: 1,000,000 levels take ~13 s and ~260 MB in a release build (docs/RELIABILITY.md).
-    let deep = fx.file("deep.yaml", format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).as_bytes());
+    let deep = fx.file(
+        "deep.yaml",
+        format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).as_bytes(),
+    );
     // A CSV header of a million columns.
     let wide: String = (0..1_000_000).map(|i| format!("c{i},")).collect::<String>() + "\n";
     let wide = fx.file("wide.csv", wide.as_bytes());
