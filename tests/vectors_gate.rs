@@ -1,0 +1,619 @@
+//! Test vectors for the disposition document and the bundle file (docs/FORMAT.md §"Dispositions",
+//! §"Bundles"): fixed bytes the code must keep reproducing, and checks that the format text
+//! holds for them.
+//!
+//! The vectors come from a small ledger built with the real `evl` binary from the flagship
+//! evidence files, demo keys and fixed claimed times, so every byte is stable. Regenerate them
+//! only together with a new format version: `EVL_WRITE_VECTORS=1 cargo test --test vectors_gate`.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use evl::bundle::{self, BundleBody};
+use evl::digest::{Digest, EntryId};
+use evl::disposition::{self, Disposition, DocumentError, Subject};
+use evl::entry::{Entry, Payload};
+use evl::{codec, domain, merkle};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors");
+const EX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/mtls-cutover");
+const AS_OF: &str = "2026-04-20T00:00:00Z";
+
+fn vector(name: &str) -> PathBuf {
+    Path::new(DIR).join(name)
+}
+
+/// Runs evl on `ledger`, insists on success, and returns the id an appending verb printed.
+fn evl(ledger: &Path, args: &[&str]) -> String {
+    let o = Command::cargo_bin("evl")
+        .unwrap()
+        .arg("--ledger")
+        .arg(ledger)
+        .args(args)
+        .env_remove("EVL_KEY")
+        .env_remove("EVL_LEDGER")
+        .output()
+        .unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        o.status.success(),
+        "evl {args:?}: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What the vectors are made of.
+struct Built {
+    _dir: tempfile::TempDir,
+    ledger: PathBuf,
+    packet: String,
+    disposition: String,
+    document: Vec<u8>,
+    bundle: Vec<u8>,
+}
+
+/// A one-revision packet over five of the flagship's evidence files and one acknowledgment,
+/// evaluated and recorded at 2026-04-20, checkpointed and exported.
+fn build() -> Built {
+    let dir = tempfile::tempdir().unwrap();
+    let l = dir.path().join("ledger");
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let k = |n: &str| keys.join(format!("{n}.key")).display().to_string();
+    let pubk = |n: &str| keys.join(format!("{n}.pub")).display().to_string();
+    for n in ["mesh-admin", "hana-okafor", "ns-identity-owner"] {
+        evl(
+            &l,
+            &[
+                "keygen",
+                n,
+                "--dir",
+                keys.to_str().unwrap(),
+                "--demo-seed",
+                &format!("evl demo key: {n}"),
+            ],
+        );
+    }
+    let admin = k("mesh-admin");
+    evl(
+        &l,
+        &[
+            "init",
+            "--origin",
+            "example.org/evl-gate-vectors",
+            "--admin",
+            &pubk("mesh-admin"),
+            "--key",
+            &admin,
+            "--at",
+            "2026-04-01T09:00:00Z",
+        ],
+    );
+    for (n, role) in [
+        ("hana-okafor", "owner"),
+        ("ns-identity-owner", "security-signer"),
+    ] {
+        evl(
+            &l,
+            &[
+                "key",
+                "add",
+                n,
+                "--pub",
+                &pubk(n),
+                "--role",
+                role,
+                "--key",
+                &admin,
+                "--at",
+                "2026-04-01T09:05:00Z",
+            ],
+        );
+    }
+    let hana = k("hana-okafor");
+    let ex = |f: &str| format!("{EX}/{f}");
+    let add = |file: &str, kind: &str, at: &str| {
+        evl(
+            &l,
+            &[
+                "add",
+                &ex(file),
+                "--kind",
+                kind,
+                "--tier",
+                "authoritative",
+                "--sealed",
+                "--captured-at",
+                at,
+                "--at",
+                at,
+                "--key",
+                &hana,
+            ],
+        )
+    };
+    let gate = add("gate.toml", "gate-definition", "2026-04-10T08:00:00Z");
+    let at = "2026-04-18T08:00:00Z";
+    let inventory = evl(
+        &l,
+        &[
+            "ingest",
+            "inventory",
+            &ex("mesh-enforcement-targets-2026-04-18.csv"),
+            "--sealed",
+            "--captured-at",
+            at,
+            "--at",
+            at,
+            "--key",
+            &hana,
+        ],
+    );
+    let drill = add(
+        "drill-envoy-policy-reversal-2026-04-15.toml",
+        "rollback-drill",
+        "2026-04-15T15:00:00Z",
+    );
+    let authority = add(
+        "Mesh-Gate-Authority-Snapshot-2026-04-12.toml",
+        "authority-snapshot",
+        "2026-04-12T00:00:00Z",
+    );
+    let register = add(
+        "certificate-exception-register-2026-04-17.toml",
+        "certificate-exception-register",
+        "2026-04-17T12:00:00Z",
+    );
+    let at = "2026-04-17T12:00:00Z";
+    let policy = evl(
+        &l,
+        &[
+            "ingest",
+            "mesh",
+            &ex("east-west-authorization-baseline-2026-04-17.yaml"),
+            "--label",
+            "baseline=east-west-authorization",
+            "--sealed",
+            "--captured-at",
+            at,
+            "--at",
+            at,
+            "--key",
+            &hana,
+        ],
+    );
+    let ack = evl(
+        &l,
+        &[
+            "ack",
+            "--topic",
+            "east-west-authorization-policy",
+            "--subject",
+            &policy,
+            "--namespace",
+            "identity",
+            "--statement",
+            "East-west authorization baseline reviewed for identity.",
+            "--at",
+            "2026-04-18T14:00:00Z",
+            "--key",
+            &k("ns-identity-owner"),
+        ],
+    );
+    let mut args = vec![
+        "packet",
+        "create",
+        "--name",
+        "Service-Mesh-mTLS-Enforcement-Gate-Packet-vectors",
+        "--revision",
+        "1",
+        "--gate",
+        &gate,
+        "--checkpoint-at",
+        "2026-04-30T00:00:00Z",
+        "--workloads-from",
+        &inventory,
+    ];
+    // Deliberately unsorted and with a duplicate: the basis is a set.
+    for b in [
+        &register, &inventory, &drill, &authority, &policy, &ack, &drill,
+    ] {
+        args.extend(["--basis", b]);
+    }
+    args.extend(["--key", &hana, "--at", "2026-04-19T20:00:00Z"]);
+    let packet = evl(&l, &args);
+    evl(
+        &l,
+        &[
+            "evaluate", &packet, "--as-of", AS_OF, "--record", "--at", AS_OF, "--key", &hana,
+        ],
+    );
+    let cp = dir.path().join("checkpoint.note");
+    evl(
+        &l,
+        &["checkpoint", "--key", &admin, "-o", cp.to_str().unwrap()],
+    );
+    let file = dir.path().join("bundle.evlb");
+    evl(&l, &["export", &packet, "-o", file.to_str().unwrap()]);
+    let ledger = evl::store::Ledger::open(&l, &Default::default()).unwrap();
+    let last = ledger.size().unwrap() - 1;
+    let e = ledger.entry(last).unwrap();
+    let Payload::Disposition(rec) = &e.body.payload else {
+        panic!("the last entry is the recorded disposition");
+    };
+    let document = ledger.blob(&rec.document).unwrap().unwrap();
+    let disposition = e.id().to_hex();
+    drop(ledger);
+    Built {
+        bundle: std::fs::read(&file).unwrap(),
+        _dir: dir,
+        ledger: l,
+        packet,
+        disposition,
+        document,
+    }
+}
+
+/// The disposition vector: the document, its digest, and the basis digest derivation.
+fn disposition_vector(b: &Built) -> Value {
+    let d = Disposition::from_bytes(&b.document).unwrap();
+    let basis_ids = {
+        let ledger = evl::store::Ledger::open(&b.ledger, &Default::default()).unwrap();
+        let (_, e) = ledger.resolve_entry(&b.packet).unwrap();
+        let Payload::Packet(p) = e.body.payload else {
+            panic!("packet")
+        };
+        p.basis
+    };
+    let mut sorted = basis_ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    let input: Vec<u8> = [
+        domain::BASIS.to_vec(),
+        sorted.iter().flat_map(|i| i.0).collect(),
+    ]
+    .concat();
+    json!({
+        "format": "evl-disposition/v1",
+        "disposition_entry": b.disposition,
+        "packet": b.packet,
+        "as_of": AS_OF,
+        "document": String::from_utf8(b.document.clone()).unwrap(),
+        "document_blake3": Digest::of(&b.document).to_hex(),
+        "verdict": d.verdict.name(),
+        "basis": {
+            "domain": String::from_utf8(domain::BASIS.to_vec()).unwrap(),
+            "ids_sorted": sorted.iter().map(EntryId::to_hex).collect::<Vec<_>>(),
+            "input_hex": hex::encode(&input),
+            "digest": d.basis_digest.to_hex(),
+        },
+    })
+}
+
+/// The expected result of verifying the bundle vector.
+fn bundle_expectation(bytes: &[u8]) -> Value {
+    let r = bundle::verify_bundle(bytes);
+    json!({
+        "file": "bundle-v1.evlb",
+        "bytes": bytes.len(),
+        "blake3": Digest::of(bytes).to_hex(),
+        "verified": r.ok(),
+        "packet": r.packet.map(|p| p.to_hex()),
+        "checkpoint_size": r.checkpoint_size,
+        "entries_checked": r.entries_checked,
+        "artifacts_checked": r.artifacts_checked,
+        "proofs_checked": r.proofs_checked,
+        "dispositions_replayed": r.dispositions_replayed,
+        "failures": r.failures,
+    })
+}
+
+fn read_json(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(vector(name)).unwrap()).unwrap()
+}
+
+fn stored_document() -> Vec<u8> {
+    read_json("disposition-v1.json")["document"]
+        .as_str()
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+#[test]
+fn code_reproduces_the_gate_vectors_byte_for_byte() {
+    let b = build();
+    let dv = disposition_vector(&b);
+    let bv = bundle_expectation(&b.bundle);
+    if std::env::var_os("EVL_WRITE_VECTORS").is_some() {
+        let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap() + "\n";
+        std::fs::write(vector("disposition-v1.json"), pretty(&dv)).unwrap();
+        std::fs::write(vector("bundle-v1.evlb"), &b.bundle).unwrap();
+        std::fs::write(vector("bundle-v1.json"), pretty(&bv)).unwrap();
+    }
+    let stored = read_json("disposition-v1.json");
+    assert_eq!(
+        stored["document"], dv["document"],
+        "the disposition document bytes changed"
+    );
+    assert_eq!(stored, dv, "the disposition vector changed");
+    assert_eq!(
+        std::fs::read(vector("bundle-v1.evlb")).unwrap(),
+        b.bundle,
+        "the exported bundle bytes changed"
+    );
+    assert_eq!(
+        read_json("bundle-v1.json"),
+        bv,
+        "the bundle verify result changed"
+    );
+    // Re-evaluating today gives the same document (what replay relies on).
+    let ledger = evl::store::Ledger::open(&b.ledger, &Default::default()).unwrap();
+    let (_, e) = ledger.resolve_entry(&b.packet).unwrap();
+    let input = evl::evaluate::load_input(&ledger, &e.body.id()).unwrap();
+    let again = evl::evaluate::evaluate(&input, AS_OF.parse().unwrap()).unwrap();
+    assert_eq!(again.canonical_bytes(), stored_document());
+}
+
+#[test]
+fn the_disposition_vector_obeys_format_md() {
+    let v = read_json("disposition-v1.json");
+    let bytes = stored_document();
+    let text = std::str::from_utf8(&bytes).unwrap();
+    // Canonical bytes: pretty JSON, two-space indent, ": " separators, one trailing newline.
+    assert!(text.ends_with("}\n") && !text.ends_with("\n\n"));
+    assert!(text.starts_with("{\n  \"format\": \"evl-disposition/v1\",\n"));
+    for line in text.lines() {
+        assert!(!line.ends_with(' '), "trailing space: {line:?}");
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        assert_eq!(indent % 2, 0, "odd indent: {line:?}");
+        assert!(!line.contains('\t'));
+    }
+    assert!(text.contains("\"verdict\": \""));
+    // BLAKE3 of the bytes is the digest the entry records.
+    assert_eq!(
+        blake3::hash(&bytes).to_hex().as_str(),
+        v["document_blake3"].as_str().unwrap()
+    );
+    let d = Disposition::from_bytes(&bytes).expect("the vector is canonical");
+    assert_eq!(d.canonical_bytes(), bytes);
+    // Top-level fields in the order of the FORMAT.md table.
+    let order = [
+        "format",
+        "engine_version",
+        "packet",
+        "packet_name",
+        "revision",
+        "gate",
+        "gate_id",
+        "as_of",
+        "checkpoint_at",
+        "basis_digest",
+        "verdict",
+        "would_be",
+        "escalation",
+        "blockers",
+        "scope",
+        "narrowing_proposals",
+        "trace",
+    ];
+    let keys: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  \"") && !l.starts_with("   "))
+        .map(|l| l[3..].split('"').next().unwrap())
+        .collect();
+    assert_eq!(keys, order);
+    // Any other layout of the same content is refused.
+    let compact = serde_json::to_vec(&serde_json::from_slice::<Value>(&bytes).unwrap()).unwrap();
+    assert!(matches!(
+        Disposition::from_bytes(&compact),
+        Err(DocumentError::NotCanonical)
+    ));
+    let mut no_newline = bytes.clone();
+    no_newline.pop();
+    assert!(matches!(
+        Disposition::from_bytes(&no_newline),
+        Err(DocumentError::NotCanonical)
+    ));
+    // Field shapes of the table.
+    let j: Value = serde_json::from_slice(&bytes).unwrap();
+    let is_hex32 = |s: &Value| {
+        s.as_str()
+            .is_some_and(|s| s.len() == 64 && s.bytes().all(|c| c.is_ascii_hexdigit()))
+    };
+    for f in ["packet", "gate", "basis_digest"] {
+        assert!(is_hex32(&j[f]), "{f} is not a hex digest");
+    }
+    for f in ["as_of", "checkpoint_at"] {
+        let s = j[f].as_str().unwrap();
+        assert!(
+            s.len() == 20 && s.ends_with('Z'),
+            "{f} is not RFC 3339 Z seconds: {s}"
+        );
+    }
+    assert!(["proceed", "hold", "narrow", "escalate"].contains(&j["verdict"].as_str().unwrap()));
+    let pct = j["scope"]["out_of_scope_share_pct"].as_str().unwrap();
+    let (int, dec) = pct.split_once('.').expect("two decimals");
+    assert!(
+        int.bytes().all(|c| c.is_ascii_digit()) && dec.len() == 2,
+        "{pct}"
+    );
+    let blockers = j["blockers"].as_array().unwrap();
+    assert!(!blockers.is_empty());
+    for b in blockers {
+        let ty = b["subject"]["type"].as_str().unwrap();
+        assert!(
+            [
+                "workload",
+                "namespace",
+                "path",
+                "exception",
+                "rule",
+                "global"
+            ]
+            .contains(&ty)
+        );
+        assert!(b["evidence"].as_array().unwrap().iter().all(is_hex32));
+    }
+    let parsed: Vec<_> = d.blockers.clone();
+    let mut sorted = parsed.clone();
+    sorted.sort();
+    assert_eq!(parsed, sorted, "blockers are not sorted");
+    for t in j["trace"].as_array().unwrap() {
+        assert!(
+            ["pass", "blocker", "ignored", "info", "escalate"]
+                .contains(&t["outcome"].as_str().unwrap())
+        );
+    }
+    // `global` has no `name`.
+    assert_eq!(
+        serde_json::to_value(Subject::Global).unwrap(),
+        json!({"type": "global"})
+    );
+}
+
+#[test]
+fn the_basis_digest_is_blake3_of_the_domain_and_sorted_ids() {
+    let v = read_json("disposition-v1.json");
+    let b = &v["basis"];
+    assert_eq!(b["domain"], "evl/basis/v1\n");
+    assert_eq!(domain::BASIS, b"evl/basis/v1\n");
+    let ids: Vec<[u8; 32]> = b["ids_sorted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            hex::decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "sorted, de-duplicated");
+    let mut input = b"evl/basis/v1\n".to_vec();
+    for id in &ids {
+        input.extend_from_slice(id);
+    }
+    assert_eq!(hex::encode(&input), b["input_hex"].as_str().unwrap());
+    let digest = blake3::hash(&input).to_hex().to_string();
+    assert_eq!(digest, b["digest"].as_str().unwrap());
+    let doc: Value = serde_json::from_str(v["document"].as_str().unwrap()).unwrap();
+    assert_eq!(doc["basis_digest"].as_str().unwrap(), digest);
+    // The library function agrees, whatever the order and duplicates of its input.
+    let mut shuffled: Vec<EntryId> = ids.iter().rev().map(|i| Digest(*i)).collect();
+    shuffled.push(shuffled[0]);
+    assert_eq!(disposition::basis_digest(&shuffled).to_hex(), digest);
+}
+
+#[test]
+fn the_bundle_vector_obeys_format_md() {
+    let bytes = std::fs::read(vector("bundle-v1.evlb")).unwrap();
+    let expect = read_json("bundle-v1.json");
+    assert_eq!(bytes.len() as u64, expect["bytes"].as_u64().unwrap());
+    assert_eq!(
+        blake3::hash(&bytes).to_hex().as_str(),
+        expect["blake3"].as_str().unwrap()
+    );
+    assert_eq!(bundle_expectation(&bytes), expect);
+    assert_eq!(expect["verified"], true);
+    assert_eq!(bundle::MAX_BUNDLE_BYTES, 256 * 1024 * 1024);
+    // Magic: "evl-bundle/v1\n", 14 bytes, then the canonical encoding of BundleBody, nothing after.
+    assert_eq!(&bytes[..14], b"evl-bundle/v1\n");
+    assert_eq!(domain::BUNDLE_MAGIC, b"evl-bundle/v1\n");
+    let body: BundleBody = codec::decode(&bytes[14..], bundle::MAX_BUNDLE_BYTES).unwrap();
+    assert_eq!(
+        [domain::BUNDLE_MAGIC, &codec::encode(&body)].concat(),
+        bytes,
+        "re-encoding the body changes the bytes"
+    );
+    assert_eq!(body.version, 1);
+    assert_eq!(body.origin, "example.org/evl-gate-vectors");
+    let v = read_json("disposition-v1.json");
+    assert_eq!(body.packet.to_hex(), v["packet"].as_str().unwrap());
+    let cp = String::from_utf8(body.checkpoint.clone()).unwrap();
+    assert!(cp.starts_with("example.org/evl-gate-vectors\n"), "{cp}");
+    // Entries: strictly increasing index from the genesis; each proof is RFC 9162 inclusion of
+    // SHA-256(0x00 || entry bytes) in the checkpoint's tree.
+    assert_eq!(body.entries[0].index, 0);
+    assert!(body.entries.windows(2).all(|w| w[0].index < w[1].index));
+    let size: u64 = cp.lines().nth(1).unwrap().parse().unwrap();
+    assert_eq!(size, expect["checkpoint_size"].as_u64().unwrap());
+    let root: [u8; 32] = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(cp.lines().nth(2).unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let mut kinds = Vec::new();
+    for be in &body.entries {
+        let leaf: [u8; 32] = Sha256::new()
+            .chain_update([0u8])
+            .chain_update(&be.bytes)
+            .finalize()
+            .into();
+        assert_eq!(merkle::leaf_hash(&be.bytes).0, leaf);
+        let proof: Vec<merkle::Hash> = be.proof.iter().map(|h| merkle::Hash(*h)).collect();
+        assert!(merkle::check_inclusion(
+            &proof,
+            size,
+            merkle::Hash(root),
+            be.index,
+            merkle::Hash(leaf)
+        ));
+        kinds.push(Entry::from_bytes(&be.bytes).unwrap().body.payload.kind());
+    }
+    // Carried: genesis, both key entries, five artifacts + the gate, the ack, the packet,
+    // its disposition.
+    let count = |k: &str| kinds.iter().filter(|x| **x == k).count();
+    assert_eq!(count("genesis"), 1);
+    assert_eq!(count("key-add"), 2);
+    assert_eq!(count("artifact"), 6);
+    assert_eq!(count("acknowledgment"), 1);
+    assert_eq!(count("packet"), 1);
+    assert_eq!(count("disposition"), 1);
+    assert_eq!(
+        kinds.len() as u64,
+        expect["entries_checked"].as_u64().unwrap()
+    );
+    // Blobs: artifact bytes and the disposition document, in BLAKE3 digest order.
+    let digests: Vec<Digest> = body.blobs.iter().map(|b| Digest::of(b)).collect();
+    assert!(
+        digests.windows(2).all(|w| w[0] < w[1]),
+        "blobs not in digest order"
+    );
+    assert!(body.blobs.iter().any(|b| *b == stored_document()));
+    assert_eq!(body.blobs.len(), 7);
+    // No trailing bytes.
+    let r = bundle::verify_bundle(&[bytes.as_slice(), b"\n"].concat());
+    assert!(!r.ok(), "a trailing byte was accepted");
+}
+
+#[test]
+fn every_altered_byte_of_the_bundle_vector_is_refused_naming_what() {
+    let bytes = std::fs::read(vector("bundle-v1.evlb")).unwrap();
+    let step = (bytes.len() / 400).max(1);
+    let mut checked = 0;
+    for pos in (0..bytes.len()).step_by(step).chain([bytes.len() - 1]) {
+        for mask in [0x01u8, 0x80] {
+            let mut b = bytes.clone();
+            b[pos] ^= mask;
+            let r = std::panic::catch_unwind(|| bundle::verify_bundle(&b))
+                .unwrap_or_else(|_| panic!("verify_bundle panicked on a flip at {pos}"));
+            assert!(!r.ok(), "flip {mask:#04x} at {pos} verified");
+            assert!(
+                r.failures.iter().all(|f| !f.is_empty()),
+                "an empty failure at {pos}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 400);
+}
