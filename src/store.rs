@@ -344,6 +344,14 @@ impl Ledger {
         })
     }
 
+    /// Every stored tree hash, in stored-hash index order.
+    pub fn raw_hashes(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
+        self.hashes.iter().map(|r| {
+            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(|e| self.storage(e))
+        })
+    }
+
     /// Every stored id-index pair.
     pub fn raw_ids(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
         self.ids.iter().map(|r| {

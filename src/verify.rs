@@ -114,7 +114,9 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     let mut registry = Registry::default();
     let mut genesis = Digest::ZERO;
     let mut tree = Recomputed(Vec::with_capacity((size as usize).saturating_mul(2)));
-    let mut to_verify: Vec<(u64, PublicKey, Vec<u8>, [u8; 64])> = Vec::with_capacity(size as usize);
+    let mut to_verify: Vec<ToVerify> = Vec::with_capacity(size as usize);
+    // A ledger has few keys: decompress each once, not once per entry.
+    let mut points: BTreeMap<PublicKey, Option<VerifyingKey>> = BTreeMap::new();
     let mut ids: BTreeMap<Digest, u64> = BTreeMap::new();
     let mut referenced_blobs: BTreeMap<Digest, u64> = BTreeMap::new();
     let mut with_facts = Vec::new();
@@ -208,7 +210,16 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
         }
         match registry.admit_unverified(&entry, index, &genesis) {
             Ok(public) => {
-                to_verify.push((index, public, signature_message(&id), entry.signature.0))
+                let key = *points
+                    .entry(public)
+                    .or_insert_with(|| public.verifying_key());
+                to_verify.push(ToVerify {
+                    index,
+                    public,
+                    key,
+                    id,
+                    signature: entry.signature.0,
+                });
             }
             Err(e) => report.fail(
                 Some(index),
@@ -361,8 +372,30 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
             ),
         );
     }
+    // One ordered scan of the stored hashes rather than a lookup per hash; a missing or
+    // extra record only affects its own position.
+    let mut stored = ledger.raw_hashes().peekable();
     for (i, h) in tree.0.iter().enumerate() {
-        if ledger.stored_hash(i as u64)? != Some(*h) {
+        let want = (i as u64).to_be_bytes();
+        let mut found = None;
+        while let Some(item) = stored.peek() {
+            let (k, v) = match item {
+                Ok(kv) => kv,
+                Err(_) => return Err(stored.next().expect("peeked").expect_err("peeked an error")),
+            };
+            match k.as_slice().cmp(want.as_slice()) {
+                std::cmp::Ordering::Less => {
+                    stored.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    found = <[u8; 32]>::try_from(v.as_slice()).ok();
+                    stored.next();
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        if found != Some(h.0) {
             let (level, n) = tlog_tiles::tlog::split_stored_hash_index(i as u64);
             if level == 0 {
                 report.fail(
@@ -458,26 +491,37 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     Ok(report)
 }
 
+/// One signature to check: the entry's index, signer, id and signature bytes.
+struct ToVerify {
+    index: u64,
+    public: PublicKey,
+    /// The decompressed key, `None` when the 32 bytes are not a curve point.
+    key: Option<VerifyingKey>,
+    id: Digest,
+    signature: [u8; 64],
+}
+
 /// Indexes in `chunk` whose signature fails: one batch verification, then one by one only
 /// when the batch fails, to name the culprits.
-fn bad_signatures(chunk: &[(u64, PublicKey, Vec<u8>, [u8; 64])]) -> Vec<u64> {
-    let keys: Option<Vec<VerifyingKey>> = chunk
-        .iter()
-        .map(|(_, pk, _, _)| pk.verifying_key())
-        .collect();
+fn bad_signatures(chunk: &[ToVerify]) -> Vec<u64> {
+    let msgs: Vec<Vec<u8>> = chunk.iter().map(|v| signature_message(&v.id)).collect();
+    let keys: Option<Vec<VerifyingKey>> = chunk.iter().map(|v| v.key).collect();
     if let Some(keys) = keys {
-        let msgs: Vec<&[u8]> = chunk.iter().map(|(_, _, m, _)| m.as_slice()).collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
         let sigs: Vec<Signature> = chunk
             .iter()
-            .map(|(_, _, _, s)| Signature::from_bytes(s))
+            .map(|v| Signature::from_bytes(&v.signature))
             .collect();
-        if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
+        if ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok() {
             return Vec::new();
         }
     }
     chunk
         .iter()
-        .filter(|(_, pk, m, s)| !crate::keys::verify(pk, m, &crate::keys::SignatureBytes(*s)))
-        .map(|(i, ..)| *i)
+        .zip(&msgs)
+        .filter(|(v, m)| {
+            !crate::keys::verify(&v.public, m, &crate::keys::SignatureBytes(v.signature))
+        })
+        .map(|(v, _)| v.index)
         .collect()
 }
