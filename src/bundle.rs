@@ -61,7 +61,7 @@ pub enum ExportError {
     #[error("the checkpoint does not verify against this ledger: {0}")]
     Checkpoint(String),
     #[error(
-        "entry {0} is at index {1}, beyond the checkpoint's tree of {2} entries; write a newer checkpoint"
+        "entry {0} is at index {1}, beyond the checkpoint's tree of {2} entries; run `evl checkpoint` or export with --checkpoint-key"
     )]
     BeyondCheckpoint(EntryId, u64, u64),
 }
@@ -103,9 +103,12 @@ pub fn export(
         cur = p.parent;
     }
     // Key entries, dispositions of the lineage, and narrowing proposals with their decisions.
+    // Dispositions, proposals and their decisions are looked for in the whole ledger: one
+    // recorded after the checkpoint makes export fail (BeyondCheckpoint) rather than be left
+    // out silently. Key entries after the checkpoint cannot concern anything inside it.
     let size = ledger.size()?;
     let mut extra = BTreeSet::new();
-    for i in 0..size.min(cp.size) {
+    for i in 0..size {
         let e = ledger.entry(i)?;
         let id = e.id();
         match &e.body.payload {
@@ -113,7 +116,9 @@ pub fn export(
             | Payload::KeyAdd(_)
             | Payload::KeyRotate(_)
             | Payload::KeyRevoke(_) => {
-                wanted.insert(id);
+                if i < cp.size {
+                    wanted.insert(id);
+                }
             }
             Payload::Disposition(d) if packets.contains(&d.packet) => {
                 wanted.insert(id);
@@ -124,7 +129,7 @@ pub fn export(
             _ => {}
         }
     }
-    for i in 0..size.min(cp.size) {
+    for i in 0..size {
         let e = ledger.entry(i)?;
         if let Payload::Annotation(a) = &e.body.payload
             && extra.contains(&a.subject)

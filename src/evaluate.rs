@@ -516,9 +516,8 @@ fn view_of(cx: &mut Ctx, rule: &EvidenceRule, i: usize) -> Result<View, String> 
     } else if let Some(days) = rule.max_age_days {
         let end = v.observed_at.plus_seconds(i64::from(days) * DAY);
         if as_of > end {
-            let age = (as_of.0 - v.observed_at.0) / DAY;
             v.problem = Some(format!(
-                "observed {} ({age} days before the as-of time), beyond the {days}-day freshness window",
+                "observed {}, more than {days} days before the as-of time: its {days}-day freshness window closed at {end}",
                 v.observed_at
             ));
         }

@@ -419,6 +419,10 @@ pub fn write_key_pair(
     banner: &str,
 ) -> Result<(PathBuf, PathBuf), KeyError> {
     check_name(name)?;
+    fs::create_dir_all(dir).map_err(|source| KeyError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let secret_path = dir.join(format!("{name}.key"));
     let public_path = dir.join(format!("{name}.pub"));
     for p in [&secret_path, &public_path] {

@@ -46,7 +46,8 @@ pub struct Revision {
     pub superseded: Vec<(EntryId, EntryId)>,
     pub new_annotations: Vec<EntryId>,
     pub new_acknowledgments: Vec<EntryId>,
-    /// Verdict change against the parent's latest recorded disposition, as `OLD → NEW`.
+    /// Verdict change the evidence delta caused, as `OLD → NEW`: the parent re-derived at the
+    /// as-of time of this revision's first recorded disposition, against that disposition.
     pub verdict_change: Option<String>,
     pub blockers_added: Vec<String>,
     pub blockers_removed: Vec<String>,
@@ -157,16 +158,19 @@ pub fn lineage(ledger: &Ledger, packet: &EntryId) -> Result<Vec<Revision>, EvalE
                 }
             }
         }
+        // Attribute to the evidence delta only what it changed: re-derive the parent at the
+        // as-of time of this revision's first recorded disposition, so time passing (evidence
+        // ageing, exceptions expiring) is never blamed on the delta.
         let (mut verdict_change, mut blockers_added, mut blockers_removed) = (None, vec![], vec![]);
-        if let (Some(prev), Some(cur)) = (
-            parent.and_then(|r| r.dispositions.last()),
-            dispositions.last(),
-        ) {
+        if let (Some(parent_id), Some(cur)) = (p.parent, dispositions.first()) {
+            let input = crate::evaluate::load_input(ledger, &parent_id)?;
+            let prev = crate::evaluate::evaluate(&input, cur.document.as_of)?;
             if prev.verdict != cur.verdict {
                 verdict_change = Some(format!("{} → {}", prev.verdict, cur.verdict));
             }
+            let prev_blockers = prev.blocker_keys();
             let (a, b): (BTreeSet<&String>, BTreeSet<&String>) = (
-                prev.blockers.iter().collect(),
+                prev_blockers.iter().collect(),
                 cur.blockers.iter().collect(),
             );
             blockers_added = b.difference(&a).map(|s| s.to_string()).collect();

@@ -100,6 +100,12 @@ pub fn ingest(g: &Global, mut a: IngestArgs) -> Result<i32, Error> {
         let name = path.display().to_string();
         let f = ingest::parse_with(importer, &name, &bytes, &options)
             .map_err(|e| Error::Invalid(e.to_string()))?;
+        // A certificate is valid only until the earliest expiry in its chain; say so in the
+        // entry unless the signer gave a shorter validity.
+        if let Facts::Cert(c) = &f {
+            let expiry = Timestamp(c.expires_at);
+            meta.valid_until = Some(meta.valid_until.map_or(expiry, |v| v.min(expiry)));
+        }
         let (record, json) = facts::record(&f);
         meta.facts = Some(record);
         drafts.push(Draft {
