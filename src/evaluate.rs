@@ -513,6 +513,14 @@ fn view_of(cx: &mut Ctx, rule: &EvidenceRule, i: usize) -> Result<View, String> 
         && vu < as_of
     {
         v.problem = Some(format!("valid only until {vu}"));
+    } else if let Some(vu) = valid_until
+        && rule.valid_through_checkpoint
+        && vu < cx.input.packet.checkpoint_at
+    {
+        v.problem = Some(format!(
+            "valid only until {vu}, before the proposed checkpoint {}",
+            cx.input.packet.checkpoint_at
+        ));
     } else if let Some(days) = rule.max_age_days {
         let end = v.observed_at.plus_seconds(i64::from(days) * DAY);
         if as_of > end {

@@ -64,6 +64,10 @@ pub struct EvidenceRule {
     /// Rollback drills: only `outcome = "pass"` counts.
     #[serde(default)]
     pub require_pass: bool,
+    /// Evidence whose `valid_until` falls before the packet's proposed checkpoint does not
+    /// count (e.g. an identity certificate that lapses before the cutover).
+    #[serde(default)]
+    pub valid_through_checkpoint: bool,
     #[serde(default = "evidence_missing")]
     pub missing_code: String,
     #[serde(default = "evidence_stale")]

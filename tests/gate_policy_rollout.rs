@@ -671,7 +671,6 @@ fn s5_canary_exactly_at_thresholds_proceeds() {
 /// Situation 6: frontend-bff's SVID expires 2026-11-25, after as-of but before the 2026-11-27
 /// checkpoint. A careful reviewer drops frontend-bff from the promotion.
 #[test]
-#[ignore = "finding: docs/GATES.md [[evidence]] compares valid_until only with as_of; no gate field compares a certificate's expiry with the packet's checkpoint_at (only [exceptions] does), so evl PROCEEDs with an identity that lapses 2 days before promotion"]
 fn s6_identity_expiring_before_checkpoint_narrows() {
     let f = Fixture::build();
     let p = f.packet(Canary::Good, BffCert::ShortWithValidUntil, false, &ALL_ACKS);
