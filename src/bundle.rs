@@ -115,10 +115,10 @@ pub fn export(
             Payload::Genesis(_)
             | Payload::KeyAdd(_)
             | Payload::KeyRotate(_)
-            | Payload::KeyRevoke(_) => {
-                if i < cp.size {
-                    wanted.insert(id);
-                }
+            | Payload::KeyRevoke(_)
+                if i < cp.size =>
+            {
+                wanted.insert(id);
             }
             Payload::Disposition(d) if packets.contains(&d.packet) => {
                 wanted.insert(id);

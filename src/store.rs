@@ -484,13 +484,13 @@ impl Ledger {
         let genesis = self.genesis_id()?;
         let signer = key.public().id();
         for d in &drafts {
-            if let Some(now) = now {
-                if d.claimed_at.seconds() > now.seconds() + MAX_CLOCK_SKEW_SECS {
-                    return Err(Error::Invalid(format!(
-                        "claimed time {} is more than {MAX_CLOCK_SKEW_SECS} s ahead of this machine's clock ({now})",
-                        d.claimed_at
-                    )));
-                }
+            if let Some(now) = now
+                && d.claimed_at.seconds() > now.seconds() + MAX_CLOCK_SKEW_SECS
+            {
+                return Err(Error::Invalid(format!(
+                    "claimed time {} is more than {MAX_CLOCK_SKEW_SECS} s ahead of this machine's clock ({now})",
+                    d.claimed_at
+                )));
             }
             for b in &d.blobs {
                 if b.len() > MAX_ARTIFACT_BYTES {

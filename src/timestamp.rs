@@ -51,10 +51,10 @@ impl FromStr for Timestamp {
         if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
             return Ok(Timestamp(dt.timestamp()));
         }
-        if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            if let Some(dt) = d.and_hms_opt(0, 0, 0) {
-                return Ok(Timestamp(dt.and_utc().timestamp()));
-            }
+        if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            && let Some(dt) = d.and_hms_opt(0, 0, 0)
+        {
+            return Ok(Timestamp(dt.and_utc().timestamp()));
         }
         Err(ParseTimestampError(s.to_string()))
     }

@@ -162,10 +162,10 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
             }
         }
         report.entries_checked += 1;
-        if let Some(p) = opts.progress {
-            if index % 4096 == 0 {
-                p(index, size);
-            }
+        if let Some(p) = opts.progress
+            && index % 4096 == 0
+        {
+            p(index, size);
         }
         let entry = match Entry::from_bytes(&bytes) {
             Ok(e) => e,
@@ -188,17 +188,17 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
                     "the recorded genesis id is not the id of entry 0",
                 );
             }
-            if let Payload::Genesis(g) = &entry.body.payload {
-                if g.origin != origin {
-                    report.fail(
-                        Some(0),
-                        "meta",
-                        format!(
-                            "the recorded origin '{origin}' differs from the genesis origin '{}'",
-                            g.origin
-                        ),
-                    );
-                }
+            if let Payload::Genesis(g) = &entry.body.payload
+                && g.origin != origin
+            {
+                report.fail(
+                    Some(0),
+                    "meta",
+                    format!(
+                        "the recorded origin '{origin}' differs from the genesis origin '{}'",
+                        g.origin
+                    ),
+                );
             }
         }
         if let Some(prev) = ids.insert(id, index) {
@@ -227,10 +227,10 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
                 format!("entry {index} ({}): {e}", id.short()),
             ),
         }
-        if let Payload::Artifact(m) = &entry.body.payload {
-            if m.facts.is_some() {
-                with_facts.push((index, m.clone()));
-            }
+        if let Payload::Artifact(m) = &entry.body.payload
+            && m.facts.is_some()
+        {
+            with_facts.push((index, m.clone()));
         }
         match &entry.body.payload {
             Payload::Artifact(m) => {
@@ -257,7 +257,7 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     report.signatures_checked = to_verify.len() as u64;
     let bad: Vec<u64> = to_verify
         .par_chunks(BATCH)
-        .flat_map_iter(|chunk| bad_signatures(chunk))
+        .flat_map_iter(bad_signatures)
         .collect();
     for index in bad {
         report.fail(
@@ -467,14 +467,13 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
                     ));
                 } else if let (Some(root), Ok(proof)) =
                     (root, merkle::prove_consistency(size, cp.size, &tree))
+                    && !merkle::check_consistency(&proof, size, root, cp.size, cp.root)
                 {
-                    if !merkle::check_consistency(&proof, size, root, cp.size, cp.root) {
-                        report.fail(
-                            None,
-                            "checkpoint",
-                            format!("{source}: the consistency proof does not check"),
-                        );
-                    }
+                    report.fail(
+                        None,
+                        "checkpoint",
+                        format!("{source}: the consistency proof does not check"),
+                    );
                 }
                 report.checkpoints.push(CheckpointStatus {
                     source,

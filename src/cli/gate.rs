@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use super::{Global, Signing, open, print_json, read_file};
+use super::{Global, Signing, append, open, print_json, read_file};
 use crate::bundle;
 use crate::deadlines;
 use crate::digest::EntryId;
@@ -21,9 +21,10 @@ use crate::error::{Error, exit};
 use crate::evaluate::{self, EvalError};
 use crate::facts;
 use crate::ingest::Facts;
+use crate::keys::SecretKey;
 use crate::lineage;
 use crate::replay;
-use crate::store::{Draft, Ledger};
+use crate::store::{Appended, Ledger};
 use crate::timestamp::Timestamp;
 
 fn eval_err(e: EvalError) -> Error {
@@ -31,6 +32,24 @@ fn eval_err(e: EvalError) -> Error {
         EvalError::Ledger(m) => Error::Corrupt(m),
         other => Error::Invalid(other.to_string()),
     }
+}
+
+/// Records disposition `d` (whose canonical bytes are `bytes`) as a signed entry.
+fn record_disposition(
+    ledger: &Ledger,
+    key: &SecretKey,
+    d: &Disposition,
+    bytes: Vec<u8>,
+    claimed_at: Timestamp,
+) -> Result<Appended, Error> {
+    let payload = Payload::Disposition(DispositionRecord {
+        packet: d.packet,
+        document: crate::digest::Digest::of(&bytes),
+        verdict: d.verdict.name().to_string(),
+        as_of: d.as_of,
+        engine_version: d.engine_version.clone(),
+    });
+    append(ledger, key, payload, claimed_at, vec![bytes])
 }
 
 /// Resolves a packet revision entry.
@@ -140,10 +159,10 @@ pub fn packet_create(g: &Global, a: PacketCreateArgs) -> Result<i32, Error> {
             }
         }
     }
-    if in_scope.is_empty() {
-        if let Some((_, p)) = &parent {
-            in_scope.extend(p.in_scope.iter().cloned());
-        }
+    if in_scope.is_empty()
+        && let Some((_, p)) = &parent
+    {
+        in_scope.extend(p.in_scope.iter().cloned());
     }
     if in_scope.is_empty() {
         return Err(Error::Invalid("a packet needs in-scope workloads: --workload NS/WL, --workloads-from INVENTORY or --parent".into()));
@@ -194,18 +213,10 @@ pub fn packet_create(g: &Global, a: PacketCreateArgs) -> Result<i32, Error> {
         in_scope: in_scope.into_iter().collect(),
         basis: basis.into_iter().collect(),
     });
-    let done = ledger.append_batch(
-        vec![Draft {
-            payload,
-            claimed_at: a.signing.time(),
-            blobs: vec![],
-        }],
-        &key,
-        Some(Timestamp::now()),
-    )?;
+    let done = append(&ledger, &key, payload, a.signing.time(), vec![])?;
     println!(
         "packet {} at index {} (revision {revision})",
-        done[0].id, done[0].index
+        done.id, done.index
     );
     Ok(exit::OK)
 }
@@ -242,19 +253,8 @@ pub fn narrow(g: &Global, a: NarrowArgs) -> Result<i32, Error> {
         keep,
         rationale: a.rationale,
     });
-    let done = ledger.append_batch(
-        vec![Draft {
-            payload,
-            claimed_at: a.signing.time(),
-            blobs: vec![],
-        }],
-        &key,
-        Some(Timestamp::now()),
-    )?;
-    println!(
-        "narrowing proposal {} at index {}",
-        done[0].id, done[0].index
-    );
+    let done = append(&ledger, &key, payload, a.signing.time(), vec![])?;
+    println!("narrowing proposal {} at index {}", done.id, done.index);
     Ok(exit::OK)
 }
 
@@ -389,28 +389,8 @@ pub fn evaluate(g: &Global, a: EvaluateArgs) -> Result<i32, Error> {
     let bytes = d.canonical_bytes();
     let recorded = match (a.record, key) {
         (true, Some(key)) => {
-            let payload = Payload::Disposition(DispositionRecord {
-                packet: id,
-                document: crate::digest::Digest::of(&bytes),
-                verdict: d.verdict.name().to_string(),
-                as_of,
-                engine_version: d.engine_version.clone(),
-            });
-            let now = Timestamp::now();
-            let at = a.at.unwrap_or(now);
-            Some(
-                ledger
-                    .append_batch(
-                        vec![Draft {
-                            payload,
-                            claimed_at: at,
-                            blobs: vec![bytes.clone()],
-                        }],
-                        &key,
-                        Some(now),
-                    )?
-                    .remove(0),
-            )
+            let at = a.at.unwrap_or_else(Timestamp::now);
+            Some(record_disposition(&ledger, &key, &d, bytes.clone(), at)?)
         }
         _ => None,
     };
@@ -628,12 +608,12 @@ fn lineage_head(ledger: &Ledger, root: EntryId) -> Result<EntryId, Error> {
     let start = ledger.index_of(&root)?.unwrap_or(0);
     for i in start..ledger.size()? {
         let e = ledger.entry(i)?;
-        if let Payload::Packet(p) = &e.body.payload {
-            if p.parent.is_some_and(|par| family.contains(&par)) {
-                let id = e.body.id();
-                family.insert(id);
-                head = id;
-            }
+        if let Payload::Packet(p) = &e.body.payload
+            && p.parent.is_some_and(|par| family.contains(&par))
+        {
+            let id = e.body.id();
+            family.insert(id);
+            head = id;
         }
     }
     Ok(head)
@@ -646,10 +626,10 @@ fn last_recorded(
 ) -> Result<Option<(String, Vec<String>)>, Error> {
     let mut last = None;
     for i in 0..ledger.size()? {
-        if let Payload::Disposition(r) = ledger.entry(i)?.body.payload {
-            if r.packet == *packet {
-                last = Some(r.document);
-            }
+        if let Payload::Disposition(r) = ledger.entry(i)?.body.payload
+            && r.packet == *packet
+        {
+            last = Some(r.document);
         }
     }
     let Some(doc) = last else { return Ok(None) };
@@ -679,30 +659,14 @@ pub fn watch(g: &Global, a: WatchArgs) -> Result<i32, Error> {
             let d = evaluate::evaluate(&input, now).map_err(eval_err)?;
             let current = (d.verdict.name().to_string(), d.blocker_keys());
             if last_recorded(&ledger, &head)?.as_ref() != Some(&current) {
-                let bytes = d.canonical_bytes();
-                let payload = Payload::Disposition(DispositionRecord {
-                    packet: head,
-                    document: crate::digest::Digest::of(&bytes),
-                    verdict: current.0.clone(),
-                    as_of: now,
-                    engine_version: d.engine_version.clone(),
-                });
-                let r = ledger.append_batch(
-                    vec![Draft {
-                        payload,
-                        claimed_at: now,
-                        blobs: vec![bytes],
-                    }],
-                    &key,
-                    Some(now),
-                )?;
+                let r = record_disposition(&ledger, &key, &d, d.canonical_bytes(), now)?;
                 println!(
                     "{now}  {} revision {}: {} ({} blocker(s)), recorded {}",
                     d.packet_name,
                     d.revision,
                     d.verdict,
                     d.blockers.len(),
-                    r[0].id
+                    r.id
                 );
             } else {
                 println!(
@@ -854,15 +818,7 @@ pub fn decide(g: &Global, a: DecideArgs) -> Result<i32, Error> {
         decision: a.decision,
         text: a.text,
     });
-    let done = ledger.append_batch(
-        vec![Draft {
-            payload,
-            claimed_at: a.signing.time(),
-            blobs: vec![],
-        }],
-        &key,
-        Some(Timestamp::now()),
-    )?;
-    println!("decision {} at index {}", done[0].id, done[0].index);
+    let done = append(&ledger, &key, payload, a.signing.time(), vec![])?;
+    println!("decision {} at index {}", done.id, done.index);
     Ok(exit::OK)
 }

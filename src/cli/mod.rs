@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::entry::Payload;
 use crate::error::{Error, exit};
 use crate::keys::{self, SecretKey};
-use crate::store::{Ledger, OpenOptions};
+use crate::store::{Appended, Draft, Ledger, OpenOptions};
 use crate::timestamp::Timestamp;
 
 const AFTER_HELP: &str = "\
@@ -246,6 +247,24 @@ fn open(g: &Global) -> Result<Ledger, Error> {
             wait: g.wait.map(Duration::from_secs),
         },
     )
+}
+
+/// Signs and appends one entry, bounding its claimed time by this machine's clock.
+fn append(
+    ledger: &Ledger,
+    key: &SecretKey,
+    payload: Payload,
+    claimed_at: Timestamp,
+    blobs: Vec<Vec<u8>>,
+) -> Result<Appended, Error> {
+    let draft = Draft {
+        payload,
+        claimed_at,
+        blobs,
+    };
+    Ok(ledger
+        .append_batch(vec![draft], key, Some(Timestamp::now()))?
+        .remove(0))
 }
 
 /// Prints a value as pretty JSON on stdout.

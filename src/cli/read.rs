@@ -156,13 +156,13 @@ pub struct LogArgs {
 }
 
 pub fn log(g: &Global, a: LogArgs) -> Result<i32, Error> {
-    if let Some(k) = &a.kind {
-        if !Payload::KINDS.contains(&k.as_str()) {
-            return Err(Error::Invalid(format!(
-                "unknown entry kind '{k}': expected one of {}",
-                Payload::KINDS.join(", ")
-            )));
-        }
+    if let Some(k) = &a.kind
+        && !Payload::KINDS.contains(&k.as_str())
+    {
+        return Err(Error::Invalid(format!(
+            "unknown entry kind '{k}': expected one of {}",
+            Payload::KINDS.join(", ")
+        )));
     }
     let ledger = open(g)?;
     let reg = ledger.registry()?;

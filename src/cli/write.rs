@@ -179,16 +179,8 @@ fn append_one(
     let key = s.load()?;
     let ledger = open(g)?;
     let kind = payload.kind();
-    let done = ledger.append_batch(
-        vec![Draft {
-            payload,
-            claimed_at: s.time(),
-            blobs,
-        }],
-        &key,
-        Some(Timestamp::now()),
-    )?;
-    println!("{kind} {} at index {}", done[0].id, done[0].index);
+    let done = super::append(&ledger, &key, payload, s.time(), blobs)?;
+    println!("{kind} {} at index {}", done.id, done.index);
     Ok(exit::OK)
 }
 
@@ -353,12 +345,12 @@ pub(crate) fn artifact_meta(
         labels.insert(k.to_string(), v.to_string());
     }
     let captured_at = m.captured_at.unwrap_or(at);
-    if let Some(v) = m.valid_until {
-        if v < captured_at {
-            return Err(Error::Invalid(format!(
-                "--valid-until {v} is before --captured-at {captured_at}"
-            )));
-        }
+    if let Some(v) = m.valid_until
+        && v < captured_at
+    {
+        return Err(Error::Invalid(format!(
+            "--valid-until {v} is before --captured-at {captured_at}"
+        )));
     }
     let supersedes = match &m.supersedes {
         None => None,
