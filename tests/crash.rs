@@ -104,6 +104,30 @@ fn annotation(serial: u64) -> Draft {
     }
 }
 
+/// Owns the child so a failing trial (a panic before the planned kill) never leaves an
+/// appender running behind the test.
+struct KillOnDrop(std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The child: appends until killed. Protocol on stdout, one line each, flushed:
 /// `try <start> <count>` before an append, `ok <index> <id hex>` per entry after it returned,
 /// `cp <size>` after a checkpoint was stored.
@@ -236,6 +260,7 @@ fn trial(n: usize, rng: &mut Rng) -> TrialResult {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+        .map(KillOnDrop)
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
