@@ -588,6 +588,7 @@ fn write_key(path: &Path, key: &SecretKey) {
 struct CliFigures {
     add_median: Duration,
     verify_per_entry: Duration,
+    start_median: Duration,
 }
 
 /// Single appends through the CLI on a ledger of a few thousand entries, and the peer ledger
@@ -662,6 +663,7 @@ fn cli(t: &mut Table, o: &Opts, work: &Path, evl_bin: &Path) -> CliFigures {
     CliFigures {
         add_median: add_med,
         verify_per_entry: v_med / o.peer as u32,
+        start_median: start_med,
     }
 }
 
@@ -801,29 +803,357 @@ fn peer(t: &mut Table, o: &Opts, work: &Path, c: &CliFigures) {
     );
 }
 
-fn replay(t: &mut Table, evl_bin: &Path) {
-    let has_replay = Command::new(evl_bin)
-        .args(["replay", "--help"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    let note = if has_replay {
-        "TODO: the gate engine has landed; this example does not drive it yet"
-    } else {
-        "TODO: gate engine (`evl evaluate` / `evl replay`) not in this build"
+/// Artifacts in the basis of the replayed disposition.
+const BASIS: usize = 1_000;
+/// The claimed, captured and as-of times of the replay packet (RFC 3339, after `AT`).
+const REPLAY_AT: &str = "2026-04-01T00:00:00Z";
+const REPLAY_AS_OF: &str = "2026-04-10T00:00:00Z";
+/// Timed runs of each CLI verb in the replay section.
+const REPLAY_RUNS: usize = 15;
+
+/// Rollback drill `i` (evl-rollback-drill/v1, docs/GATES.md), ~300 bytes, covering the
+/// payments namespace on its own path.
+fn drill_bytes(i: usize) -> Vec<u8> {
+    format!(
+        "format = \"evl-rollback-drill/v1\"\n\
+         path = \"rollback-path-{i:04}\"\n\
+         performed_at = 2026-04-01T00:00:00Z\n\
+         outcome = \"pass\"\n\
+         namespaces = [\"payments\"]\n\
+         runbook = \"RB-BENCH-{i:04} reversal of rollout step {i}\"\n\
+         performed_by = \"payments on-call (staging-prod-mirror)\"\n\
+         notes = \"Reversal propagated to all sidecars in 21 s; no 5xx spike above 0.2 %.\"\n"
+    )
+    .into_bytes()
+}
+
+/// A gate with one `[[evidence]]` rule requiring a passing, fresh drill on each of the
+/// `BASIS` paths: every artifact of the basis is parsed and needed for PROCEED.
+fn replay_gate() -> String {
+    let paths: Vec<String> = (0..BASIS)
+        .map(|i| format!("\"rollback-path-{i:04}\""))
+        .collect();
+    format!(
+        "format = \"evl-gate/v1\"\n\
+         id = \"bench/replay-{BASIS}-drills\"\n\
+         title = \"bench-e2e: {BASIS} rollback paths, each needing a passing drill\"\n\n\
+         [[evidence]]\n\
+         name = \"rollback drills\"\n\
+         kind = \"rollback-drill\"\n\
+         min_tier = \"authoritative\"\n\
+         max_age_days = 14\n\
+         cover = \"paths\"\n\
+         paths = [{}]\n\
+         require_pass = true\n\
+         stale_code = \"rollback-drill-stale\"\n\
+         missing_code = \"rollback-drill-missing\"\n",
+        paths.join(", ")
+    )
+}
+
+/// Runs `cmd`, asserting success; returns (time, stdout, stderr).
+fn run_out(cmd: &mut Command) -> (Duration, String, String) {
+    let t0 = Instant::now();
+    let out = cmd.output().expect("spawn");
+    let dt = t0.elapsed();
+    let so = String::from_utf8_lossy(&out.stdout).into_owned();
+    let se = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{cmd:?} failed: {se}");
+    (dt, so, se)
+}
+
+/// The ids of `evl add --json` output, in file order.
+fn added_ids(json: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(json).expect("evl add --json");
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .map(|e| e["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// The word after `marker` in `text` (an entry id printed by the CLI).
+fn word_after(text: &str, marker: &str) -> String {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no '{marker}' in: {text}"));
+    text[at + marker.len()..]
+        .split_whitespace()
+        .next()
+        .expect("a word")
+        .to_string()
+}
+
+/// What building the replay packet through the CLI produced.
+struct ReplaySetup {
+    add_all: Duration,
+    packet: String,
+    disposition: String,
+}
+
+/// On the ledger at `ledger` (signed by the bench key): `evl add` the `BASIS` drill files in
+/// one call, `evl add` the gate, `evl packet create` pinning all of them, and
+/// `evl evaluate --record`.
+fn replay_setup(evl_bin: &Path, ledger: &Path, key_file: &Path, files: &Path) -> ReplaySetup {
+    let drills = files.join("drills");
+    fs::create_dir_all(&drills).expect("mkdir");
+    let paths: Vec<PathBuf> = (0..BASIS)
+        .map(|i| {
+            let f = drills.join(format!("drill-{i:04}.toml"));
+            fs::write(&f, drill_bytes(i)).expect("write drill");
+            f
+        })
+        .collect();
+    let gate_file = files.join("gate.toml");
+    fs::write(&gate_file, replay_gate()).expect("write gate");
+    let add = |kind: &str, files: &[PathBuf]| {
+        run_out(
+            evl_cmd(evl_bin, ledger)
+                .args(["add", "--json", "--kind", kind, "--tier", "authoritative"])
+                .args(["--sealed", "--namespace", "payments", "--captured-at"])
+                .args([REPLAY_AT, "--at", REPLAY_AT, "--key"])
+                .arg(key_file)
+                .args(files),
+        )
     };
+    let (add_all, out, _) = add("rollback-drill", &paths);
+    let basis = added_ids(&out);
+    assert_eq!(basis.len(), BASIS);
+    let (_, out, _) = add("gate-definition", std::slice::from_ref(&gate_file));
+    let gate = added_ids(&out).remove(0);
+    let mut c = evl_cmd(evl_bin, ledger);
+    c.args([
+        "packet",
+        "create",
+        "--name",
+        "Bench-Replay-Packet",
+        "--revision",
+        "1",
+    ])
+    .args(["--gate", &gate, "--checkpoint-at", "2026-04-20T00:00:00Z"])
+    .args([
+        "--workload",
+        "payments/ledger-sync",
+        "--workload",
+        "payments/ledger-api",
+    ]);
+    for b in &basis {
+        c.args(["--basis", b]);
+    }
+    c.args(["--at", REPLAY_AT, "--key"]).arg(key_file);
+    let (_, out, _) = run_out(&mut c);
+    let packet = word_after(&out, "packet ");
+    let (_, _, err) = run_out(
+        evl_cmd(evl_bin, ledger)
+            .args(["evaluate", &packet, "--as-of", REPLAY_AS_OF, "--record"])
+            .args(["--at", REPLAY_AS_OF, "--key"])
+            .arg(key_file),
+    );
+    let disposition = word_after(&err, "recorded disposition ");
+    ReplaySetup {
+        add_all,
+        packet,
+        disposition,
+    }
+}
+
+/// `REPLAY_RUNS` timed runs of `args` on `ledger` after one untimed run; (median, p90, min).
+fn timed_runs(evl_bin: &Path, ledger: &Path, args: &[&str]) -> (Duration, Duration, Duration) {
+    run(evl_cmd(evl_bin, ledger).args(args));
+    let mut v: Vec<Duration> = (0..REPLAY_RUNS)
+        .map(|_| run(evl_cmd(evl_bin, ledger).args(args)))
+        .collect();
+    let min = *v.iter().min().expect("runs");
+    (median(&mut v), pct(&mut v, 0.9), min)
+}
+
+/// The replay target: a disposition whose basis has `BASIS` artifacts, replayed through the
+/// CLI (process start to exit of the release `evl replay`), on a ledger holding just that
+/// packet and again with the same packet appended to the bulk ledger.
+fn replay(t: &mut Table, work: &Path, evl_bin: &Path, c: &CliFigures, b: &Bulk) {
+    eprintln!("replay: a disposition with a {BASIS}-artifact basis");
+    let key = bench_key();
+    let key_file = work.join("replay.key");
+    write_key(&key_file, &key);
+    let files = work.join("replay-items");
+    let r = work.join("replay.evl");
+    drop(init_ledger(&r, &key));
+    let s = replay_setup(evl_bin, &r, &key_file, &files);
+    let size = Ledger::open(&r, &OpenOptions::default())
+        .expect("open")
+        .size()
+        .expect("size");
+
+    // The recorded disposition must be the intended one: PROCEED with every path covered,
+    // so the timed replay evaluates the whole basis (a correctness check, not a timing one).
+    {
+        let ledger = Ledger::open(&r, &OpenOptions::default()).expect("open");
+        let (_, e) = ledger.resolve_entry(&s.disposition).expect("disposition");
+        let Payload::Disposition(rec) = e.body.payload else {
+            panic!("not a disposition")
+        };
+        let doc = ledger.blob(&rec.document).expect("blob").expect("document");
+        let d = evl::disposition::Disposition::from_bytes(&doc).expect("document");
+        assert_eq!(d.verdict.name(), "proceed", "the replay packet proceeds");
+        assert!(d.blockers.is_empty());
+    }
+
+    let (rp_med, rp_p90, rp_min) = timed_runs(evl_bin, &r, &["replay", &s.disposition]);
+    let (ev_med, ..) = timed_runs(
+        evl_bin,
+        &r,
+        &["evaluate", &s.packet, "--as-of", REPLAY_AS_OF],
+    );
+    let (show_med, ..) = timed_runs(evl_bin, &r, &["show", &s.disposition]);
+
+    // The same work in-process, median of REPLAY_RUNS: open, then replay's two halves.
+    let mut opens = Vec::new();
+    let mut loads = Vec::new();
+    let mut evals = Vec::new();
+    let mut replays = Vec::new();
+    for _ in 0..=REPLAY_RUNS {
+        let t0 = Instant::now();
+        let ledger = Ledger::open(&r, &OpenOptions::default()).expect("open");
+        opens.push(t0.elapsed());
+        let (_, e) = ledger.resolve_entry(&s.disposition).expect("disposition");
+        let id = e.body.id();
+        let Payload::Disposition(rec) = e.body.payload else {
+            panic!("not a disposition")
+        };
+        let t0 = Instant::now();
+        let rr = evl::replay::replay(&ledger, &id).expect("replay");
+        replays.push(t0.elapsed());
+        assert!(rr.matches, "the disposition replays");
+        let t0 = Instant::now();
+        let input = evl::evaluate::load_input(&ledger, &rec.packet).expect("load input");
+        loads.push(t0.elapsed());
+        let t0 = Instant::now();
+        let d = evl::evaluate::evaluate(&input, rec.as_of).expect("evaluate");
+        let _ = d.canonical_bytes();
+        evals.push(t0.elapsed());
+    }
+    for v in [&mut opens, &mut loads, &mut evals, &mut replays] {
+        v.remove(0); // the first, untimed warm-up
+    }
+    let (open_med, load_med, eval_med, lib_med) = (
+        median(&mut opens),
+        median(&mut loads),
+        median(&mut evals),
+        median(&mut replays),
+    );
+
+    let share = |d: Duration| format!("{:.2}", d.as_secs_f64() / rp_med.as_secs_f64());
     t.row(
-        "replay of a disposition with a 1,000-artifact basis (CLI)",
-        note.into(),
-        "—",
-        "—".into(),
-        "< 50 ms (not measured)",
+        &format!(
+            "`evl replay`, {BASIS}-artifact basis, ledger of {size} entries (median of {REPLAY_RUNS}; p90 {}, min {})",
+            fmt_dur(rp_p90),
+            fmt_dur(rp_min)
+        ),
+        fmt_dur(rp_med),
+        "50 ms target",
+        format!("{:.2}×", rp_med.as_secs_f64() / 0.050),
+        &format!("< 50 ms ({})", verdict(rp_med < Duration::from_millis(50))),
+    );
+    t.row(
+        &format!("  `evl evaluate` of the same packet (no --record; median of {REPLAY_RUNS})"),
+        fmt_dur(ev_med),
+        "`evl replay`",
+        format!("{:.2}×", ev_med.as_secs_f64() / rp_med.as_secs_f64()),
+        "",
+    );
+    t.row(
+        "  split: `evl --version` (process start)",
+        fmt_dur(c.start_median),
+        "`evl replay`",
+        share(c.start_median),
+        "",
+    );
+    t.row(
+        "  split: `evl show DISPOSITION` (process start + ledger open + one lookup)",
+        fmt_dur(show_med),
+        "`evl replay`",
+        share(show_med),
+        "",
+    );
+    t.row(
+        "  split: replay beyond `evl show` (load basis + evaluate + compare; difference)",
+        fmt_dur(rp_med.saturating_sub(show_med)),
+        "`evl replay`",
+        share(rp_med.saturating_sub(show_med)),
+        "",
+    );
+    t.row(
+        "  library: `Ledger::open` (median)",
+        fmt_dur(open_med),
+        "`evl replay`",
+        share(open_med),
+        "",
+    );
+    t.row(
+        &format!("  library: `evaluate::load_input` ({BASIS} entries + blobs, BLAKE3-checked)"),
+        fmt_dur(load_med),
+        "`evl replay`",
+        share(load_med),
+        "",
+    );
+    t.row(
+        "  library: `evaluate::evaluate` + canonical bytes",
+        fmt_dur(eval_med),
+        "`evl replay`",
+        share(eval_med),
+        "",
+    );
+    t.row(
+        "  library: `replay::replay` (load + evaluate + compare), open ledger",
+        fmt_dur(lib_med),
+        "`evl replay`",
+        share(lib_med),
+        "",
+    );
+    t.row(
+        &format!("`evl add` of {BASIS} drill files in one call (one durable batch)"),
+        fmt_dur(s.add_all),
+        "per file",
+        fmt_dur(s.add_all / BASIS as u32),
+        "",
+    );
+
+    // The same packet on the bulk ledger: a real ledger holds more than one packet's basis.
+    eprintln!(
+        "replay: the same packet appended to the {}-entry ledger",
+        b.size
+    );
+    let s = replay_setup(evl_bin, &b.path, &key_file, &work.join("replay-items-bulk"));
+    let (rp_med, rp_p90, _) = timed_runs(evl_bin, &b.path, &["replay", &s.disposition]);
+    let (show_med, ..) = timed_runs(evl_bin, &b.path, &["show", &s.disposition]);
+    t.row(
+        &format!(
+            "`evl replay`, {BASIS}-artifact basis, bulk ledger of {}+ entries (median of {REPLAY_RUNS}; p90 {})",
+            b.size,
+            fmt_dur(rp_p90)
+        ),
+        fmt_dur(rp_med),
+        "50 ms target",
+        format!("{:.2}×", rp_med.as_secs_f64() / 0.050),
+        &format!("< 50 ms ({})", verdict(rp_med < Duration::from_millis(50))),
+    );
+    t.row(
+        "  split: `evl show DISPOSITION` on the bulk ledger (process start + open + lookup)",
+        fmt_dur(show_med),
+        "`evl replay` on the bulk ledger",
+        format!("{:.2}", show_med.as_secs_f64() / rp_med.as_secs_f64()),
+        "",
     );
 }
 
-fn machine() {
+/// `/proc/loadavg`'s 1, 5 and 15 minute load averages.
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn machine(load_start: &str) {
     let sh = |c: &str| {
         Command::new("sh")
             .args(["-c", c])
@@ -840,6 +1170,10 @@ fn machine() {
         "toolchain: {}; date {}",
         sh("rustc --version"),
         sh("date -u +%Y-%m-%dT%H:%MZ")
+    );
+    println!(
+        "load average (1, 5, 15 min): {load_start} at the start, {} at the end",
+        loadavg()
     );
     println!(
         "evl commit: {}",
@@ -880,6 +1214,8 @@ fn main() {
             p
         }
     };
+    let load_start = loadavg();
+    eprintln!("load average at the start: {load_start}");
     let t_start = Instant::now();
     let mut t = Table::default();
     let l = limits(&mut t);
@@ -888,10 +1224,10 @@ fn main() {
     verify(&mut t, &l, &b, &evl_bin);
     let c = cli(&mut t, &o, &work, &evl_bin);
     peer(&mut t, &o, &work, &c);
-    replay(&mut t, &evl_bin);
+    replay(&mut t, &work, &evl_bin, &c, &b);
     eprintln!("total {:.0} s", t_start.elapsed().as_secs_f64());
     println!();
-    machine();
+    machine(&load_start);
     t.print();
     if o.keep {
         if let Some(d) = tmp {
