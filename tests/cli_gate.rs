@@ -1158,3 +1158,77 @@ fn export_never_silently_omits_a_disposition_of_the_lineage() {
         );
     }
 }
+
+/// A bundle whose inclusion proofs belong to another tree (the same ledger one checkpoint
+/// later) is refused by `evl verify-bundle`, naming the failing proofs — never a panic.
+#[test]
+fn a_bundle_with_proofs_from_another_tree_fails() {
+    use evl::bundle::BundleBody;
+    let f = flagship();
+    let (t, l) = ledger_copy();
+    let v4 = f.packet(4);
+    let admin = f.key("mesh-admin");
+    let old = std::fs::read(f.dir.join("packet-v4.evlb")).unwrap();
+    // Grow the tree and export again against a checkpoint of the larger tree.
+    let reviewer = f.key("reviewer-platform-security");
+    evl(
+        &l,
+        &[
+            "annotate",
+            &v4,
+            "--kind",
+            "note",
+            "--text",
+            "later note",
+            "--key",
+            p(&reviewer),
+        ],
+    );
+    let newer = t.path().join("newer.evlb");
+    evl(
+        &l,
+        &[
+            "export",
+            &v4,
+            "-o",
+            p(&newer),
+            "--checkpoint-key",
+            p(&admin),
+        ],
+    );
+    let newer = std::fs::read(&newer).unwrap();
+    let magic = evl::domain::BUNDLE_MAGIC.len();
+    let decode = |b: &[u8]| -> BundleBody {
+        evl::codec::decode(&b[magic..], evl::bundle::MAX_BUNDLE_BYTES).unwrap()
+    };
+    let (mut hybrid, donor) = (decode(&old), decode(&newer));
+    let mut swapped = 0;
+    for e in hybrid.entries.iter_mut() {
+        if let Some(d) = donor.entries.iter().find(|d| d.index == e.index) {
+            if d.proof != e.proof {
+                e.proof = d.proof.clone();
+                swapped += 1;
+            }
+        }
+    }
+    assert!(swapped > 0, "the two trees must give different proofs");
+    let file = t.path().join("hybrid.evlb");
+    std::fs::write(
+        &file,
+        [evl::domain::BUNDLE_MAGIC, &evl::codec::encode(&hybrid)].concat(),
+    )
+    .unwrap();
+    let nowhere = t.path().join("no-ledger");
+    let o = run(&nowhere, &["verify-bundle", p(&file)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("inclusion proof"),
+        "the failure must name the proofs: {err}"
+    );
+    assert!(
+        err.lines().last().unwrap().contains("does not verify"),
+        "{err}"
+    );
+}

@@ -321,3 +321,24 @@ fn raw_objects_have_sorted_keys_whatever_the_file_order() {
     assert_eq!(fa, fb);
     assert!(fa.contains(r#""raw":{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w","namespace":"n"},"spec":{"a":2,"b":1}}"#), "{fa}");
 }
+
+/// A million nested flow brackets is refused by a linear pre-scan, before the YAML parser
+/// would read a million events (seconds and hundreds of MB), naming the limit.
+#[test]
+fn a_million_nested_brackets_is_refused_up_front() {
+    let deep = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
+    let e = evl::ingest::mesh::parse_yaml("deep.yaml", deep.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("deep.yaml, line 1") && e.contains("deeper than 64 levels"),
+        "{e}"
+    );
+    // Brackets inside quoted scalars and comments do not count.
+    let ok = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: a, namespace: b}}\ndata: {{k: \"{}\"}} # {}\n",
+        "[".repeat(100),
+        "{".repeat(100)
+    );
+    evl::ingest::mesh::parse_yaml("ok.yaml", ok.as_bytes()).unwrap();
+}

@@ -294,6 +294,14 @@ pub fn effective_mtls(facts: &MeshFacts, namespace: &str, workload: &str) -> Mtl
 
 /// Reads every document into JSON values, refusing deep nesting and node explosions.
 fn load_documents(source_name: &str, bytes: &[u8]) -> Result<Vec<(usize, Value)>, IngestError> {
+    if let Some(line) = flow_nesting_beyond(bytes, MAX_DEPTH) {
+        return Err(IngestError::malformed(
+            source_name,
+            Some(line),
+            None,
+            format!("the nesting is deeper than {MAX_DEPTH} levels"),
+        ));
+    }
     let starts = document_lines(bytes);
     let mut budget = MAX_NODES;
     let mut out = Vec::new();
@@ -318,6 +326,50 @@ fn load_documents(source_name: &str, bytes: &[u8]) -> Result<Vec<(usize, Value)>
         out.push((line, value));
     }
     Ok(out)
+}
+
+/// The line where `[`/`{` flow collections first nest deeper than `max`, found in one linear
+/// scan that skips quoted scalars and comments. The YAML parser reads a whole document's
+/// events before the depth check in [`Node`] can run, so without this a file of a million `[`
+/// costs seconds and hundreds of megabytes before it is refused.
+fn flow_nesting_beyond(bytes: &[u8], max: usize) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => line += 1,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'#' if i == 0 || bytes[i - 1].is_ascii_whitespace() => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != q {
+                    if bytes[i] == b'\n' {
+                        line += 1;
+                    }
+                    // `\"` escapes inside double quotes; `''` inside single quotes closes
+                    // and reopens, which this scan treats the same way.
+                    if q == b'"' && bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 fn yaml_error(source_name: &str, e: &serde_yaml_ng::Error) -> IngestError {
