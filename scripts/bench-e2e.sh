@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints every figure of docs/PERFORMANCE.md in one run: the Ed25519 limits, bulk append to
-# 10^6 entries, proofs, verify, CLI single append, the SSH-signed git peer.
+# 10^6 entries, proofs, verify, CLI single append, the SSH-signed git peer, and `evl replay` of
+# a disposition whose basis has 1,000 artifacts (with its split). Prints the load average too.
 # Usage: bash scripts/bench-e2e.sh [--max N] [--batch N] [--peer N] [--dir DIR] [--keep]
 set -euo pipefail
 cd "$(dirname "$0")/.."
