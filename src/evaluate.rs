@@ -89,15 +89,11 @@ pub trait EntrySource {
 
 impl EntrySource for Ledger {
     fn entry(&self, id: &EntryId) -> Result<Option<(u64, Entry)>, EvalError> {
-        match self
-            .index_of(id)
-            .map_err(|e| EvalError::Ledger(e.to_string()))?
-        {
-            None => Ok(None),
-            Some(_) => self
-                .entry_by_id(id)
-                .map(Some)
-                .map_err(|e| EvalError::Ledger(e.to_string())),
+        // One index lookup: `entry_by_id` reports an absent id as `Unknown`.
+        match self.entry_by_id(id) {
+            Ok(found) => Ok(Some(found)),
+            Err(crate::error::Error::Unknown(_)) => Ok(None),
+            Err(e) => Err(EvalError::Ledger(e.to_string())),
         }
     }
     fn blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, EvalError> {
