@@ -178,24 +178,28 @@ fn main() {
     let hana = run.key("hana-okafor");
     let reviewer = run.key("reviewer-platform-security");
     let ex = |f: &str| format!("{HERE}/{f}");
+    // Authoritative, sealed evidence captured (and signed) by Hana at `at`.
+    let add_sealed = |file: &str, kind: &str, at: &str| {
+        run.evl_id(&[
+            "add",
+            &ex(file),
+            "--kind",
+            kind,
+            "--tier",
+            "authoritative",
+            "--sealed",
+            "--captured-at",
+            at,
+            "--at",
+            at,
+            "--key",
+            &hana,
+        ])
+    };
 
     section("Evidence, as Hana Okafor (packet owner) records it");
     let at = "2026-04-10T08:00:00Z";
-    let gate = run.evl_id(&[
-        "add",
-        &ex("gate.toml"),
-        "--kind",
-        "gate-definition",
-        "--tier",
-        "authoritative",
-        "--sealed",
-        "--captured-at",
-        at,
-        "--at",
-        at,
-        "--key",
-        &hana,
-    ]);
+    let gate = add_sealed("gate.toml", "gate-definition", at);
     let at = "2026-04-18T08:00:00Z";
     let inventory = run.evl_id(&[
         "ingest",
@@ -257,54 +261,20 @@ fn main() {
             "2026-04-05T07:00:00Z",
         ),
     ] {
-        drills.push(run.evl_id(&[
-            "add",
-            &ex(file),
-            "--kind",
-            "rollback-drill",
-            "--tier",
-            "authoritative",
-            "--sealed",
-            "--captured-at",
-            at,
-            "--at",
-            at,
-            "--key",
-            &hana,
-        ]));
+        drills.push(add_sealed(file, "rollback-drill", at));
     }
     let at = "2026-04-12T00:00:00Z";
-    let authority = run.evl_id(&[
-        "add",
-        &ex("Mesh-Gate-Authority-Snapshot-2026-04-12.toml"),
-        "--kind",
+    let authority = add_sealed(
+        "Mesh-Gate-Authority-Snapshot-2026-04-12.toml",
         "authority-snapshot",
-        "--tier",
-        "authoritative",
-        "--sealed",
-        "--captured-at",
         at,
-        "--at",
-        at,
-        "--key",
-        &hana,
-    ]);
+    );
     let at = "2026-04-17T12:00:00Z";
-    let register = run.evl_id(&[
-        "add",
-        &ex("certificate-exception-register-2026-04-17.toml"),
-        "--kind",
+    let register = add_sealed(
+        "certificate-exception-register-2026-04-17.toml",
         "certificate-exception-register",
-        "--tier",
-        "authoritative",
-        "--sealed",
-        "--captured-at",
         at,
-        "--at",
-        at,
-        "--key",
-        &hana,
-    ]);
+    );
     let policy = run.evl_id(&[
         "ingest",
         "mesh",
@@ -598,21 +568,11 @@ fn main() {
 
     section("What if the delegated authority forbade narrowing? (v4 with another snapshot)");
     let at = "2026-04-12T00:00:01Z";
-    let strict = run.evl_id(&[
-        "add",
-        &ex("Mesh-Gate-Authority-Snapshot-2026-04-12-no-narrow.toml"),
-        "--kind",
+    let strict = add_sealed(
+        "Mesh-Gate-Authority-Snapshot-2026-04-12-no-narrow.toml",
         "authority-snapshot",
-        "--tier",
-        "authoritative",
-        "--sealed",
-        "--captured-at",
         at,
-        "--at",
-        at,
-        "--key",
-        &hana,
-    ]);
+    );
     let forbid = run.evl_id(&[
         "packet",
         "create",
