@@ -314,31 +314,47 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
             "the stored key registry differs from the one the key entries define",
         );
     }
+    // Re-hash stored bytes in parallel, a bounded chunk at a time (artifacts can be large).
     let mut seen_blobs = BTreeSet::new();
-    for item in ledger.raw_blobs() {
-        let (k, v) = item?;
-        report.artifacts_checked += 1;
-        let actual = Digest::of(&v);
-        if k.as_slice() != actual.0.as_slice() {
-            let at = <[u8; 32]>::try_from(k.as_slice())
-                .ok()
-                .and_then(|k| referenced_blobs.get(&Digest(k)).copied());
-            report.fail(
-                at,
-                "artifact",
-                format!(
-                    "artifact {} does not hash to its address (bytes altered)",
-                    hex::encode(&k)
-                ),
-            );
-        } else if !referenced_blobs.contains_key(&actual) {
-            report.fail(
-                None,
-                "artifact",
-                format!("artifact {} is stored but no entry refers to it", actual),
-            );
+    let mut blobs = ledger.raw_blobs();
+    loop {
+        let mut chunk = Vec::with_capacity(256);
+        for item in blobs.by_ref().take(256) {
+            chunk.push(item?);
         }
-        seen_blobs.insert(k);
+        if chunk.is_empty() {
+            break;
+        }
+        let hashed: Vec<(Vec<u8>, Digest)> = chunk
+            .into_par_iter()
+            .map(|(k, v)| {
+                let d = Digest::of(&v);
+                (k, d)
+            })
+            .collect();
+        for (k, actual) in hashed {
+            report.artifacts_checked += 1;
+            if k.as_slice() != actual.0.as_slice() {
+                let at = <[u8; 32]>::try_from(k.as_slice())
+                    .ok()
+                    .and_then(|k| referenced_blobs.get(&Digest(k)).copied());
+                report.fail(
+                    at,
+                    "artifact",
+                    format!(
+                        "artifact {} does not hash to its address (bytes altered)",
+                        hex::encode(&k)
+                    ),
+                );
+            } else if !referenced_blobs.contains_key(&actual) {
+                report.fail(
+                    None,
+                    "artifact",
+                    format!("artifact {actual} is stored but no entry refers to it"),
+                );
+            }
+            seen_blobs.insert(k);
+        }
     }
     for (d, index) in &referenced_blobs {
         if !seen_blobs.contains(d.0.as_slice()) {
