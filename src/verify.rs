@@ -121,128 +121,147 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     let mut referenced_blobs: BTreeMap<Digest, u64> = BTreeMap::new();
     let mut with_facts = Vec::new();
     let mut expected_index = 0u64;
-    for item in ledger.raw_entries() {
-        let (key, bytes) = item?;
-        let index = match <[u8; 8]>::try_from(key.as_slice()) {
-            Ok(k) => u64::from_be_bytes(k),
-            Err(_) => {
-                report.fail(
-                    None,
-                    "entry",
-                    "a key in the entry table is not an 8-byte index",
-                );
-                continue;
-            }
-        };
-        if index != expected_index {
-            report.fail(Some(index), "entry", format!("entry {index} found where entry {expected_index} was expected (entries missing or reordered)"));
-            expected_index = index;
+    // Read in chunks; decode, leaf-hash and id each chunk in parallel, then fold it in order.
+    let mut raw = ledger.raw_entries();
+    'chunks: loop {
+        let mut chunk = Vec::with_capacity(2048);
+        for item in raw.by_ref().take(2048) {
+            chunk.push(item?);
         }
-        expected_index += 1;
-        if index >= size {
-            report.fail(
-                Some(index),
-                "entry",
-                format!("entry {index} lies beyond the recorded size {size}"),
-            );
-            continue;
+        if chunk.is_empty() {
+            break;
         }
-        let leaf = merkle::leaf_hash(&bytes);
-        match merkle::hashes_to_store(index, leaf, &tree) {
-            Ok(add) if add.first().map(|(i, _)| *i as usize) == Some(tree.0.len()) => {
-                tree.0.extend(add.into_iter().map(|(_, h)| h))
-            }
-            _ => {
-                report.fail(
-                    Some(index),
-                    "tree",
-                    "the tree cannot be rebuilt past a missing entry",
-                );
-                break;
-            }
-        }
-        report.entries_checked += 1;
-        if let Some(p) = opts.progress
-            && index % 4096 == 0
-        {
-            p(index, size);
-        }
-        let entry = match Entry::from_bytes(&bytes) {
-            Ok(e) => e,
-            Err(e) => {
-                report.fail(
-                    Some(index),
-                    "entry",
-                    format!("entry {index} does not decode: {e}"),
-                );
-                continue;
-            }
-        };
-        let id = entry.id();
-        if index == 0 {
-            genesis = id;
-            if id != stored_genesis {
-                report.fail(
-                    Some(0),
-                    "meta",
-                    "the recorded genesis id is not the id of entry 0",
-                );
-            }
-            if let Payload::Genesis(g) = &entry.body.payload
-                && g.origin != origin
-            {
-                report.fail(
-                    Some(0),
-                    "meta",
-                    format!(
-                        "the recorded origin '{origin}' differs from the genesis origin '{}'",
-                        g.origin
-                    ),
-                );
-            }
-        }
-        if let Some(prev) = ids.insert(id, index) {
-            report.fail(
-                Some(index),
-                "entry",
-                format!("entry {index} ({}) duplicates entry {prev}", id.short()),
-            );
-        }
-        match registry.admit_unverified(&entry, index, &genesis) {
-            Ok(public) => {
-                let key = *points
-                    .entry(public)
-                    .or_insert_with(|| public.verifying_key());
-                to_verify.push(ToVerify {
-                    index,
-                    public,
-                    key,
-                    id,
-                    signature: entry.signature.0,
+        let decoded: Vec<_> = chunk
+            .into_par_iter()
+            .map(|(key, bytes)| {
+                let leaf = merkle::leaf_hash(&bytes);
+                let entry = Entry::from_bytes(&bytes).map(|e| {
+                    let id = e.id();
+                    (e, id)
                 });
+                (key, leaf, entry)
+            })
+            .collect();
+        for (key, leaf, entry) in decoded {
+            let index = match <[u8; 8]>::try_from(key.as_slice()) {
+                Ok(k) => u64::from_be_bytes(k),
+                Err(_) => {
+                    report.fail(
+                        None,
+                        "entry",
+                        "a key in the entry table is not an 8-byte index",
+                    );
+                    continue;
+                }
+            };
+            if index != expected_index {
+                report.fail(Some(index), "entry", format!("entry {index} found where entry {expected_index} was expected (entries missing or reordered)"));
+                expected_index = index;
             }
-            Err(e) => report.fail(
-                Some(index),
-                "entry",
-                format!("entry {index} ({}): {e}", id.short()),
-            ),
-        }
-        if let Payload::Artifact(m) = &entry.body.payload
-            && m.facts.is_some()
-        {
-            with_facts.push((index, m.clone()));
-        }
-        match &entry.body.payload {
-            Payload::Artifact(m) => {
-                referenced_blobs.entry(m.content).or_insert(index);
-                if let Some(f) = &m.facts {
-                    referenced_blobs.entry(f.digest).or_insert(index);
+            expected_index += 1;
+            if index >= size {
+                report.fail(
+                    Some(index),
+                    "entry",
+                    format!("entry {index} lies beyond the recorded size {size}"),
+                );
+                continue;
+            }
+            match merkle::hashes_to_store(index, leaf, &tree) {
+                Ok(add) if add.first().map(|(i, _)| *i as usize) == Some(tree.0.len()) => {
+                    tree.0.extend(add.into_iter().map(|(_, h)| h))
+                }
+                _ => {
+                    report.fail(
+                        Some(index),
+                        "tree",
+                        "the tree cannot be rebuilt past a missing entry",
+                    );
+                    break 'chunks;
                 }
             }
-            Payload::Disposition(d) => {
-                referenced_blobs.entry(d.document).or_insert(index);
+            report.entries_checked += 1;
+            if let Some(p) = opts.progress
+                && index % 4096 == 0
+            {
+                p(index, size);
             }
-            _ => {}
+            let (entry, id) = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    report.fail(
+                        Some(index),
+                        "entry",
+                        format!("entry {index} does not decode: {e}"),
+                    );
+                    continue;
+                }
+            };
+            if index == 0 {
+                genesis = id;
+                if id != stored_genesis {
+                    report.fail(
+                        Some(0),
+                        "meta",
+                        "the recorded genesis id is not the id of entry 0",
+                    );
+                }
+                if let Payload::Genesis(g) = &entry.body.payload
+                    && g.origin != origin
+                {
+                    report.fail(
+                        Some(0),
+                        "meta",
+                        format!(
+                            "the recorded origin '{origin}' differs from the genesis origin '{}'",
+                            g.origin
+                        ),
+                    );
+                }
+            }
+            if let Some(prev) = ids.insert(id, index) {
+                report.fail(
+                    Some(index),
+                    "entry",
+                    format!("entry {index} ({}) duplicates entry {prev}", id.short()),
+                );
+            }
+            match registry.admit_unverified(&entry, index, &genesis) {
+                Ok(public) => {
+                    let key = *points
+                        .entry(public)
+                        .or_insert_with(|| public.verifying_key());
+                    to_verify.push(ToVerify {
+                        index,
+                        public,
+                        key,
+                        id,
+                        signature: entry.signature.0,
+                    });
+                }
+                Err(e) => report.fail(
+                    Some(index),
+                    "entry",
+                    format!("entry {index} ({}): {e}", id.short()),
+                ),
+            }
+            if let Payload::Artifact(m) = &entry.body.payload
+                && m.facts.is_some()
+            {
+                with_facts.push((index, m.clone()));
+            }
+            match &entry.body.payload {
+                Payload::Artifact(m) => {
+                    referenced_blobs.entry(m.content).or_insert(index);
+                    if let Some(f) = &m.facts {
+                        referenced_blobs.entry(f.digest).or_insert(index);
+                    }
+                }
+                Payload::Disposition(d) => {
+                    referenced_blobs.entry(d.document).or_insert(index);
+                }
+                _ => {}
+            }
         }
     }
     if expected_index < size {
