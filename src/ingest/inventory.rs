@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{IngestError, check_size};
+use super::{IngestError, check_size, csv_data_row, csv_error};
 
 /// Largest accepted input.
 pub const MAX_INPUT_BYTES: usize = 8 * 1024 * 1024;
@@ -106,7 +106,7 @@ pub fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<Inventory, IngestErr
     let mut records = reader.byte_records();
 
     let header = match records.next() {
-        Some(r) => r.map_err(|e| csv_error(source_name, &e))?,
+        Some(r) => r.map_err(|e| csv_error(source_name, bytes, &e))?,
         None => {
             return Err(IngestError::Empty {
                 source_name: source_name.to_string(),
@@ -183,32 +183,17 @@ pub fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<Inventory, IngestErr
 
     let mut workloads: Vec<WorkloadRecord> = Vec::new();
     for rec in records {
-        let rec = rec.map_err(|e| csv_error(source_name, &e))?;
-        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
-        if rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace) {
+        let Some((line, rec)) = csv_data_row(
+            source_name,
+            bytes,
+            rec,
+            workloads.len(),
+            MAX_ROWS,
+            names.len(),
+        )?
+        else {
             continue;
-        }
-        if workloads.len() >= MAX_ROWS {
-            return Err(IngestError::too_large(
-                source_name,
-                Some(line),
-                "the number of rows",
-                MAX_ROWS,
-                MAX_ROWS + 1,
-            ));
-        }
-        if rec.len() != names.len() {
-            return Err(IngestError::malformed(
-                source_name,
-                Some(line),
-                None,
-                format!(
-                    "the row has {} fields but the header has {} columns",
-                    rec.len(),
-                    names.len()
-                ),
-            ));
-        }
+        };
         let field = |col: &str| -> Result<String, IngestError> {
             let i = index[col];
             text(source_name, line, &names[i], i, &rec[i])
@@ -298,16 +283,6 @@ pub fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<Inventory, IngestErr
         workloads,
         extra_columns: extra_columns.into_iter().map(|(_, n)| n).collect(),
     })
-}
-
-fn csv_error(source_name: &str, e: &csv::Error) -> IngestError {
-    let line = e.position().map(|p| p.line() as usize);
-    IngestError::malformed(
-        source_name,
-        line,
-        None,
-        format!("the CSV does not parse ({e})"),
-    )
 }
 
 fn text(

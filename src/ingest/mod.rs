@@ -253,6 +253,59 @@ pub fn parse_with(
     }
 }
 
+/// Checks one CSV data record for the row loops of the CSV importers: maps a reader error to
+/// an [`IngestError`] naming the line, skips blank lines (`None`), refuses a row past `cap`
+/// rows already read, and a row whose field count differs from the header's `columns`.
+pub(crate) fn csv_data_row(
+    source_name: &str,
+    bytes: &[u8],
+    rec: Result<csv::ByteRecord, csv::Error>,
+    rows_so_far: usize,
+    cap: usize,
+    columns: usize,
+) -> Result<Option<(usize, csv::ByteRecord)>, IngestError> {
+    let rec = rec.map_err(|e| csv_error(source_name, bytes, &e))?;
+    let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+    if rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if rows_so_far >= cap {
+        return Err(IngestError::too_large(
+            source_name,
+            Some(line),
+            "the number of rows",
+            cap,
+            cap + 1,
+        ));
+    }
+    if rec.len() != columns {
+        return Err(IngestError::malformed(
+            source_name,
+            Some(line),
+            None,
+            format!(
+                "the row has {} fields but the header has {columns} columns",
+                rec.len()
+            ),
+        ));
+    }
+    Ok(Some((line, rec)))
+}
+
+/// A CSV reader error as an [`IngestError`] naming the line.
+pub(crate) fn csv_error(source_name: &str, bytes: &[u8], e: &csv::Error) -> IngestError {
+    let line = e
+        .position()
+        .map(|p| p.line() as usize)
+        .or_else(|| e.position().map(|p| line_of(bytes, p.byte() as usize)));
+    IngestError::malformed(
+        source_name,
+        line,
+        None,
+        format!("the CSV does not parse ({e})"),
+    )
+}
+
 /// 1-based line number of byte offset `pos` in `bytes`.
 pub(crate) fn line_of(bytes: &[u8], pos: usize) -> usize {
     let end = pos.min(bytes.len());

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{IngestError, check_size, line_of};
+use super::{IngestError, check_size, csv_data_row, csv_error};
 
 /// Largest accepted input.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
@@ -471,32 +471,17 @@ fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<ByWorkload, IngestError>
     let mut map = ByWorkload::new();
     let mut first_line: BTreeMap<(String, String), usize> = BTreeMap::new();
     for rec in records {
-        let rec = rec.map_err(|e| csv_error(source_name, bytes, &e))?;
-        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
-        if rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace) {
+        let Some((line, rec)) = csv_data_row(
+            source_name,
+            bytes,
+            rec,
+            map.len(),
+            MAX_SERIES,
+            expected.len(),
+        )?
+        else {
             continue;
-        }
-        if map.len() >= MAX_SERIES {
-            return Err(IngestError::too_large(
-                source_name,
-                Some(line),
-                "the number of rows",
-                MAX_SERIES,
-                MAX_SERIES + 1,
-            ));
-        }
-        if rec.len() != expected.len() {
-            return Err(IngestError::malformed(
-                source_name,
-                Some(line),
-                None,
-                format!(
-                    "the row has {} fields but the header has {}",
-                    rec.len(),
-                    expected.len()
-                ),
-            ));
-        }
+        };
         let cell = |i: usize| -> Result<&str, IngestError> {
             std::str::from_utf8(&rec[i]).map(str::trim).map_err(|_| {
                 IngestError::malformed(
@@ -559,19 +544,6 @@ fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<ByWorkload, IngestError>
         map.insert(key, wm);
     }
     Ok(map)
-}
-
-fn csv_error(source_name: &str, bytes: &[u8], e: &csv::Error) -> IngestError {
-    let line = e
-        .position()
-        .map(|p| p.line() as usize)
-        .or_else(|| e.position().map(|p| line_of(bytes, p.byte() as usize)));
-    IngestError::malformed(
-        source_name,
-        line,
-        None,
-        format!("the CSV does not parse ({e})"),
-    )
 }
 
 #[cfg(test)]
