@@ -234,6 +234,17 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// Every (key, value) of `tree` in key order, for verification's ordered scans.
+    fn raw<'a>(
+        &'a self,
+        tree: &'a sled::Tree,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a {
+        tree.iter().map(|r| {
+            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(|e| self.storage(e))
+        })
+    }
+
     /// The directory holding the store.
     pub fn path(&self) -> &Path {
         &self.path
@@ -289,10 +300,7 @@ impl Ledger {
 
     /// Raw access to the `entries` tree for verification: (key bytes, value bytes) in order.
     pub fn raw_entries(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
-        self.entries.iter().map(|r| {
-            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(|e| self.storage(e))
-        })
+        self.raw(&self.entries)
     }
 
     /// The log index of entry `id`, if present.
@@ -330,34 +338,22 @@ impl Ledger {
 
     /// Every stored blob digest with its bytes, in digest order.
     pub fn raw_blobs(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
-        self.blobs.iter().map(|r| {
-            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(|e| self.storage(e))
-        })
+        self.raw(&self.blobs)
     }
 
     /// Every stored key state, from the registry index.
     pub fn raw_keys(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
-        self.keys.iter().map(|r| {
-            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(|e| self.storage(e))
-        })
+        self.raw(&self.keys)
     }
 
     /// Every stored tree hash, in stored-hash index order.
     pub fn raw_hashes(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
-        self.hashes.iter().map(|r| {
-            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(|e| self.storage(e))
-        })
+        self.raw(&self.hashes)
     }
 
     /// Every stored id-index pair.
     pub fn raw_ids(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
-        self.ids.iter().map(|r| {
-            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(|e| self.storage(e))
-        })
+        self.raw(&self.ids)
     }
 
     /// Resolves a full digest or unique hex prefix to an entry id or a blob digest.

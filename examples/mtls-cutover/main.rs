@@ -103,17 +103,17 @@ impl Run {
     }
 
     fn key(&self, name: &str) -> String {
-        self.work
-            .join("keys")
-            .join(format!("{name}.key"))
-            .display()
-            .to_string()
+        self.key_file(name, "key")
     }
 
     fn public(&self, name: &str) -> String {
+        self.key_file(name, "pub")
+    }
+
+    fn key_file(&self, name: &str, ext: &str) -> String {
         self.work
             .join("keys")
-            .join(format!("{name}.pub"))
+            .join(format!("{name}.{ext}"))
             .display()
             .to_string()
     }

@@ -129,7 +129,7 @@ pub enum Command {
     Ingest(ingest::IngestArgs),
     /// Show one entry or artifact by digest or unique prefix.
     #[command(
-        after_help = "EXAMPLE:\n    evl show 3f2a9c\n    evl show 3f2a9c --json | jq .artifact.valid_until"
+        after_help = "EXAMPLE:\n    evl show 3f2a9c\n    evl show 3f2a9c --json | jq .body.payload.artifact.valid_until"
     )]
     Show(read::ShowArgs),
     /// List entries in log order.

@@ -12,6 +12,7 @@ use crate::entry::{Entry, Payload};
 use crate::error::{Error, exit};
 use crate::keys::Role;
 use crate::merkle::{self, ProofJson};
+use crate::registry::Registry;
 use crate::store::{Ledger, Resolved};
 use crate::verify;
 
@@ -27,16 +28,15 @@ pub(crate) struct EntryView<'a> {
     pub entry: &'a Entry,
 }
 
-fn view<'a>(ledger: &Ledger, index: u64, entry: &'a Entry) -> Result<EntryView<'a>, Error> {
-    let reg = ledger.registry()?;
-    Ok(EntryView {
+fn view<'a>(reg: &Registry, index: u64, entry: &'a Entry) -> EntryView<'a> {
+    EntryView {
         index,
         id: entry.id().to_hex(),
         kind: entry.body.payload.kind(),
         signer: entry.body.signer.to_string(),
         signer_name: reg.get(&entry.body.signer).map(|s| s.name.clone()),
         entry,
-    })
+    }
 }
 
 /// One line describing an entry, for `log`.
@@ -108,7 +108,7 @@ pub fn show(g: &Global, a: ShowArgs) -> Result<i32, Error> {
     match ledger.resolve(&a.digest)? {
         Resolved::Entry { index, id } => {
             let (_, entry) = ledger.entry_by_id(&id)?;
-            let v = view(&ledger, index, &entry)?;
+            let v = view(&ledger.registry()?, index, &entry);
             if a.json {
                 return print_json(&v);
             }
@@ -178,7 +178,7 @@ pub fn log(g: &Global, a: LogArgs) -> Result<i32, Error> {
             continue;
         }
         if a.json {
-            json.push(serde_json::to_value(view(&ledger, index, &e)?).unwrap_or_default());
+            json.push(serde_json::to_value(view(&reg, index, &e)).unwrap_or_default());
             continue;
         }
         let signer = reg
