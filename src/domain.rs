@@ -11,3 +11,6 @@ pub const KEY_ID: &[u8] = b"evl/key-id/v1\n";
 pub const BASIS: &[u8] = b"evl/basis/v1\n";
 /// First bytes of every bundle file.
 pub const BUNDLE_MAGIC: &[u8] = b"evl-bundle/v1\n";
+/// Prefix of the BLAKE3 input of a store commit record's check hash (docs/FORMAT.md
+/// §"Store layout").
+pub const STORE_COMMIT: &[u8] = b"evl/store-commit/v2\n";

@@ -16,7 +16,7 @@ pub mod exit {
     pub const INPUT: i32 = 2;
     /// Refused: the signer is unknown, revoked or lacks the role; a key file has open permissions.
     pub const REFUSED: i32 = 3;
-    /// The ledger is in use by another process.
+    /// The ledger is in use by another process appending to it.
     pub const BUSY: i32 = 4;
     /// Storage failure: the disk is full or unwritable, or stored bytes are unreadable.
     pub const STORAGE: i32 = 5;
@@ -38,7 +38,9 @@ pub enum Error {
     NotALedger(PathBuf),
     #[error("{0} already holds a ledger; refusing to initialise it again")]
     AlreadyExists(PathBuf),
-    #[error("the ledger at {0} is in use by another process; retry, or pass --wait to wait for it")]
+    #[error(
+        "the ledger at {0} is in use by another process appending to it; retry, or pass --wait to wait for it"
+    )]
     Busy(PathBuf),
     #[error(transparent)]
     Key(#[from] KeyError),

@@ -116,11 +116,22 @@ impl Registry {
 
     fn add(&mut self, g: &KeyGrant, index: u64) -> Result<(), AuthError> {
         crate::keys::check_name(&g.name).map_err(|e| AuthError::Registry(e.to_string()))?;
-        if g.public_key.verifying_key().is_none() {
-            return Err(AuthError::Registry(format!(
-                "key '{}' is not a valid Ed25519 public key",
-                g.name
-            )));
+        match g.public_key.verifying_key() {
+            None => {
+                return Err(AuthError::Registry(format!(
+                    "key '{}' is not a valid Ed25519 public key",
+                    g.name
+                )));
+            }
+            // A small-order key cannot make a signature that verifies strictly; batch
+            // equations would accept anything "signed" with it.
+            Some(vk) if vk.is_weak() => {
+                return Err(AuthError::Registry(format!(
+                    "key '{}' is a small-order (weak) Ed25519 key, which no signature can verify under",
+                    g.name
+                )));
+            }
+            Some(_) => {}
         }
         let id = g.public_key.id();
         if self.keys.contains_key(&id) {

@@ -1,15 +1,21 @@
-//! Full verification of a ledger: every entry decoded and signed by a key that counted at its
-//! position, every artifact re-hashed, every index and tree hash recomputed, the latest
-//! checkpoint (and optionally an auditor's older one) checked against the recomputed tree.
+//! Full verification of a ledger: every log record framed and covered by a commit whose check
+//! hash and tree root are recomputed; every entry decoded and signed by a key that counted at
+//! its position; every artifact re-hashed; every index file, registry snapshot and tree hash
+//! recomputed; the latest checkpoint (and optionally an auditor's older one) checked against
+//! the recomputed tree.
 //!
 //! Verification never stops at the first problem: it names every failing entry and structure.
+//! The work is spread over all cores: hashing and decoding in parallel chunks, one ordered
+//! fold for the key registry, then signatures (batch-verified), the tree and the index files
+//! in parallel.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::batch_verify;
 use crate::checkpoint;
 use crate::codec;
 use crate::digest::Digest;
@@ -19,10 +25,16 @@ use crate::facts;
 use crate::keys::{PublicKey, Role};
 use crate::merkle::{self, Hash, HashReader};
 use crate::registry::{KeyState, Registry};
-use crate::store::Ledger;
+use crate::store::layout::{self, INDEX_RECORD};
+use crate::store::{Commit, Ledger, Tag, View};
 
-/// Signatures verified per batch (ed25519 batch verification amortises the scalar work).
-const BATCH: usize = 256;
+/// Signatures verified per batch equation (larger batches amortise more of the scalar work;
+/// a failing batch is bisected, so one bad signature costs about two batches more).
+const BATCH: usize = 4096;
+/// Below this, a failing batch is checked one signature at a time.
+const BISECT_DOWN_TO: usize = 16;
+/// Failures named per structure before the rest are counted in one line.
+const MAX_NAMED: usize = 1000;
 
 /// One thing that failed verification.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -30,7 +42,7 @@ pub struct Failure {
     /// Log index of the entry concerned, when it is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u64>,
-    /// The structure: `entry`, `artifact`, `id-index`, `tree`, `key-index`, `checkpoint`, `meta`.
+    /// The structure: `log`, `entry`, `artifact`, `tree`, `registry`, `index`, `checkpoint`.
     pub structure: &'static str,
     pub reason: String,
 }
@@ -68,6 +80,20 @@ impl Report {
             reason: reason.into(),
         });
     }
+    /// Adds many failures of one structure, naming at most `MAX_NAMED`.
+    fn fail_many(&mut self, structure: &'static str, found: Vec<(Option<u64>, String)>) {
+        let extra = found.len().saturating_sub(MAX_NAMED);
+        for (index, reason) in found.into_iter().take(MAX_NAMED) {
+            self.fail(index, structure, reason);
+        }
+        if extra > 0 {
+            self.fail(
+                None,
+                structure,
+                format!("… and {extra} more {structure} failures"),
+            );
+        }
+    }
 }
 
 /// Options for [`verify`].
@@ -79,10 +105,32 @@ pub struct Options<'a> {
     pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
 }
 
-/// Dense stored hashes recomputed from the leaves.
-struct Recomputed(Vec<Hash>);
+/// The tree recomputed from the leaves: `levels[l][n]` is the hash of the complete subtree
+/// at level `l`, position `n`.
+struct Levels(Vec<Vec<Hash>>);
 
-impl HashReader for Recomputed {
+impl Levels {
+    /// Builds every complete subtree hash from the leaves, one level at a time in parallel.
+    fn build(leaves: Vec<Hash>) -> Levels {
+        let mut levels = vec![leaves];
+        while levels.last().expect("one level").len() >= 2 {
+            let next: Vec<Hash> = levels
+                .last()
+                .expect("one level")
+                .par_chunks_exact(2)
+                .map(|p| tlog_tiles::tlog::node_hash(p[0], p[1]))
+                .collect();
+            levels.push(next);
+        }
+        Levels(levels)
+    }
+    fn get(&self, stored_index: u64) -> Option<Hash> {
+        let (level, n) = tlog_tiles::tlog::split_stored_hash_index(stored_index);
+        self.0.get(level as usize)?.get(n as usize).copied()
+    }
+}
+
+impl HashReader for Levels {
     fn read_hashes(
         &self,
         indexes: &[u64],
@@ -90,365 +138,217 @@ impl HashReader for Recomputed {
         indexes
             .iter()
             .map(|i| {
-                self.0
-                    .get(*i as usize)
-                    .copied()
+                self.get(*i)
                     .ok_or(tlog_tiles::tlog::Error::IndexesNotInTree)
             })
             .collect()
     }
 }
 
+/// The log's records, located by one framing walk.
+#[derive(Default)]
+struct Framed {
+    /// Offset of each entry record.
+    entries: Vec<u64>,
+    /// (offset, entry index, the digest it states) of each blob record.
+    blobs: Vec<(u64, u64, Digest)>,
+    /// (offset, commit) of each commit record.
+    commits: Vec<(u64, Commit)>,
+    /// Offset of each registry record and the size of the commit that closes its batch.
+    registries: Vec<(u64, u64)>,
+}
+
+/// An entry decoded in parallel: its leaf hash, and its id and decoded form if it decodes.
+type Decoded = (Hash, std::result::Result<(Entry, Digest), String>);
+
 /// Verifies everything in `ledger`. Storage errors are returned; every integrity problem is
 /// a [`Failure`] in the report.
 pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
+    let view = ledger.snapshot()?;
     let mut report = Report {
-        size: ledger.size()?,
+        size: view.size(),
         ..Report::default()
     };
-    let size = report.size;
-    let origin = ledger.origin()?;
-    let stored_genesis = ledger.genesis_id()?;
+    let size = view.size();
+    let log = view.log();
 
-    // Pass 1, in log order: decode, check position, registry as of each position, leaf hashes.
+    let framed = frame(&view, &mut report);
+    if let Some(p) = opts.progress {
+        p(0, size);
+    }
+
+    // Commit check hashes, entries (decode, id, leaf hash) and blob digests, all in parallel.
+    let (bad_commits, (decoded, blob_digests)) = rayon::join(
+        || {
+            framed
+                .commits
+                .par_iter()
+                .filter(|(off, c)| !c.checks(log, *off))
+                .map(|(off, c)| (*off, c.size))
+                .collect::<Vec<_>>()
+        },
+        || {
+            rayon::join(
+                || {
+                    framed
+                        .entries
+                        .par_iter()
+                        .map(|&off| {
+                            let body = record_body(log, off);
+                            let leaf = merkle::leaf_hash(body);
+                            let decoded = Entry::from_bytes(body)
+                                .map(|e| (e, Digest::of(&body[..body.len() - 64])))
+                                .map_err(|e| e.to_string());
+                            (leaf, decoded)
+                        })
+                        .collect::<Vec<Decoded>>()
+                },
+                || {
+                    framed
+                        .blobs
+                        .par_iter()
+                        .map(|&(off, _, _)| Digest::of(layout::blob_parts(record_body(log, off)).2))
+                        .collect::<Vec<Digest>>()
+                },
+            )
+        },
+    );
+    // Only when the log itself is intact is rebuilding the index the remedy for index faults.
+    let log_intact = bad_commits.is_empty();
+    report.fail_many(
+        "log",
+        bad_commits
+            .into_iter()
+            .map(|(off, size)| {
+                (None, format!("the batch closed by the commit at log offset {off} (size {size}) does not match its check hash: stored bytes were altered"))
+            })
+            .collect(),
+    );
+    report.entries_checked = decoded.len() as u64;
+    if let Some(p) = opts.progress {
+        p(size / 2, size);
+    }
+
+    // The ordered fold: positions, genesis, registry at each position, registry snapshots.
+    let origin = view.origin().unwrap_or_default();
     let mut registry = Registry::default();
     let mut genesis = Digest::ZERO;
-    let mut tree = Recomputed(Vec::with_capacity((size as usize).saturating_mul(2)));
-    let mut to_verify: Vec<ToVerify> = Vec::with_capacity(size as usize);
+    let mut to_verify: Vec<ToVerify> = Vec::with_capacity(decoded.len());
     // A ledger has few keys: decompress each once, not once per entry.
     let mut points: BTreeMap<PublicKey, Option<VerifyingKey>> = BTreeMap::new();
-    let mut ids: BTreeMap<Digest, u64> = BTreeMap::new();
-    let mut referenced_blobs: BTreeMap<Digest, u64> = BTreeMap::new();
+    let mut snapshots = framed.registries.iter().peekable();
     let mut with_facts = Vec::new();
-    let mut expected_index = 0u64;
-    // Read in chunks; decode, leaf-hash and id each chunk in parallel, then fold it in order.
-    let mut raw = ledger.raw_entries();
-    'chunks: loop {
-        let mut chunk = Vec::with_capacity(2048);
-        for item in raw.by_ref().take(2048) {
-            chunk.push(item?);
-        }
-        if chunk.is_empty() {
-            break;
-        }
-        let decoded: Vec<_> = chunk
-            .into_par_iter()
-            .map(|(key, bytes)| {
-                let leaf = merkle::leaf_hash(&bytes);
-                let entry = Entry::from_bytes(&bytes).map(|e| {
-                    let id = e.id();
-                    (e, id)
-                });
-                (key, leaf, entry)
-            })
-            .collect();
-        for (key, leaf, entry) in decoded {
-            let index = match <[u8; 8]>::try_from(key.as_slice()) {
-                Ok(k) => u64::from_be_bytes(k),
-                Err(_) => {
-                    report.fail(
-                        None,
-                        "entry",
-                        "a key in the entry table is not an 8-byte index",
-                    );
-                    continue;
-                }
-            };
-            if index != expected_index {
-                report.fail(Some(index), "entry", format!("entry {index} found where entry {expected_index} was expected (entries missing or reordered)"));
-                expected_index = index;
-            }
-            expected_index += 1;
-            if index >= size {
-                report.fail(
-                    Some(index),
-                    "entry",
-                    format!("entry {index} lies beyond the recorded size {size}"),
-                );
-                continue;
-            }
-            match merkle::hashes_to_store(index, leaf, &tree) {
-                Ok(add) if add.first().map(|(i, _)| *i as usize) == Some(tree.0.len()) => {
-                    tree.0.extend(add.into_iter().map(|(_, h)| h))
-                }
-                _ => {
-                    report.fail(
-                        Some(index),
-                        "tree",
-                        "the tree cannot be rebuilt past a missing entry",
-                    );
-                    break 'chunks;
-                }
-            }
-            report.entries_checked += 1;
-            if let Some(p) = opts.progress
-                && index % 4096 == 0
-            {
-                p(index, size);
-            }
-            let (entry, id) = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    report.fail(
-                        Some(index),
-                        "entry",
-                        format!("entry {index} does not decode: {e}"),
-                    );
-                    continue;
-                }
-            };
-            if index == 0 {
-                genesis = id;
-                if id != stored_genesis {
-                    report.fail(
-                        Some(0),
-                        "meta",
-                        "the recorded genesis id is not the id of entry 0",
-                    );
-                }
-                if let Payload::Genesis(g) = &entry.body.payload
-                    && g.origin != origin
-                {
-                    report.fail(
-                        Some(0),
-                        "meta",
-                        format!(
-                            "the recorded origin '{origin}' differs from the genesis origin '{}'",
-                            g.origin
-                        ),
-                    );
-                }
-            }
-            if let Some(prev) = ids.insert(id, index) {
-                report.fail(
-                    Some(index),
-                    "entry",
-                    format!("entry {index} ({}) duplicates entry {prev}", id.short()),
-                );
-            }
-            match registry.admit_unverified(&entry, index, &genesis) {
-                Ok(public) => {
-                    let key = *points
-                        .entry(public)
-                        .or_insert_with(|| public.verifying_key());
-                    to_verify.push(ToVerify {
-                        index,
-                        public,
-                        key,
-                        id,
-                        signature: entry.signature.0,
-                    });
-                }
-                Err(e) => report.fail(
-                    Some(index),
-                    "entry",
-                    format!("entry {index} ({}): {e}", id.short()),
-                ),
-            }
-            if let Payload::Artifact(m) = &entry.body.payload
-                && m.facts.is_some()
-            {
-                with_facts.push((index, m.clone()));
-            }
-            match &entry.body.payload {
-                Payload::Artifact(m) => {
-                    referenced_blobs.entry(m.content).or_insert(index);
-                    if let Some(f) = &m.facts {
-                        referenced_blobs.entry(f.digest).or_insert(index);
-                    }
-                }
-                Payload::Disposition(d) => {
-                    referenced_blobs.entry(d.document).or_insert(index);
-                }
-                _ => {}
-            }
-        }
-    }
-    if expected_index < size {
-        report.fail(
-            Some(expected_index),
-            "entry",
-            format!("the ledger records {size} entries but only {expected_index} are stored"),
-        );
-    }
-
-    // Pass 2, in parallel: signatures, batch-verified.
-    report.signatures_checked = to_verify.len() as u64;
-    let bad: Vec<u64> = to_verify
-        .par_chunks(BATCH)
-        .flat_map_iter(bad_signatures)
-        .collect();
-    for index in bad {
-        report.fail(
-            Some(index),
-            "entry",
-            format!("entry {index}: the signature does not verify"),
-        );
-    }
-
-    // Indexes: ids, keys, blobs, tree hashes.
-    let mut stored_ids = 0u64;
-    for item in ledger.raw_ids() {
-        let (k, v) = item?;
-        stored_ids += 1;
-        let ok = <[u8; 32]>::try_from(k.as_slice())
-            .ok()
-            .zip(<[u8; 8]>::try_from(v.as_slice()).ok())
-            .is_some_and(|(k, v)| ids.get(&Digest(k)) == Some(&u64::from_be_bytes(v)));
-        if !ok {
-            report.fail(
-                None,
-                "id-index",
-                format!(
-                    "id index record {} does not match the entries",
-                    hex::encode(&k[..k.len().min(8)])
-                ),
-            );
-        }
-    }
-    if stored_ids != ids.len() as u64 {
-        report.fail(
-            None,
-            "id-index",
-            format!(
-                "the id index has {stored_ids} records for {} entries",
-                ids.len()
+    for (index, (_, entry)) in decoded.iter().enumerate() {
+        let index = index as u64;
+        match entry {
+            Err(e) => report.fail(
+                Some(index),
+                "entry",
+                format!("entry {index} does not decode: {e}"),
             ),
-        );
-    }
-    let mut stored_keys: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    for item in ledger.raw_keys() {
-        let (k, v) = item?;
-        stored_keys.insert(k, v);
-    }
-    let recomputed_keys: BTreeMap<Vec<u8>, Vec<u8>> = registry
-        .keys()
-        .iter()
-        .map(|(id, s)| (id.0.0.to_vec(), codec::encode::<KeyState>(s)))
-        .collect();
-    if stored_keys != recomputed_keys {
-        report.fail(
-            None,
-            "key-index",
-            "the stored key registry differs from the one the key entries define",
-        );
-    }
-    // Re-hash stored bytes in parallel, a bounded chunk at a time (artifacts can be large).
-    let mut seen_blobs = BTreeSet::new();
-    let mut blobs = ledger.raw_blobs();
-    loop {
-        let mut chunk = Vec::with_capacity(256);
-        for item in blobs.by_ref().take(256) {
-            chunk.push(item?);
+            Ok((entry, id)) => {
+                if index == 0 {
+                    genesis = *id;
+                }
+                match registry.admit_unverified(entry, index, &genesis) {
+                    Ok(public) => {
+                        let key = *points
+                            .entry(public)
+                            .or_insert_with(|| public.verifying_key());
+                        to_verify.push(ToVerify {
+                            index,
+                            public,
+                            key,
+                            id: *id,
+                            signature: entry.signature.0,
+                        });
+                    }
+                    Err(e) => report.fail(
+                        Some(index),
+                        "entry",
+                        format!("entry {index} ({}): {e}", id.short()),
+                    ),
+                }
+                if let Payload::Artifact(m) = &entry.body.payload
+                    && m.facts.is_some()
+                {
+                    with_facts.push((index, m.clone()));
+                }
+            }
         }
-        if chunk.is_empty() {
-            break;
-        }
-        let hashed: Vec<(Vec<u8>, Digest)> = chunk
-            .into_par_iter()
-            .map(|(k, v)| {
-                let d = Digest::of(&v);
-                (k, d)
-            })
-            .collect();
-        for (k, actual) in hashed {
-            report.artifacts_checked += 1;
-            if k.as_slice() != actual.0.as_slice() {
-                let at = <[u8; 32]>::try_from(k.as_slice())
-                    .ok()
-                    .and_then(|k| referenced_blobs.get(&Digest(k)).copied());
+        while let Some(&&(off, at)) = snapshots.peek() {
+            if at > index + 1 {
+                break;
+            }
+            snapshots.next();
+            let recomputed: Vec<&KeyState> = registry.keys().values().collect();
+            if at != index + 1 || record_body(log, off) != codec::encode(&recomputed).as_slice() {
                 report.fail(
-                    at,
-                    "artifact",
+                    None,
+                    "registry",
                     format!(
-                        "artifact {} does not hash to its address (bytes altered)",
-                        hex::encode(&k)
+                        "the key registry snapshot at log offset {off} differs from the one the key entries define at size {at}"
                     ),
                 );
-            } else if !referenced_blobs.contains_key(&actual) {
-                report.fail(
-                    None,
-                    "artifact",
-                    format!("artifact {actual} is stored but no entry refers to it"),
-                );
             }
-            seen_blobs.insert(k);
         }
     }
-    for (d, index) in &referenced_blobs {
-        if !seen_blobs.contains(d.0.as_slice()) {
-            report.fail(
-                Some(*index),
-                "artifact",
-                format!("entry {index} refers to artifact {d}, whose bytes are missing"),
-            );
+    if !decoded.is_empty() && decoded.len() as u64 == size {
+        match view.registry() {
+            Ok(r) if r == registry => {}
+            _ => report.fail(
+                None,
+                "registry",
+                "the key registry the newest commit names differs from the one the key entries define",
+            ),
         }
     }
+
+    // Signatures, the tree and the index files, in parallel.
+    report.signatures_checked = to_verify.len() as u64;
+    let leaves: Vec<Hash> = decoded.iter().map(|(leaf, _)| *leaf).collect();
+    let ((bad, (levels, tree_failures)), index_failures) = rayon::join(
+        || {
+            rayon::join(
+                || {
+                    to_verify
+                        .par_chunks(BATCH)
+                        .flat_map_iter(bad_signatures)
+                        .collect::<Vec<u64>>()
+                },
+                || check_tree(&view, &framed, leaves),
+            )
+        },
+        || check_indexes(&view, &framed, &decoded, log_intact),
+    );
+    report.fail_many(
+        "entry",
+        bad.into_iter()
+            .map(|i| (Some(i), format!("entry {i}: the signature does not verify")))
+            .collect(),
+    );
+    for (structure, found) in tree_failures.into_iter().chain(index_failures) {
+        report.fail_many(structure, found);
+    }
+
+    // Artifacts: each blob named by the entry that carried it; each named digest stored.
+    check_artifacts(&mut report, &framed, &decoded, &blob_digests);
     // Importer facts: re-parse each artifact and compare with what was recorded. Facts
     // recorded by another parser version are not comparable and are skipped.
-    for (index, meta) in &with_facts {
-        let Some(bytes) = ledger.blob(&meta.content)? else {
-            continue;
-        };
-        match facts::check(meta, &bytes) {
-            Ok(()) => {}
-            Err(facts::FactsMismatch::ParserVersion { .. }) => {}
-            Err(e) => report.fail(Some(*index), "artifact", format!("entry {index}: {e}")),
-        }
-    }
-    if ledger.stored_hash_count() != tree.0.len() {
-        report.fail(
-            None,
-            "tree",
-            format!(
-                "{} tree hashes are stored; the entries define {}",
-                ledger.stored_hash_count(),
-                tree.0.len()
-            ),
-        );
-    }
-    // One ordered scan of the stored hashes rather than a lookup per hash; a missing or
-    // extra record only affects its own position.
-    let mut stored = ledger.raw_hashes().peekable();
-    for (i, h) in tree.0.iter().enumerate() {
-        let want = (i as u64).to_be_bytes();
-        let mut found = None;
-        while let Some(item) = stored.peek() {
-            let (k, v) = match item {
-                Ok(kv) => kv,
-                Err(_) => return Err(stored.next().expect("peeked").expect_err("peeked an error")),
-            };
-            match k.as_slice().cmp(want.as_slice()) {
-                std::cmp::Ordering::Less => {
-                    stored.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    found = <[u8; 32]>::try_from(v.as_slice()).ok();
-                    stored.next();
-                    break;
-                }
-                std::cmp::Ordering::Greater => break,
+    let facts_failures: Vec<(Option<u64>, String)> = with_facts
+        .par_iter()
+        .filter_map(|(index, meta)| {
+            let bytes = view.blob(&meta.content).ok()??;
+            match facts::check(meta, bytes) {
+                Ok(()) | Err(facts::FactsMismatch::ParserVersion { .. }) => None,
+                Err(e) => Some((Some(*index), format!("entry {index}: {e}"))),
             }
-        }
-        if found != Some(h.0) {
-            let (level, n) = tlog_tiles::tlog::split_stored_hash_index(i as u64);
-            if level == 0 {
-                report.fail(
-                    Some(n),
-                    "tree",
-                    format!("entry {n} is not the entry the tree recorded at that position (entries reordered, replaced or the leaf hash altered)"),
-                );
-            } else {
-                report.fail(
-                    None,
-                    "tree",
-                    format!("stored tree hash {i} (level {level}, node {n}) differs from the recomputed one"),
-                );
-            }
-        }
-    }
-    let complete = tree.0.len() as u64 == tlog_tiles::tlog::stored_hash_count(size);
-    let root = complete.then(|| merkle::root(size, &tree).ok()).flatten();
+        })
+        .collect();
+    report.fail_many("artifact", facts_failures);
+
+    let complete = levels.0.first().map_or(0, Vec::len) as u64 == size && size > 0;
+    let root = complete.then(|| merkle::root(size, &levels).ok()).flatten();
     report.root = root.map(|r| merkle::hex(&r)).unwrap_or_default();
     if let Some(p) = opts.progress {
         p(size, size);
@@ -464,8 +364,14 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
             .collect()
     };
     let mut notes = Vec::new();
-    if let Some(n) = ledger.latest_checkpoint()? {
-        notes.push(("latest stored checkpoint".to_string(), n));
+    if let Some(n) = view.latest_checkpoint() {
+        notes.push(("latest stored checkpoint".to_string(), n.to_vec()));
+    } else if view.head().commit.checkpoint != 0 {
+        report.fail(
+            None,
+            "log",
+            "the newest commit names a checkpoint record that is not there",
+        );
     }
     if let Some(a) = &opts.auditor_checkpoint {
         notes.push(a.clone());
@@ -495,13 +401,13 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
                         "{source} covers {} entries but the ledger has only {size}: the ledger was rolled back or truncated",
                         cp.size
                     ));
-                } else if !complete || merkle::root(cp.size, &tree).ok() != Some(cp.root) {
+                } else if !complete || merkle::root(cp.size, &levels).ok() != Some(cp.root) {
                     report.fail(None, "checkpoint", format!(
                         "{source} (size {}) does not match the recomputed tree: history was rewritten",
                         cp.size
                     ));
                 } else if let (Some(root), Ok(proof)) =
-                    (root, merkle::prove_consistency(size, cp.size, &tree))
+                    (root, merkle::prove_consistency(size, cp.size, &levels))
                     && !merkle::check_consistency(&proof, size, root, cp.size, cp.root)
                 {
                     report.fail(
@@ -525,6 +431,357 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     Ok(report)
 }
 
+/// The body of the record at `offset`, which the framing walk found well formed.
+fn record_body(log: &[u8], offset: u64) -> &[u8] {
+    layout::record_at(log, offset)
+        .expect("framing walk found a record here")
+        .body
+}
+
+/// Walks the log's records once: framing, and each commit's counts and pointers.
+fn frame(view: &View, report: &mut Report) -> Framed {
+    let log = view.log();
+    let mut f = Framed::default();
+    let (mut size, mut blobs) = (0u64, 0u64);
+    let mut batch_start = layout::MAGIC.len() as u64;
+    let (mut registry, mut checkpoint) = (0u64, 0u64);
+    let mut registries_in_batch = Vec::new();
+    if !log.starts_with(layout::MAGIC) {
+        report.fail(
+            None,
+            "log",
+            "the log does not start with the evl-log/2 magic",
+        );
+        return f;
+    }
+    for r in layout::records(log, layout::MAGIC.len() as u64) {
+        let r = match r {
+            Ok(r) => r,
+            Err((at, e)) => {
+                report.fail(
+                    None,
+                    "log",
+                    format!("the log holds no well-formed record at offset {at}: {e:?}"),
+                );
+                break;
+            }
+        };
+        match r.tag {
+            Tag::Entry => {
+                f.entries.push(r.offset);
+                size += 1;
+            }
+            Tag::Blob => {
+                let (stated, entry, _) = layout::blob_parts(r.body);
+                f.blobs.push((r.offset, entry, Digest(stated)));
+                blobs += 1;
+            }
+            Tag::Registry => {
+                registries_in_batch.push(r.offset);
+                registry = r.offset;
+            }
+            Tag::Checkpoint => checkpoint = r.offset,
+            Tag::Commit => {
+                let c = Commit::decode(r.body).expect("framing checked the length");
+                let mut wrong = Vec::new();
+                if c.size != size {
+                    wrong.push(format!("size {} (the log holds {size} entries)", c.size));
+                }
+                if c.blobs != blobs {
+                    wrong.push(format!("{} blobs (the log holds {blobs})", c.blobs));
+                }
+                if c.batch_start != batch_start {
+                    wrong.push(format!(
+                        "batch start {} (expected {batch_start})",
+                        c.batch_start
+                    ));
+                }
+                if c.registry != registry {
+                    wrong.push(format!(
+                        "registry record {} (expected {registry})",
+                        c.registry
+                    ));
+                }
+                if c.checkpoint != checkpoint {
+                    wrong.push(format!(
+                        "checkpoint record {} (expected {checkpoint})",
+                        c.checkpoint
+                    ));
+                }
+                if !wrong.is_empty() {
+                    report.fail(
+                        None,
+                        "log",
+                        format!(
+                            "the commit at log offset {} records {}",
+                            r.offset,
+                            wrong.join(", ")
+                        ),
+                    );
+                }
+                for off in registries_in_batch.drain(..) {
+                    f.registries.push((off, size));
+                }
+                f.commits.push((r.offset, c));
+                batch_start = r.end();
+            }
+        }
+    }
+    if batch_start != view.head().end() {
+        report.fail(
+            None,
+            "log",
+            format!("records after the last commit at offset {batch_start} are not committed"),
+        );
+    }
+    f
+}
+
+/// The tree: recomputed levels, compared with the stored hashes and every commit's root.
+#[allow(clippy::type_complexity)]
+fn check_tree(
+    view: &View,
+    framed: &Framed,
+    leaves: Vec<Hash>,
+) -> (Levels, Vec<(&'static str, Vec<(Option<u64>, String)>)>) {
+    let size = leaves.len() as u64;
+    let levels = Levels::build(leaves);
+    let stored = view.stored_hashes();
+    let want = tlog_tiles::tlog::stored_hash_count(size);
+    let mut tree = Vec::new();
+    if stored.len() != want {
+        tree.push((
+            None,
+            format!(
+                "{} tree hashes are stored; the entries define {want}",
+                stored.len()
+            ),
+        ));
+    }
+    let roots: Vec<(Option<u64>, String)> = framed
+        .commits
+        .par_iter()
+        .filter(|(_, c)| c.size <= size && merkle::root(c.size, &levels).ok() != Some(c.root))
+        .map(|(off, c)| {
+            (None, format!("the commit at log offset {off} records a tree root for size {} that the entries do not give", c.size))
+        })
+        .collect();
+    // When every commit's root matches the entries, a differing stored hash is the index
+    // file's fault; otherwise it marks where the entries changed.
+    let index_only = roots.is_empty();
+    let mismatched: Vec<(Option<u64>, String)> = (0..want.min(stored.len()))
+        .into_par_iter()
+        .filter(|&i| stored.get(i).map(|h| Hash(*h)) != levels.get(i))
+        .map(|i| {
+            let (level, n) = tlog_tiles::tlog::split_stored_hash_index(i);
+            if index_only {
+                (None, format!("index/hashes record {i} (level {level}, node {n}) differs from the tree the entries define (delete the ledger's index directory to rebuild it from the log)"))
+            } else if level == 0 {
+                (Some(n), format!("entry {n} is not the entry the tree recorded at that position (entries reordered, replaced or the leaf hash altered)"))
+            } else {
+                (None, format!("stored tree hash {i} (level {level}, node {n}) differs from the recomputed one"))
+            }
+        })
+        .collect();
+    if index_only {
+        return (
+            levels,
+            vec![("index", tree.into_iter().chain(mismatched).collect())],
+        );
+    }
+    tree.extend(mismatched);
+    (levels, vec![("tree", tree), ("log", roots)])
+}
+
+/// The index files, compared with what the log defines.
+#[allow(clippy::type_complexity)]
+fn check_indexes(
+    view: &View,
+    framed: &Framed,
+    decoded: &[Decoded],
+    log_intact: bool,
+) -> Vec<(&'static str, Vec<(Option<u64>, String)>)> {
+    let mut found: Vec<(Option<u64>, String)> = Vec::new();
+    let hint = if log_intact {
+        "delete the ledger's index directory to rebuild it from the log"
+    } else {
+        "the log was altered too: keep the index as evidence"
+    };
+    let count = |name: &str, have: u64, want: u64, found: &mut Vec<(Option<u64>, String)>| {
+        if have != want {
+            found.push((
+                None,
+                format!("the {name} index holds {have} records; the log defines {want} ({hint})"),
+            ));
+        }
+    };
+    let offsets = view.entry_offsets();
+    count(
+        "entry",
+        offsets.len(),
+        framed.entries.len() as u64,
+        &mut found,
+    );
+    found.extend(
+        framed
+            .entries
+            .par_iter()
+            .enumerate()
+            .filter(|(i, off)| offsets.u64(*i as u64) != Some(**off))
+            .map(|(i, _)| {
+                (
+                    Some(i as u64),
+                    format!("the entry index misplaces entry {i} ({hint})"),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let ids = view.ids();
+    count("id", ids.dense().len(), decoded.len() as u64, &mut found);
+    found.extend(
+        decoded
+            .par_iter()
+            .enumerate()
+            .filter_map(|(i, (_, d))| {
+                let id = d.as_ref().ok()?.1;
+                (ids.get(i as u64) != Some((id.0, i as u64))).then(|| {
+                    (
+                        Some(i as u64),
+                        format!("the id index record of entry {i} does not match its id ({hint})"),
+                    )
+                })
+            })
+            .collect::<Vec<_>>(),
+    );
+    let blobs = view.blobs();
+    count(
+        "blob",
+        blobs.dense().len(),
+        framed.blobs.len() as u64,
+        &mut found,
+    );
+    found.extend(
+        framed
+            .blobs
+            .par_iter()
+            .enumerate()
+            .filter(|(j, (off, _, d))| blobs.get(*j as u64) != Some((d.0, *off)))
+            .map(|(j, _)| {
+                (
+                    None,
+                    format!("blob index record {j} does not match the log ({hint})"),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let commits = view.commit_offsets();
+    count(
+        "commit",
+        commits.len(),
+        framed.commits.len() as u64,
+        &mut found,
+    );
+    for (c, (off, _)) in framed.commits.iter().enumerate() {
+        if commits.u64(c as u64) != Some(*off) {
+            found.push((
+                None,
+                format!("commit index record {c} does not match the log ({hint})"),
+            ));
+        }
+    }
+    // Each lookup run must be exactly its range of dense records, sorted.
+    for keyed in [ids, blobs] {
+        let runs: Vec<(u64, u64, bool)> = keyed
+            .runs()
+            .par_iter()
+            .map(|run| {
+                let mut want: Vec<[u8; INDEX_RECORD]> = (run.start..run.end)
+                    .filter_map(|i| keyed.dense().get(i).copied())
+                    .collect();
+                want.sort_unstable();
+                (run.start, run.end, want.as_flattened() == run.records())
+            })
+            .collect();
+        for (start, end, ok) in runs {
+            if !ok {
+                found.push((None, format!("the lookup run over index records {start}..{end} does not match them ({hint})")));
+            }
+        }
+    }
+    // Duplicate entry ids.
+    let mut sorted: Vec<(Digest, u64)> = decoded
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, d))| Some((d.as_ref().ok()?.1, i as u64)))
+        .collect();
+    sorted.par_sort_unstable();
+    let mut entry = Vec::new();
+    for w in sorted.windows(2) {
+        if w[0].0 == w[1].0 {
+            entry.push((
+                Some(w[1].1),
+                format!(
+                    "entry {} ({}) duplicates entry {}",
+                    w[1].1,
+                    w[1].0.short(),
+                    w[0].1
+                ),
+            ));
+        }
+    }
+    vec![("index", found), ("entry", entry)]
+}
+
+/// Every blob record holds the bytes its digest states, named by the entry it names; every
+/// digest an entry names is stored.
+fn check_artifacts(report: &mut Report, framed: &Framed, decoded: &[Decoded], hashed: &[Digest]) {
+    let refs = |index: u64| -> Vec<Digest> {
+        match decoded.get(index as usize).map(|(_, d)| d) {
+            Some(Ok((e, _))) => match &e.body.payload {
+                Payload::Artifact(m) => {
+                    let mut v = vec![m.content];
+                    v.extend(m.facts.as_ref().map(|f| f.digest));
+                    v
+                }
+                Payload::Disposition(d) => vec![d.document],
+                _ => vec![],
+            },
+            _ => vec![],
+        }
+    };
+    report.artifacts_checked = hashed.len() as u64;
+    let mut stored: Vec<Digest> = framed.blobs.iter().map(|(_, _, d)| *d).collect();
+    stored.par_sort_unstable();
+    let mut found = Vec::new();
+    for w in stored.windows(2) {
+        if w[0] == w[1] {
+            found.push((None, format!("artifact {} is stored twice", w[0])));
+        }
+    }
+    for ((off, entry, stated), actual) in framed.blobs.iter().zip(hashed) {
+        if stated != actual {
+            found.push((Some(*entry), format!(
+                "artifact {stated} (log offset {off}) does not hash to its address (bytes altered)"
+            )));
+        } else if !refs(*entry).contains(stated) {
+            found.push((Some(*entry), format!(
+                "artifact {stated} (log offset {off}) is attributed to entry {entry}, which does not name it"
+            )));
+        }
+    }
+    for index in 0..decoded.len() as u64 {
+        for d in refs(index) {
+            if stored.binary_search(&d).is_err() {
+                found.push((
+                    Some(index),
+                    format!("entry {index} refers to artifact {d}, whose bytes are missing"),
+                ));
+            }
+        }
+    }
+    report.fail_many("artifact", found);
+}
+
 /// One signature to check: the entry's index, signer, id and signature bytes.
 struct ToVerify {
     index: u64,
@@ -535,27 +792,43 @@ struct ToVerify {
     signature: [u8; 64],
 }
 
-/// Indexes in `chunk` whose signature fails: one batch verification, then one by one only
-/// when the batch fails, to name the culprits.
+/// Indexes in `chunk` whose signature fails: one batch equation for all, then halves of a
+/// failing batch, then one by one, to name the culprits.
 fn bad_signatures(chunk: &[ToVerify]) -> Vec<u64> {
     let msgs: Vec<Vec<u8>> = chunk.iter().map(|v| signature_message(&v.id)).collect();
-    let keys: Option<Vec<VerifyingKey>> = chunk.iter().map(|v| v.key).collect();
-    if let Some(keys) = keys {
-        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
-        let sigs: Vec<Signature> = chunk
-            .iter()
-            .map(|v| Signature::from_bytes(&v.signature))
-            .collect();
-        if ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok() {
-            return Vec::new();
-        }
-    }
-    chunk
+    let mut bad = Vec::new();
+    find_bad(chunk, &msgs, &mut bad);
+    bad
+}
+
+fn find_bad(chunk: &[ToVerify], msgs: &[Vec<u8>], bad: &mut Vec<u64>) {
+    let items: Option<Vec<batch_verify::Item>> = chunk
         .iter()
-        .zip(&msgs)
-        .filter(|(v, m)| {
-            !crate::keys::verify(&v.public, m, &crate::keys::SignatureBytes(v.signature))
+        .zip(msgs)
+        .map(|(v, m)| {
+            Some(batch_verify::Item {
+                key: v.key.as_ref()?,
+                message: m,
+                signature: &v.signature,
+            })
         })
-        .map(|(v, _)| v.index)
-        .collect()
+        .collect();
+    if items.is_some_and(|items| batch_verify::verify(&items)) {
+        return;
+    }
+    if chunk.len() > BISECT_DOWN_TO {
+        let mid = chunk.len() / 2;
+        find_bad(&chunk[..mid], &msgs[..mid], bad);
+        find_bad(&chunk[mid..], &msgs[mid..], bad);
+        return;
+    }
+    bad.extend(
+        chunk
+            .iter()
+            .zip(msgs)
+            .filter(|(v, m)| {
+                !crate::keys::verify(&v.public, m, &crate::keys::SignatureBytes(v.signature))
+            })
+            .map(|(v, _)| v.index),
+    );
 }

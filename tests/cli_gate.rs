@@ -6,6 +6,10 @@
 //! The flagship ledger is built once per test binary by running the compiled example with
 //! `--keep` (the same command lines as the binary, in-process); every test works on its own copy.
 
+#[path = "common/store.rs"]
+#[allow(dead_code)]
+mod store;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -194,7 +198,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A private copy of the flagship ledger (sled holds a lock per process, and tests mutate it).
+/// A private copy of the flagship ledger (tests mutate it).
 fn ledger_copy() -> (tempfile::TempDir, PathBuf) {
     let t = tempfile::tempdir().unwrap();
     let l = t.path().join("ledger");
@@ -251,33 +255,37 @@ fn log_bytes(ledger: &Path) -> Vec<u8> {
     evl(ledger, &["log", "--json"]).stdout
 }
 
-/// Replaces the value of `key` in sled tree `tree` (`None` removes it), the way someone with
-/// write access to the store directory could.
-fn edit_store(ledger: &Path, tree: &str, key: &[u8], value: Option<Vec<u8>>) {
-    let db = sled::open(ledger).expect("the store opens with sled");
-    let t = db.open_tree(tree).unwrap();
-    assert!(
-        t.get(key).unwrap().is_some(),
-        "{tree} holds the key to edit"
-    );
-    match value {
-        Some(v) => t.insert(key, v).unwrap(),
-        None => t.remove(key).unwrap(),
-    };
-    db.flush().unwrap();
+/// Replaces the stored bytes whose digest is `digest_hex` with `edited`, the way someone
+/// with write access to the store directory could: the log is rewritten and re-sealed, so
+/// only the digest the entries name can tell.
+fn edit_blob(ledger: &Path, digest_hex: &str, edited: Vec<u8>) {
+    let mut found = false;
+    store::rewrite(ledger, |tag, body| {
+        if tag == store::BLOB && hex::encode(&body[..32]) == digest_hex {
+            found = true;
+            return Some([&body[..40], &edited].concat());
+        }
+        Some(body.to_vec())
+    });
+    assert!(found, "the log holds {digest_hex}");
+}
+
+/// Removes entry `id_hex` from the id index (the entry stays in the log): lookups by id
+/// no longer find it.
+fn drop_from_id_index(ledger: &Path, id_hex: &str) {
+    let path = ledger.join("index").join("ids");
+    let mut ids = std::fs::read(&path).unwrap();
+    let id = hex::decode(id_hex).unwrap();
+    let at = ids
+        .chunks(40)
+        .position(|r| r[..32] == id[..])
+        .expect("the id index holds the entry");
+    ids[at * 40..at * 40 + 32].fill(0);
+    std::fs::write(&path, ids).unwrap();
 }
 
 fn blob(ledger: &Path, digest_hex: &str) -> Vec<u8> {
-    let db = sled::open(ledger).unwrap();
-    let v = db
-        .open_tree("blobs")
-        .unwrap()
-        .get(hex::decode(digest_hex).unwrap())
-        .unwrap()
-        .expect("blob present")
-        .to_vec();
-    drop(db);
-    v
+    store::blob(ledger, digest_hex)
 }
 
 fn blocker_set(d: &Value) -> BTreeSet<(String, String, String, Vec<String>)> {
@@ -453,12 +461,7 @@ fn replay_fails_readably_after_a_disposition_document_is_edited_in_the_store() {
     let original = String::from_utf8(blob(&l, &doc)).unwrap();
     let edited = original.replacen("\"verdict\": \"narrow\"", "\"verdict\": \"proceed\"", 1);
     assert_ne!(original, edited);
-    edit_store(
-        &l,
-        "blobs",
-        &hex::decode(&doc).unwrap(),
-        Some(edited.into_bytes()),
-    );
+    edit_blob(&l, &doc, edited.into_bytes());
     let o = run(&l, &["replay", &rec]);
     assert_eq!(code(&o), INVALID, "{}", stderr(&o));
     let err = stderr(&o);
@@ -497,12 +500,7 @@ fn replay_fails_readably_after_a_basis_artifact_is_edited_in_the_store() {
     let original = String::from_utf8(blob(&l, &content)).unwrap();
     assert!(original.contains("unresolved"));
     let edited = original.replace("unresolved", "validated");
-    edit_store(
-        &l,
-        "blobs",
-        &hex::decode(&content).unwrap(),
-        Some(edited.into_bytes()),
-    );
+    edit_blob(&l, &content, edited.into_bytes());
     for as_of_packet in [(2u32, "2026-04-18T12:00:00Z"), (4, AS_OF)] {
         let rec = f.disposition(&f.packet(as_of_packet.0), as_of_packet.1);
         let o = run(&l, &["replay", &rec]);
@@ -530,7 +528,7 @@ fn a_basis_digest_missing_from_the_ledger_is_named_by_replay_and_evaluate() {
     // The payments acknowledgment, added in v4: drop it from the id index.
     let ack = f.find(|e| e["kind"] == "acknowledgment" && payload(e)["namespace"] == "payments");
     assert!(basis.contains(&ack));
-    edit_store(&l, "ids", &hex::decode(&ack).unwrap(), None);
+    drop_from_id_index(&l, &ack);
     let rec = f.disposition(&v4, AS_OF);
     let o = run(&l, &["replay", &rec]);
     assert_eq!(code(&o), INVALID, "{}", stderr(&o));

@@ -11,7 +11,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use common::{Fixture, RICH_SIZE, be, rich};
+use common::{Fixture, RICH_SIZE, rich};
 
 type Hash = [u8; 32];
 
@@ -140,11 +140,9 @@ fn hashes(v: &Value) -> Vec<Hash> {
 
 /// The leaf hashes of every entry, from the bytes in the store (evl not running).
 fn leaves(f: &Fixture) -> Vec<Hash> {
-    let db = f.sled();
-    let entries = db.open_tree("entries").unwrap();
-    (0..RICH_SIZE)
-        .map(|i| leaf(&entries.get(be(i)).unwrap().expect("entry stored")))
-        .collect()
+    let entries = common::store::entries(&f.ledger());
+    assert_eq!(entries.len() as u64, RICH_SIZE);
+    entries.iter().map(|e| leaf(e)).collect()
 }
 
 #[test]

@@ -49,14 +49,10 @@ impl Run {
         if self.verbose {
             println!("\n$ evl {}", shown.join(" "));
         }
-        // `--wait`: the previous command's ledger, dropped in this same process, may hold
-        // sled's file lock for a moment longer (see `waiting`).
         let mut argv = vec![
             "evl".to_string(),
             "--ledger".into(),
             self.work.join("ledger").display().to_string(),
-            "--wait".into(),
-            "10".into(),
         ];
         argv.extend(args.iter().map(|s| s.to_string()));
         let code = evl::cli::run(evl::cli::Cli::parse_from(argv));
@@ -73,19 +69,11 @@ impl Run {
         self.evl_expect(0, args);
     }
 
-    /// sled releases its file lock from a background thread shortly after a ledger is
-    /// dropped, so an immediate reopen in the same process waits for it briefly.
-    fn waiting() -> OpenOptions {
-        OpenOptions {
-            wait: Some(std::time::Duration::from_secs(10)),
-        }
-    }
-
     /// Runs an appending command and returns a 12-character prefix of the entry it appended,
     /// the way a person would copy it from the output.
     fn evl_id(&self, args: &[&str]) -> String {
         self.evl(args);
-        let ledger = Ledger::open(&self.work.join("ledger"), &Self::waiting())
+        let ledger = Ledger::open(&self.work.join("ledger"), &OpenOptions::default())
             .expect("example: ledger opens");
         let last = ledger.size().expect("example: size") - 1;
         ledger.entry(last).expect("example: entry").id().to_hex()[..12].to_string()
@@ -93,7 +81,7 @@ impl Run {
 
     /// Prefixes of every recorded disposition, in log order.
     fn dispositions(&self) -> Vec<String> {
-        let ledger = Ledger::open(&self.work.join("ledger"), &Self::waiting())
+        let ledger = Ledger::open(&self.work.join("ledger"), &OpenOptions::default())
             .expect("example: ledger opens");
         (0..ledger.size().expect("example: size"))
             .map(|i| ledger.entry(i).expect("example: entry"))

@@ -23,7 +23,8 @@ EXIT CODES:
     1  verification failed: the ledger, bundle or disposition is invalid or tampered
     2  usage or input error: bad arguments, malformed or missing files, unknown digests
     3  refused: signer unknown, revoked or lacking the role; secret key file readable by others
-    4  the ledger is in use by another process (retry, or pass --wait)
+    4  the ledger is in use by another process appending to it (retry, or pass --wait);
+       reading verbs never wait
     5  storage failure: disk full or unwritable
 
 ENVIRONMENT:
@@ -55,7 +56,7 @@ pub struct Cli {
 /// Options every verb takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Ledger directory (a sled store).
+    /// Ledger directory (docs/FORMAT.md §"Store layout").
     #[arg(
         long,
         global = true,
@@ -183,6 +184,16 @@ pub enum Command {
     VerifyBundle(gate::VerifyBundleArgs),
     /// Record the gate chair's human decision on a packet (gate-chair role).
     Decide(gate::DecideArgs),
+    /// Copy a ledger kept by evl 0.1 (store layout 1, sled) into the current layout.
+    ///
+    /// Every entry is appended again with its stored bytes, so each signature and each key's
+    /// authority at its position is checked anew; the latest checkpoint is carried over.
+    /// Entries keep their bytes: ids, the tree root, proofs and checkpoints stay valid. The
+    /// old directory is not changed; the new one (--ledger) appears only once complete.
+    #[command(
+        after_help = "EXAMPLE:\n    evl migrate --from .evl-0.1 --ledger .evl\n    evl verify"
+    )]
+    Migrate(write::MigrateArgs),
     /// Verify every entry, signature, artifact, index, tree hash and checkpoint.
     ///
     /// Exit 0 when everything verifies, 1 naming every failure otherwise.
@@ -229,6 +240,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::VerifyBundle(a) => gate::verify_bundle(a),
         Command::Decide(a) => gate::decide(&cli.global, a),
         Command::Verify(a) => read::verify(&cli.global, a),
+        Command::Migrate(a) => write::migrate(&cli.global, a),
     };
     match result {
         Ok(code) => code,

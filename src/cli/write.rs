@@ -107,6 +107,43 @@ pub fn init(g: &Global, a: InitArgs) -> Result<i32, Error> {
     Ok(exit::OK)
 }
 
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// The layout-1 (sled) ledger directory to copy.
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+}
+
+pub fn migrate(g: &Global, a: MigrateArgs) -> Result<i32, Error> {
+    use std::io::IsTerminal;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("migrating {bar:40} {pos}/{len} entries")
+                .expect("progress template is valid"),
+        );
+        b
+    });
+    let progress = |done: u64, total: u64| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    };
+    let ledger = Ledger::migrate(&a.from, &g.ledger, &progress)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let size = ledger.size()?;
+    println!(
+        "migrated {size} entries from {} to {}; root {}",
+        a.from.display(),
+        g.ledger.display(),
+        crate::merkle::hex(&ledger.root(size)?)
+    );
+    Ok(exit::OK)
+}
+
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {
     /// Register a key with roles (admin signs).

@@ -1,8 +1,10 @@
 //! Shared helpers for the CLI integration tests: run the real `evl` binary, build a rich
 //! ledger once per test binary and hand each test its own copy, snapshot a ledger to prove a
-//! refused command left it unchanged, and reach into the sled store behind evl's back.
+//! refused command left it unchanged, and reach into the store behind evl's back ([`store`]).
 
 #![allow(dead_code)]
+
+pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -71,7 +73,7 @@ pub fn run(cmd: &mut Command) -> Out {
     out
 }
 
-/// A ledger in a temporary directory: `<root>/ledger` the sled store, `<root>/keys` the keys,
+/// A ledger in a temporary directory: `<root>/ledger` the store, `<root>/keys` the keys,
 /// `<root>/files` evidence files.
 pub struct Fixture {
     pub root: TempDir,
@@ -143,11 +145,6 @@ impl Fixture {
             root,
             ids: self.ids.clone(),
         }
-    }
-
-    /// Opens the sled store directly (evl must not be running on it).
-    pub fn sled(&self) -> sled::Db {
-        sled::open(self.ledger()).expect("open the ledger's sled store directly")
     }
 }
 

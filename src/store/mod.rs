@@ -1,0 +1,1083 @@
+//! The ledger on disk: one append-only log file that holds every authoritative byte, and
+//! derived index files that make every read and every append cost the same whatever the
+//! ledger's size (docs/FORMAT.md §"Store layout").
+//!
+//! ```text
+//! DIR/evl-store          "evl-store/2\n": the layout tag, written last by `init`
+//! DIR/log                entries, artifact bytes, registry snapshots, checkpoints, commits
+//! DIR/lock               writers hold an exclusive lock on it while they append
+//! DIR/index/entries      u64 LE log offset of each entry record, by entry index
+//! DIR/index/ids          (entry id, index) by entry index, plus sorted runs ids.S-E.run
+//! DIR/index/blobs        (BLAKE3 digest, log offset) of each blob record, plus sorted runs
+//! DIR/index/hashes       the Merkle tree's stored hashes, 32 bytes each, by stored-hash index
+//! DIR/index/commits      u64 LE log offset of each commit record
+//! ```
+//!
+//! An append writes its batch and a commit record to the log in one write, makes it durable
+//! with one `fdatasync`, then appends to the index files. The index files are never synced:
+//! whatever an interrupted writer (or a power loss) left out of them is re-read from the log
+//! by the next reader, in memory, and written by the next writer. Readers take no lock and see
+//! the ledger as of the newest commit when they opened it.
+
+mod files;
+mod index;
+mod legacy;
+mod log;
+mod view;
+
+use std::fs::{self, File, OpenOptions as FsOpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+pub use self::files::Dense;
+pub use self::index::{Keyed, Rec, Run};
+pub use self::log::{Commit, Framing, Record, Tag};
+pub use self::view::{Head, View};
+
+use crate::codec;
+use crate::digest::{Digest, EntryId, is_hex_prefix};
+use crate::entry::{ENTRY_FORMAT, Entry, Genesis, KeyGrant, Payload, UnsignedEntry};
+use crate::error::{Error, Result};
+use crate::keys::SecretKey;
+use crate::merkle::{self, Hash, HashReader, TreeSize};
+use crate::registry::{KeyState, Registry};
+use crate::timestamp::Timestamp;
+
+/// Largest artifact evl stores (docs/FORMAT.md §"Limits").
+pub const MAX_ARTIFACT_BYTES: usize = 64 * 1024 * 1024;
+/// How far in the future of the appending machine's clock a claimed time may be.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+/// Batches smaller than this are prepared on the calling thread: starting the thread pool
+/// would cost more than it saves (a one-entry `evl add` would pay for it in start-up time).
+const PARALLEL_FROM: usize = 64;
+/// Contents of the layout tag file.
+pub const LAYOUT: &[u8] = b"evl-store/2\n";
+
+pub const TAG_FILE: &str = "evl-store";
+pub const LOG: &str = "log";
+pub const LOCK: &str = "lock";
+pub const INDEX_DIR: &str = "index";
+pub const ENTRIES: &str = "entries";
+pub const IDS: &str = "ids";
+pub const BLOBS: &str = "blobs";
+pub const HASHES: &str = "hashes";
+pub const COMMITS: &str = "commits";
+
+/// Log and index layout details for verification and tools (docs/FORMAT.md).
+pub mod layout {
+    pub use super::index::{RECORD as INDEX_RECORD, RUN_MAGIC, TAIL_MAX, run_files, run_name};
+    pub use super::log::{
+        COMMIT_BODY, COMMIT_RECORD, HEADER, MAGIC, MAX_BODY, blob_parts, check_hash, record_at,
+        records,
+    };
+    pub use super::view::{DenseHashes, leaves_covered, registry_at};
+    pub use super::{BLOBS, COMMITS, ENTRIES, HASHES, IDS, INDEX_DIR, LOCK, LOG, TAG_FILE};
+}
+
+/// How to open a ledger.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// When another process is appending, wait up to this long for it instead of failing.
+    pub wait: Option<Duration>,
+}
+
+/// An entry to be appended: its payload, the time its signer claims, and the artifact bytes
+/// (if any) it refers to.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub payload: Payload,
+    pub claimed_at: Timestamp,
+    pub blobs: Vec<Vec<u8>>,
+}
+
+/// What an append returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub index: u64,
+    pub id: EntryId,
+}
+
+/// What a digest or prefix resolved to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved {
+    Entry { index: u64, id: EntryId },
+    Blob(Digest),
+}
+
+/// An open ledger. Reads see the ledger as of the newest commit when first read or last
+/// appended to through this handle ([`Ledger::refresh`] looks again). Safe to share across
+/// threads; appends are serialized, within the process and across processes.
+pub struct Ledger {
+    path: PathBuf,
+    wait: Option<Duration>,
+    view: RwLock<Option<Arc<View>>>,
+    /// The writers' lock file, opened once: flock(2) locks belong to an open file, and one
+    /// opened per append could stay locked in a child forked meanwhile by another thread.
+    lock_file: Mutex<Option<File>>,
+}
+
+impl Ledger {
+    /// Creates a ledger at `path` whose genesis entry, signed by `signer` (one of `admins`),
+    /// names the trust-root admin keys and the origin string used in checkpoints.
+    pub fn init(
+        path: &Path,
+        origin: &str,
+        admins: Vec<KeyGrant>,
+        signer: &SecretKey,
+        at: Timestamp,
+    ) -> Result<Ledger> {
+        check_origin(origin)?;
+        if !admins.iter().any(|g| g.public_key == signer.public()) {
+            return Err(Error::Invalid(
+                "the genesis signer must be one of the admin keys it names".into(),
+            ));
+        }
+        let body = UnsignedEntry {
+            format: ENTRY_FORMAT,
+            ledger: Digest::ZERO,
+            signer: signer.public().id(),
+            claimed_at: at,
+            payload: Payload::Genesis(Genesis {
+                origin: origin.to_string(),
+                admins,
+            }),
+        };
+        Ledger::create(path, Entry::sign(body, signer))
+    }
+
+    /// Creates a ledger at `path` whose first entry is `genesis`, already signed.
+    fn create(path: &Path, entry: Entry) -> Result<Ledger> {
+        if path.join(TAG_FILE).exists() || path.join(LOG).exists() || legacy::is_v1(path) {
+            return Err(Error::AlreadyExists(path.to_path_buf()));
+        }
+        if let Payload::Genesis(g) = &entry.body.payload {
+            check_origin(&g.origin)?;
+        }
+        let mut registry = Registry::default();
+        registry.check_and_apply(&entry, 0, &Digest::ZERO)?;
+        let bytes = entry.to_bytes()?;
+        let id = entry.id();
+        let leaf = merkle::leaf_hash(&bytes);
+
+        let io = |p: &Path| Error::io(p.to_path_buf());
+        fs::create_dir_all(path.join(INDEX_DIR)).map_err(io(path))?;
+        let mut log_bytes = log::MAGIC.to_vec();
+        let entry_at = log_bytes.len() as u64;
+        log::put(&mut log_bytes, Tag::Entry, &bytes);
+        let registry_at = log_bytes.len() as u64;
+        log::put(&mut log_bytes, Tag::Registry, &registry_record(&registry));
+        let mut batch = log_bytes.split_off(log::MAGIC.len());
+        let commit_at = entry_at + batch.len() as u64;
+        Commit {
+            size: 1,
+            blobs: 0,
+            batch_start: entry_at,
+            registry: registry_at,
+            checkpoint: 0,
+            root: leaf,
+            check: [0; 32],
+        }
+        .seal(&mut batch);
+        log_bytes.extend_from_slice(&batch);
+        let log_path = path.join(LOG);
+        let log_file = FsOpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&log_path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::AlreadyExists(path.to_path_buf()),
+                _ => io(&log_path)(e),
+            })?;
+        write_durably(&log_file, &log_bytes, 0).map_err(io(&log_path))?;
+        let idx = path.join(INDEX_DIR);
+        for (name, bytes) in [
+            (ENTRIES, entry_at.to_le_bytes().to_vec()),
+            (IDS, index::encode(&id.0, 0).to_vec()),
+            (BLOBS, Vec::new()),
+            (HASHES, leaf.0.to_vec()),
+            (COMMITS, commit_at.to_le_bytes().to_vec()),
+        ] {
+            let p = idx.join(name);
+            fs::write(&p, bytes).map_err(io(&p))?;
+        }
+        let lock = path.join(LOCK);
+        File::create(&lock).map_err(io(&lock))?;
+        let tag = path.join(TAG_FILE);
+        let f = File::create(&tag).map_err(io(&tag))?;
+        write_durably(&f, LAYOUT, 0).map_err(io(&tag))?;
+        sync_dir(path).map_err(io(path))?;
+        Ledger::open(path, &OpenOptions::default())
+    }
+
+    /// Copies the layout-1 (sled) ledger at `from` into a new ledger at `to`, appending every
+    /// entry with its stored bytes again, so each signature and each key's authority at its
+    /// position is checked anew; the latest checkpoint is carried over. The copy is built
+    /// beside `to` and renamed into place, so `to` appears only complete; `from` is not changed.
+    pub fn migrate(from: &Path, to: &Path, progress: &dyn Fn(u64, u64)) -> Result<Ledger> {
+        if to.exists() && fs::read_dir(to).map_or(true, |mut d| d.next().is_some()) {
+            return Err(Error::AlreadyExists(to.to_path_buf()));
+        }
+        // sled tidies its files whenever it opens them: read a copy, so `from` stays as it is.
+        let mut copy = to.as_os_str().to_owned();
+        copy.push(".layout-1");
+        let copy = PathBuf::from(copy);
+        if !legacy::is_v1(from) {
+            return Err(Error::NotALedger(from.to_path_buf()));
+        }
+        let _ = fs::remove_dir_all(&copy);
+        copy_tree(from, &copy)?;
+        let result = Ledger::migrate_copy(&copy, to, progress);
+        let _ = fs::remove_dir_all(&copy);
+        result
+    }
+
+    fn migrate_copy(from: &Path, to: &Path, progress: &dyn Fn(u64, u64)) -> Result<Ledger> {
+        let old = legacy::V1::open(from)?;
+        let size = old.size()?;
+        if size == 0 {
+            return Err(Error::NotALedger(from.to_path_buf()));
+        }
+        let mut partial = to.as_os_str().to_owned();
+        partial.push(".migrating");
+        let partial = PathBuf::from(partial);
+        if partial.exists() {
+            fs::remove_dir_all(&partial).map_err(Error::io(&partial))?;
+        }
+        let ledger = Ledger::create(&partial, old.entry(0)?.0)?;
+        let mut next = 1;
+        while next < size {
+            let end = (next + 4096).min(size);
+            let chunk = (next..end)
+                .map(|i| old.entry(i))
+                .collect::<Result<Vec<_>>>()?;
+            ledger.append_signed(chunk)?;
+            progress(end, size);
+            next = end;
+        }
+        if let Some(note) = old.checkpoint()? {
+            ledger.store_checkpoint(&note)?;
+        }
+        drop(ledger);
+        if to.exists() {
+            fs::remove_dir(to).map_err(Error::io(to))?;
+        }
+        fs::rename(&partial, to).map_err(Error::io(to))?;
+        if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent).map_err(Error::io(parent))?;
+        }
+        Ledger::open(to, &OpenOptions::default())
+    }
+
+    /// Opens an existing ledger, failing clearly when there is none.
+    pub fn open(path: &Path, opts: &OpenOptions) -> Result<Ledger> {
+        match fs::read(path.join(TAG_FILE)) {
+            Ok(tag) if tag == LAYOUT => {}
+            Ok(tag) => {
+                return Err(Error::Storage {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "the store layout is {:?}, which this evl does not read (it reads {:?})",
+                        String::from_utf8_lossy(&tag).trim(),
+                        String::from_utf8_lossy(LAYOUT).trim()
+                    ),
+                });
+            }
+            Err(_) if legacy::is_v1(path) => {
+                return Err(Error::Storage {
+                    path: path.to_path_buf(),
+                    message: "this ledger uses store layout 1 (sled); copy it to the current layout with `evl migrate --from DIR --ledger NEW_DIR`".into(),
+                });
+            }
+            Err(_) => return Err(Error::NotALedger(path.to_path_buf())),
+        }
+        let ledger = Ledger {
+            path: path.to_path_buf(),
+            wait: opts.wait,
+            view: RwLock::new(None),
+            lock_file: Mutex::new(None),
+        };
+        ledger.view()?;
+        Ok(ledger)
+    }
+
+    /// The current view, opened on first use.
+    fn view(&self) -> Result<Arc<View>> {
+        if let Some(v) = self.view.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(View::open(&self.path)?);
+        *self.view.write().unwrap_or_else(|p| p.into_inner()) = Some(v.clone());
+        Ok(v)
+    }
+
+    /// Looks at the ledger again, to see what other processes appended since.
+    pub fn refresh(&self) {
+        *self.view.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// A consistent snapshot of the ledger, for reading many things at one point of its history.
+    pub fn snapshot(&self) -> Result<Arc<View>> {
+        self.view()
+    }
+
+    /// The directory holding the store.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The number of entries (the tree size).
+    pub fn size(&self) -> Result<TreeSize> {
+        Ok(self.view()?.size())
+    }
+
+    /// The id of the genesis entry, which every other entry names.
+    pub fn genesis_id(&self) -> Result<Digest> {
+        self.view()?.genesis_id()
+    }
+
+    /// The origin string checkpoints carry.
+    pub fn origin(&self) -> Result<String> {
+        self.view()?.origin()
+    }
+
+    /// The stored bytes of entry `index`.
+    pub fn entry_bytes(&self, index: u64) -> Result<Vec<u8>> {
+        Ok(self.view()?.entry_bytes(index)?.to_vec())
+    }
+
+    /// Entry `index`, decoded.
+    pub fn entry(&self, index: u64) -> Result<Entry> {
+        self.view()?.entry(index)
+    }
+
+    /// The log index of entry `id`, if present.
+    pub fn index_of(&self, id: &EntryId) -> Result<Option<u64>> {
+        Ok(self.view()?.index_of(id))
+    }
+
+    /// The entry with id `id` and its index.
+    pub fn entry_by_id(&self, id: &EntryId) -> Result<(u64, Entry)> {
+        self.view()?.entry_by_id(id)
+    }
+
+    /// Stored bytes by digest, as stored (callers that depend on them re-hash them).
+    pub fn blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        Ok(self.view()?.blob(digest)?.map(<[u8]>::to_vec))
+    }
+
+    /// Stored bytes by digest, refused when they no longer hash to it.
+    pub fn blob_checked(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        match self.blob(digest)? {
+            Some(b) if Digest::of(&b) != *digest => Err(Error::Corrupt(format!(
+                "the bytes stored for {digest} no longer hash to it (altered)"
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    /// Resolves a full digest or unique hex prefix to an entry id or a blob digest.
+    pub fn resolve(&self, text: &str) -> Result<Resolved> {
+        let view = self.view()?;
+        let text = text.trim().to_ascii_lowercase();
+        if !is_hex_prefix(&text) {
+            return Err(Error::Invalid(format!(
+                "'{text}' is not a digest or hex prefix"
+            )));
+        }
+        if text.len() < 4 {
+            return Err(Error::Invalid(format!(
+                "'{text}' is too short: give at least 4 hex characters"
+            )));
+        }
+        let mut found: std::collections::BTreeMap<String, Resolved> = Default::default();
+        // A prefix of whole bytes narrows the search; an odd trailing nibble is checked here.
+        let whole = hex::decode(&text[..text.len() / 2 * 2]).expect("hex prefix checked above");
+        for (k, index) in view.ids().with_prefix(&whole, 9) {
+            let hexk = hex::encode(k);
+            if hexk.starts_with(&text) && view.id_at(index) == Some(Digest(k)) {
+                found.insert(
+                    hexk,
+                    Resolved::Entry {
+                        index,
+                        id: Digest(k),
+                    },
+                );
+            }
+        }
+        for (k, _) in view.blobs().with_prefix(&whole, 9) {
+            let hexk = hex::encode(k);
+            if hexk.starts_with(&text) {
+                found.entry(hexk).or_insert(Resolved::Blob(Digest(k)));
+            }
+        }
+        match found.len() {
+            0 => Err(Error::Unknown(text)),
+            1 => Ok(found.into_values().next().expect("one match")),
+            _ => Err(Error::Ambiguous {
+                prefix: text,
+                matches: found.keys().map(|k| k[..16].to_string()).collect(),
+            }),
+        }
+    }
+
+    /// Resolves to an entry (a blob digest resolves to the first artifact entry storing it).
+    pub fn resolve_entry(&self, text: &str) -> Result<(u64, Entry)> {
+        match self.resolve(text)? {
+            Resolved::Entry { id, .. } => self.entry_by_id(&id),
+            Resolved::Blob(d) => {
+                let view = self.view()?;
+                let is_content =
+                    |e: &Entry| matches!(&e.body.payload, Payload::Artifact(m) if m.content == d);
+                // The blob record names the entry that first carried the bytes; only when that
+                // one holds them as parsed facts or a document is the log searched.
+                if let Some((first, _)) = view.blob_record(&d)? {
+                    let e = view.entry(first)?;
+                    if is_content(&e) {
+                        return Ok((first, e));
+                    }
+                    for i in first + 1..view.size() {
+                        let e = view.entry(i)?;
+                        if is_content(&e) {
+                            return Ok((i, e));
+                        }
+                    }
+                }
+                Err(Error::Unknown(text.to_string()))
+            }
+        }
+    }
+
+    /// The key registry as of the end of the log.
+    pub fn registry(&self) -> Result<Registry> {
+        self.view()?.registry()
+    }
+
+    /// The latest stored checkpoint note, if one was written.
+    pub fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.view()?.latest_checkpoint().map(<[u8]>::to_vec))
+    }
+
+    /// Stores `note` as the latest checkpoint, durably.
+    pub fn store_checkpoint(&self, note: &[u8]) -> Result<()> {
+        if note.len() > 64 * 1024 {
+            return Err(Error::Invalid(format!(
+                "a checkpoint note of {} bytes is over the 65,536-byte limit",
+                note.len()
+            )));
+        }
+        self.write(|w| {
+            let head = w.view.head().commit;
+            let base = w.view.head().end();
+            let mut batch = Vec::with_capacity(note.len() + 256);
+            log::put(&mut batch, Tag::Checkpoint, note);
+            Commit {
+                batch_start: base,
+                checkpoint: base,
+                ..head
+            }
+            .seal(&mut batch);
+            w.commit(&batch, &Derived::default())
+        })
+    }
+
+    /// Signs and appends one entry; returns once it is durable.
+    pub fn append(&self, draft: Draft, key: &SecretKey) -> Result<Appended> {
+        Ok(self.append_batch(vec![draft], key, None)?.remove(0))
+    }
+
+    /// Signs and appends many entries with one durable write. Either all are appended or none.
+    /// `now`, when given, bounds claimed times by `MAX_CLOCK_SKEW_SECS` into the future.
+    pub fn append_batch(
+        &self,
+        drafts: Vec<Draft>,
+        key: &SecretKey,
+        now: Option<Timestamp>,
+    ) -> Result<Vec<Appended>> {
+        if drafts.is_empty() {
+            return Ok(vec![]);
+        }
+        let genesis = self.genesis_id()?;
+        let signer = key.public().id();
+        for d in &drafts {
+            if let Some(now) = now
+                && d.claimed_at.seconds() > now.seconds() + MAX_CLOCK_SKEW_SECS
+            {
+                return Err(Error::Invalid(format!(
+                    "claimed time {} is more than {MAX_CLOCK_SKEW_SECS} s ahead of this machine's clock ({now})",
+                    d.claimed_at
+                )));
+            }
+            check_sizes(&d.blobs)?;
+        }
+        // Sign in parallel; each entry's canonical bytes, id, leaf hash and blob digests are
+        // computed once here and reused for the signature, the log and the tree.
+        let prepare = |d: Draft| {
+            let body = UnsignedEntry {
+                format: ENTRY_FORMAT,
+                ledger: genesis,
+                signer,
+                claimed_at: d.claimed_at,
+                payload: d.payload,
+            };
+            let mut bytes = body.canonical_bytes();
+            let id = Digest::of(&bytes);
+            let signature = key.sign(&crate::entry::signature_message(&id));
+            bytes.extend_from_slice(&signature.0);
+            if bytes.len() > crate::codec::MAX_ENTRY_BYTES {
+                return Err(Error::Entry(crate::entry::EntryError::TooLarge(
+                    bytes.len(),
+                )));
+            }
+            Ok(Prepared::new(Entry { body, signature }, id, bytes, d.blobs))
+        };
+        let prepared: Vec<Prepared> = if drafts.len() < PARALLEL_FROM {
+            drafts.into_iter().map(prepare).collect::<Result<_>>()?
+        } else {
+            drafts.into_par_iter().map(prepare).collect::<Result<_>>()?
+        };
+        // The signatures were just made with `key`, whose id is the signer: re-verifying them
+        // would double the cost of an append for nothing.
+        self.append_prepared(prepared, false)
+    }
+
+    /// Appends entries someone already signed (e.g. carried in from elsewhere), checking each
+    /// signature and the registry at its position. Either all are appended or none.
+    pub fn append_signed(&self, signed: Vec<(Entry, Vec<Vec<u8>>)>) -> Result<Vec<Appended>> {
+        for (_, blobs) in &signed {
+            check_sizes(blobs)?;
+        }
+        let prepare = |(entry, blobs): (Entry, Vec<Vec<u8>>)| {
+            let bytes = entry.to_bytes()?;
+            Ok(Prepared::new(entry.clone(), entry.id(), bytes, blobs))
+        };
+        let prepared: Vec<Prepared> = if signed.len() < PARALLEL_FROM {
+            signed.into_iter().map(prepare).collect::<Result<_>>()?
+        } else {
+            signed.into_par_iter().map(prepare).collect::<Result<_>>()?
+        };
+        self.append_prepared(prepared, true)
+    }
+
+    fn append_prepared(
+        &self,
+        prepared: Vec<Prepared>,
+        verify_signatures: bool,
+    ) -> Result<Vec<Appended>> {
+        self.write(|w| {
+            let view = &w.view;
+            let genesis = view.genesis_id()?;
+            let start = view.size();
+            // Duplicates: within the batch, then against the ledger (in parallel: one index
+            // lookup each).
+            let mut ids: Vec<(EntryId, usize)> = prepared
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.id, i))
+                .collect();
+            ids.sort_unstable();
+            let within = ids.windows(2).find(|w| w[0].0 == w[1].0).map(|w| w[1].1);
+            let known_at = |p: &Prepared| view.index_of(&p.id).is_some();
+            let known = if prepared.len() < PARALLEL_FROM {
+                prepared.iter().position(known_at)
+            } else {
+                prepared.par_iter().position_first(known_at)
+            };
+            if let Some(i) = within.into_iter().chain(known).min() {
+                return Err(Error::Invalid(format!(
+                    "entry {} is already in the ledger",
+                    prepared[i].id.short()
+                )));
+            }
+            let mut registry = view.registry()?;
+            let mut keys_changed = false;
+            for (i, p) in prepared.iter().enumerate() {
+                let index = start + i as u64;
+                if verify_signatures {
+                    registry.check_and_apply(&p.entry, index, &genesis)?;
+                } else {
+                    registry.admit_unverified(&p.entry, index, &genesis)?;
+                }
+                keys_changed |= matches!(
+                    p.entry.body.payload,
+                    Payload::KeyAdd(_) | Payload::KeyRotate(_) | Payload::KeyRevoke(_)
+                );
+                check_blobs(&p.entry, &p.blob_digests)?;
+            }
+            let (batch, derived) = build_batch(view, &prepared, keys_changed.then_some(&registry))?;
+            w.commit(&batch, &derived)?;
+            Ok(prepared
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Appended {
+                    index: start + i as u64,
+                    id: p.id,
+                })
+                .collect())
+        })
+    }
+
+    /// Runs `f` as the ledger's only writer: under this process's append lock and the
+    /// store's file lock (waiting as the open options say), on a fresh view whose missing
+    /// index records have been written. The view is looked at again afterwards.
+    fn write<T>(&self, f: impl FnOnce(&mut Writer) -> Result<T>) -> Result<T> {
+        let mut guard = self.lock_file.lock().unwrap_or_else(|p| p.into_inner());
+        let lock_path = self.path.join(LOCK);
+        if guard.is_none() {
+            let f = FsOpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&lock_path)
+                .map_err(Error::io(&lock_path))?;
+            *guard = Some(f);
+        }
+        let lock = guard.as_ref().expect("opened above");
+        let deadline = self.wait.map(|w| Instant::now() + w);
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => match deadline {
+                    Some(d) if Instant::now() < d => std::thread::sleep(Duration::from_millis(5)),
+                    _ => return Err(Error::Busy(self.path.clone())),
+                },
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path)(e)),
+            }
+        }
+        /// Unlocks the store when the write ends, however it ends.
+        struct Unlock<'a>(&'a File);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                let _ = self.0.unlock();
+            }
+        }
+        let _unlock = Unlock(lock);
+        let view = match self.view.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(v) if v.is_current() => Some(v.clone()),
+            _ => None,
+        };
+        let view = match view {
+            Some(v) => v,
+            None => Arc::new(View::open(&self.path)?),
+        };
+        let mut writer = Writer::new(&self.path, view)?;
+        let out = f(&mut writer);
+        let fresh = if out.is_ok() {
+            None
+        } else {
+            Some(writer.view.clone())
+        };
+        *self.view.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        out
+    }
+
+    /// The root hash of the tree of the first `size` entries.
+    pub fn root(&self, size: TreeSize) -> Result<Hash> {
+        let view = self.view()?;
+        if size == view.size() {
+            return Ok(view.head().commit.root);
+        }
+        merkle::root(size, &*view).map_err(|e| Error::Corrupt(format!("tree hashes: {e}")))
+    }
+
+    /// Inclusion proof for entry `index` in the tree of `size` entries.
+    pub fn prove_inclusion(&self, index: u64, size: TreeSize) -> Result<Vec<Hash>> {
+        let view = self.view()?;
+        if index >= size || size > view.size() {
+            return Err(Error::Invalid(format!(
+                "entry {index} is not in a tree of size {size}"
+            )));
+        }
+        merkle::prove_inclusion(size, index, &*view)
+            .map_err(|e| Error::Corrupt(format!("tree hashes: {e}")))
+    }
+
+    /// Consistency proof from the tree of `old` entries to the tree of `new` entries.
+    pub fn prove_consistency(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>> {
+        let view = self.view()?;
+        if old == 0 || old > new || new > view.size() {
+            return Err(Error::Invalid(format!(
+                "cannot prove consistency from size {old} to size {new}: it needs 1 <= old <= new, and the ledger has {} entries",
+                view.size()
+            )));
+        }
+        merkle::prove_consistency(new, old, &*view)
+            .map_err(|e| Error::Corrupt(format!("tree hashes: {e}")))
+    }
+
+    /// Reads one stored tree hash.
+    pub fn stored_hash(&self, index: u64) -> Result<Option<Hash>> {
+        Ok(self.view()?.stored_hash(index))
+    }
+
+    /// The number of stored tree hashes.
+    pub fn stored_hash_count(&self) -> Result<u64> {
+        Ok(self.view()?.stored_hashes().len())
+    }
+}
+
+impl HashReader for Ledger {
+    fn read_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> std::result::Result<Vec<Hash>, tlog_tiles::tlog::Error> {
+        let view = self
+            .view()
+            .map_err(|_| tlog_tiles::tlog::Error::IndexesNotInTree)?;
+        view.read_hashes(indexes)
+    }
+}
+
+/// An entry ready to store: its id, stored bytes, leaf hash and blob digests computed once.
+struct Prepared {
+    entry: Entry,
+    id: EntryId,
+    bytes: Vec<u8>,
+    leaf: Hash,
+    blobs: Vec<Vec<u8>>,
+    blob_digests: Vec<Digest>,
+}
+
+impl Prepared {
+    fn new(entry: Entry, id: EntryId, bytes: Vec<u8>, blobs: Vec<Vec<u8>>) -> Prepared {
+        Prepared {
+            leaf: merkle::leaf_hash(&bytes),
+            blob_digests: blobs.iter().map(|b| Digest::of(b)).collect(),
+            entry,
+            id,
+            bytes,
+            blobs,
+        }
+    }
+}
+
+/// Records for the index files that a batch adds.
+#[derive(Default)]
+struct Derived {
+    entries: Vec<u8>,
+    ids: Vec<u8>,
+    blobs: Vec<u8>,
+    hashes: Vec<u8>,
+}
+
+/// The canonical bytes of a registry snapshot record.
+fn registry_record(registry: &Registry) -> Vec<u8> {
+    let states: Vec<&KeyState> = registry.keys().values().collect();
+    codec::encode(&states)
+}
+
+/// The log bytes of a batch (records and its commit) and the index records it adds.
+fn build_batch(
+    view: &View,
+    prepared: &[Prepared],
+    registry: Option<&Registry>,
+) -> Result<(Vec<u8>, Derived)> {
+    let head = view.head();
+    let base = head.end();
+    let start = view.size();
+    let capacity: usize = prepared
+        .iter()
+        .map(|p| 16 + p.bytes.len() + p.blobs.iter().map(|b| 16 + b.len()).sum::<usize>())
+        .sum();
+    let mut batch = Vec::with_capacity(capacity + 4096);
+    let mut d = Derived::default();
+    let mut new_blobs: std::collections::BTreeSet<Digest> = Default::default();
+    let mut blob_count = view.blob_count();
+    let mut hashes = PendingHashes {
+        view,
+        first: tlog_tiles::tlog::stored_hash_count(start),
+        added: Vec::with_capacity(prepared.len() * 2),
+    };
+    for (i, p) in prepared.iter().enumerate() {
+        let index = start + i as u64;
+        d.entries
+            .extend_from_slice(&(base + batch.len() as u64).to_le_bytes());
+        d.ids.extend_from_slice(&index::encode(&p.id.0, index));
+        log::put(&mut batch, Tag::Entry, &p.bytes);
+        for (b, digest) in p.blobs.iter().zip(&p.blob_digests) {
+            if view.blobs().lookup(&digest.0).is_some() || !new_blobs.insert(*digest) {
+                continue;
+            }
+            d.blobs
+                .extend_from_slice(&index::encode(&digest.0, base + batch.len() as u64));
+            log::put_blob(&mut batch, &digest.0, index, b);
+            blob_count += 1;
+        }
+        let add = merkle::hashes_to_store(index, p.leaf, &hashes)
+            .map_err(|e| Error::Corrupt(format!("tree hashes: {e}")))?;
+        hashes.added.extend(add.into_iter().map(|(_, h)| h));
+    }
+    let new_size = start + prepared.len() as u64;
+    let root =
+        merkle::root(new_size, &hashes).map_err(|e| Error::Corrupt(format!("tree hashes: {e}")))?;
+    let registry = match registry {
+        Some(r) => {
+            let at = base + batch.len() as u64;
+            log::put(&mut batch, Tag::Registry, &registry_record(r));
+            at
+        }
+        None => head.commit.registry,
+    };
+    Commit {
+        size: new_size,
+        blobs: blob_count,
+        batch_start: base,
+        registry,
+        checkpoint: head.commit.checkpoint,
+        root,
+        check: [0; 32],
+    }
+    .seal(&mut batch);
+    d.hashes = hashes.added.iter().flat_map(|h| h.0).collect();
+    Ok((batch, d))
+}
+
+/// Stored hashes of a batch not yet committed, over the view's.
+struct PendingHashes<'a> {
+    view: &'a View,
+    first: u64,
+    added: Vec<Hash>,
+}
+
+impl HashReader for PendingHashes<'_> {
+    fn read_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> std::result::Result<Vec<Hash>, tlog_tiles::tlog::Error> {
+        indexes
+            .iter()
+            .map(|&i| {
+                if i >= self.first {
+                    self.added.get((i - self.first) as usize).copied()
+                } else {
+                    self.view.stored_hash(i)
+                }
+                .ok_or(tlog_tiles::tlog::Error::IndexesNotInTree)
+            })
+            .collect()
+    }
+}
+
+/// The writer's open files, positioned at the view's newest commit.
+struct Writer {
+    dir: PathBuf,
+    view: Arc<View>,
+    log: File,
+    index: [(File, u64); 5],
+}
+
+impl Writer {
+    /// Opens the files for writing, cuts off what an interrupted writer left past the newest
+    /// commit, and writes the index records the view had to rebuild in memory.
+    fn new(dir: &Path, view: Arc<View>) -> Result<Writer> {
+        let io = |p: PathBuf| Error::io(p);
+        let log_path = dir.join(LOG);
+        let log = FsOpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&log_path)
+            .map_err(io(log_path.clone()))?;
+        let end = view.head().end();
+        if log.metadata().map_err(io(log_path.clone()))?.len() > end {
+            log.set_len(end).map_err(io(log_path.clone()))?;
+        }
+        let idx = dir.join(INDEX_DIR);
+        fs::create_dir_all(&idx).map_err(io(idx.clone()))?;
+        let open = |name: &str, mapped: u64, width: u64, extra: &[u8]| -> Result<(File, u64)> {
+            let p = idx.join(name);
+            let f = FsOpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&p)
+                .map_err(io(p.clone()))?;
+            let at = mapped * width;
+            if f.metadata().map_err(io(p.clone()))?.len() != at {
+                f.set_len(at).map_err(io(p.clone()))?;
+            }
+            f.write_all_at(extra, at).map_err(io(p.clone()))?;
+            Ok((f, at + extra.len() as u64))
+        };
+        // The order a writer appends in: the commit index last, so a reader who finds a commit
+        // there finds everything else it needs too.
+        let r = index::RECORD as u64;
+        let index = [
+            open(
+                ENTRIES,
+                view.entry_offsets().mapped(),
+                8,
+                view.entry_offsets().extra(),
+            )?,
+            open(
+                IDS,
+                view.ids().dense().mapped(),
+                r,
+                view.ids().dense().extra(),
+            )?,
+            open(
+                BLOBS,
+                view.blobs().dense().mapped(),
+                r,
+                view.blobs().dense().extra(),
+            )?,
+            open(
+                HASHES,
+                view.stored_hashes().mapped(),
+                32,
+                view.stored_hashes().extra(),
+            )?,
+            open(
+                COMMITS,
+                view.commit_offsets().mapped(),
+                8,
+                view.commit_offsets().extra(),
+            )?,
+        ];
+        Ok(Writer {
+            dir: dir.to_path_buf(),
+            view,
+            log,
+            index,
+        })
+    }
+
+    /// Appends `batch` (ending in its commit record) to the log and makes it durable, then
+    /// appends the index records. Once the log write is durable the append has happened:
+    /// a failure to write the index files is left for the next writer to repair.
+    fn commit(&mut self, batch: &[u8], derived: &Derived) -> Result<()> {
+        let end = self.view.head().end();
+        let log_path = self.dir.join(LOG);
+        if let Err(e) = write_durably(&self.log, batch, end) {
+            // Leave no trace: nothing past the newest commit may look committed.
+            let _ = self.log.set_len(end);
+            let _ = self.log.sync_data();
+            return Err(Error::io(log_path)(e));
+        }
+        let commit_at = end + batch.len() as u64 - log::COMMIT_RECORD as u64;
+        let commit = commit_at.to_le_bytes();
+        let parts: [&[u8]; 5] = [
+            &derived.entries,
+            &derived.ids,
+            &derived.blobs,
+            &derived.hashes,
+            &commit,
+        ];
+        for ((f, at), bytes) in self.index.iter_mut().zip(parts) {
+            if f.write_all_at(bytes, *at).is_err() {
+                return Ok(());
+            }
+            *at += bytes.len() as u64;
+        }
+        // Upkeep of the lookup runs; failures only leave a longer in-memory tail.
+        let idx = self.dir.join(INDEX_DIR);
+        let new_size = self.view.size() + derived.entries.len() as u64 / 8;
+        let new_blobs = self.view.blob_count() + derived.blobs.len() as u64 / index::RECORD as u64;
+        for (name, count) in [(IDS, new_size), (BLOBS, new_blobs)] {
+            if count - self.tail_start(name) >= index::TAIL_MAX
+                && let Ok(map) = files::Mapped::open(&idx.join(name))
+            {
+                let dense = Dense::new(map, count);
+                if dense.len() == count {
+                    let _ = index::compact(&idx, name, &dense, count);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the in-memory tail of index `name` starts in the view.
+    fn tail_start(&self, name: &str) -> u64 {
+        match name {
+            IDS => self.view.ids().tail_start(),
+            _ => self.view.blobs().tail_start(),
+        }
+    }
+}
+
+/// Copies directory `from` to a new directory `to`, recursively.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).map_err(Error::io(to))?;
+    for e in fs::read_dir(from).map_err(Error::io(from))? {
+        let e = e.map_err(Error::io(from))?;
+        let dest = to.join(e.file_name());
+        if e.file_type().map_err(Error::io(e.path()))?.is_dir() {
+            copy_tree(&e.path(), &dest)?;
+        } else {
+            fs::copy(e.path(), &dest).map_err(Error::io(e.path()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` at `offset` and waits until they are on disk.
+fn write_durably(f: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    f.write_all_at(bytes, offset)?;
+    f.sync_data()
+}
+
+/// Makes a directory's entries (new files) durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn check_sizes(blobs: &[Vec<u8>]) -> Result<()> {
+    for b in blobs {
+        if b.len() > MAX_ARTIFACT_BYTES {
+            return Err(Error::Invalid(format!(
+                "artifact is {} bytes, over the {MAX_ARTIFACT_BYTES}-byte limit",
+                b.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An artifact entry must come with exactly its bytes; other entries with none, except a
+/// disposition, which carries its document.
+fn check_blobs(entry: &Entry, digests: &[Digest]) -> Result<()> {
+    let expect = match &entry.body.payload {
+        Payload::Artifact(m) => {
+            let want = 1 + usize::from(m.facts.is_some());
+            let content_ok = digests.first() == Some(&m.content);
+            let facts_ok = m
+                .facts
+                .as_ref()
+                .is_none_or(|f| digests.get(1) == Some(&f.digest));
+            if digests.len() != want || !content_ok || !facts_ok {
+                return Err(Error::Invalid(
+                    "an artifact entry must carry exactly the bytes (and parsed facts) its metadata names"
+                        .into(),
+                ));
+            }
+            return Ok(());
+        }
+        Payload::Disposition(d) => Some(d.document),
+        _ => None,
+    };
+    match (expect, digests) {
+        (None, []) => Ok(()),
+        (Some(d), [b]) if *b == d => Ok(()),
+        _ => Err(Error::Invalid(format!(
+            "a {} entry carries unexpected stored bytes",
+            entry.body.payload.kind()
+        ))),
+    }
+}
+
+/// Checks an origin string: printable ASCII without spaces or `+` (C2SP signed-note key names).
+pub fn check_origin(origin: &str) -> Result<()> {
+    let ok = !origin.is_empty()
+        && origin.len() <= 255
+        && origin.bytes().all(|b| b.is_ascii_graphic() && b != b'+');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "origin '{origin}' is not usable in a checkpoint: use printable ASCII without spaces or '+', e.g. example.org/mesh-gate"
+        )))
+    }
+}
