@@ -239,6 +239,10 @@ struct TrialResult {
     in_flight: Option<bool>,
     confirmed: usize,
     size: u64,
+    /// Whether the reopened ledger had to index committed records the killed writer had not
+    /// indexed yet, and whether unfinished bytes lay past its last commit.
+    index_behind: bool,
+    unfinished_tail: bool,
 }
 
 fn trial(n: usize, rng: &mut Rng) -> TrialResult {
@@ -321,6 +325,10 @@ fn trial(n: usize, rng: &mut Rng) -> TrialResult {
         },
     )
     .unwrap_or_else(|e| panic!("trial {n}: the ledger does not reopen after SIGKILL: {e}"));
+    let view = ledger.snapshot().unwrap();
+    let index_behind = view.has_unwritten_index();
+    let unfinished_tail = std::fs::metadata(path.join("log")).unwrap().len() > view.head().end();
+    drop(view);
     let report = verify::verify(&ledger, &verify::Options::default()).unwrap();
     assert!(
         report.ok(),
@@ -393,11 +401,21 @@ fn trial(n: usize, rng: &mut Rng) -> TrialResult {
             .unwrap()
             .ok()
     );
+    // That append repaired the files: the index is complete and nothing lies past the commit.
+    let view = ledger.snapshot().unwrap();
+    assert!(!view.has_unwritten_index(), "trial {n}: index still behind");
+    assert_eq!(
+        std::fs::metadata(path.join("log")).unwrap().len(),
+        view.head().end(),
+        "trial {n}: unfinished bytes left past the last commit"
+    );
     TrialResult {
         killed,
         in_flight,
         confirmed: heard.confirmed.len(),
         size,
+        index_behind,
+        unfinished_tail,
     }
 }
 
@@ -421,11 +439,14 @@ fn crash_harness() {
     let started = Instant::now();
     let (mut kills, mut confirmed, mut entries) = (0, 0, 0);
     let (mut in_flight_whole, mut in_flight_absent) = (0, 0);
+    let (mut index_behind, mut unfinished_tail) = (0, 0);
     for n in 0..trials {
         let r = trial(n, &mut rng);
         kills += r.killed as usize;
         confirmed += r.confirmed;
         entries += r.size;
+        index_behind += r.index_behind as usize;
+        unfinished_tail += r.unfinished_tail as usize;
         let flight = match r.in_flight {
             None => "between appends",
             Some(true) => {
@@ -438,14 +459,27 @@ fn crash_harness() {
             }
         };
         println!(
-            "trial {n}: killed {flight} after {} confirmed entries; reopened size {}; verified",
-            r.confirmed, r.size
+            "trial {n}: killed {flight} after {} confirmed entries; reopened size {}{}{}; verified",
+            r.confirmed,
+            r.size,
+            if r.index_behind {
+                ", index caught up from the log"
+            } else {
+                ""
+            },
+            if r.unfinished_tail {
+                ", unfinished batch bytes ignored"
+            } else {
+                ""
+            },
         );
     }
     println!(
         "crash harness: seed {seed}: {trials} trials, {kills} SIGKILLs, {confirmed} confirmed \
          appends checked present, {entries} entries verified, killed mid-append {} times \
-         ({in_flight_whole} found whole, {in_flight_absent} absent), 0 failures, {:.1} s",
+         ({in_flight_whole} found whole, {in_flight_absent} absent), index caught up from the log \
+         {index_behind} times, unfinished batch bytes ignored {unfinished_tail} times, 0 failures, \
+         {:.1} s",
         in_flight_whole + in_flight_absent,
         started.elapsed().as_secs_f64()
     );

@@ -9,7 +9,7 @@ mod write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 use crate::entry::Payload;
 use crate::error::{Error, exit};
@@ -96,29 +96,29 @@ pub enum Command {
     ///
     /// The secret key is never printed. Keys from `openssl genpkey -algorithm ed25519` and
     /// unencrypted OpenSSH ed25519 keys work too, wherever evl takes --key.
-    Keygen(write::KeygenArgs),
+    Keygen(Lazy<write::KeygenArgs>),
     /// Create a ledger whose genesis entry names its origin and trust-root admin keys.
-    Init(write::InitArgs),
+    Init(Lazy<write::InitArgs>),
     /// Manage the key registry: add, rotate, revoke, list (each change a signed admin entry).
     #[command(subcommand)]
-    Key(write::KeyCommand),
+    Key(Lazy<write::KeyCommand>),
     /// Add evidence files as artifacts, all in one durable batch.
     #[command(
         after_help = "EXAMPLE:\n    evl add drills/*.toml --kind rollback-drill --tier authoritative \\\n        --namespace payments --captured-at 2026-04-10 --valid-until 2026-04-24 --key keys/hana-okafor.key"
     )]
-    Add(write::AddArgs),
+    Add(Lazy<write::AddArgs>),
     /// Annotate any digest: note, concern, blocker, accept or reject.
     #[command(
         after_help = "EXAMPLE:\n    evl annotate 3f2a9c --kind concern --workload payments/payments-ledger-sync \\\n        --text 'sidecar compatibility unresolved' --key keys/reviewer-platform-security.key"
     )]
-    Annotate(write::AnnotateArgs),
+    Annotate(Lazy<write::AnnotateArgs>),
     /// Sign an acknowledgment, e.g. of an east-west policy for a namespace.
     #[command(
         after_help = "EXAMPLE:\n    evl ack --topic east-west-authorization-policy --subject 7d1e --namespace data-platform \\\n        --statement 'east-west authorization policy acknowledged' --key keys/ns-data-platform-owner.key"
     )]
-    Ack(write::AckArgs),
+    Ack(Lazy<write::AckArgs>),
     /// Promote an excluded-tier artifact into use (owner role).
-    Promote(write::PromoteArgs),
+    Promote(Lazy<write::PromoteArgs>),
     /// Import evidence as it arrives: certificates, mesh policies, inventories, telemetry.
     ///
     /// The original bytes are stored as the artifact and the parsed facts beside them, with
@@ -127,27 +127,27 @@ pub enum Command {
     #[command(
         after_help = "EXAMPLE:\n    evl ingest inventory mesh-enforcement-targets-2026-04-18.csv --key keys/hana-okafor.key\n    evl ingest telemetry canary.json --window mesh-mtls-canary-2026-04-11T00Z-2026-04-13T00Z --sealed --key keys/hana-okafor.key\n    evl ingest cert chain.pem --valid-until 2026-06-01 --key keys/hana-okafor.key\n\nFormats and facts: docs/IMPORTERS.md."
     )]
-    Ingest(ingest::IngestArgs),
+    Ingest(Lazy<ingest::IngestArgs>),
     /// Show one entry or artifact by digest or unique prefix.
     #[command(
         after_help = "EXAMPLE:\n    evl show 3f2a9c\n    evl show 3f2a9c --json | jq .body.payload.artifact.valid_until"
     )]
-    Show(read::ShowArgs),
+    Show(Lazy<read::ShowArgs>),
     /// List entries in log order.
     #[command(
         after_help = "EXAMPLE:\n    evl log --kind acknowledgment\n    evl log --since 100 --json"
     )]
-    Log(read::LogArgs),
+    Log(Lazy<read::LogArgs>),
     /// Write an artifact's original bytes to stdout.
-    Cat(read::CatArgs),
+    Cat(Lazy<read::CatArgs>),
     /// Print inclusion or consistency proofs (RFC 9162).
     #[command(subcommand)]
-    Proof(read::ProofCommand),
+    Proof(Lazy<read::ProofCommand>),
     /// Sign a C2SP checkpoint of the current tree with an admin key.
     #[command(
         after_help = "The note verifies with any C2SP signed-note implementation (e.g. Go's\ngolang.org/x/mod/sumdb/note) using the verifier key `--json` prints. Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl checkpoint --key keys/mesh-admin.key -o audit-2026-04-20.note"
     )]
-    Checkpoint(read::CheckpointArgs),
+    Checkpoint(Lazy<read::CheckpointArgs>),
     /// Pin a packet revision: gate definition, checkpoint time, in-scope workloads, basis.
     ///
     /// With --parent, everything not given is inherited from the parent revision, and --basis
@@ -156,7 +156,7 @@ pub enum Command {
     Packet(PacketCommand),
     /// Propose narrowing a packet to the workloads it keeps; reviewers accept or reject it
     /// with `evl annotate PROPOSAL --kind accept|reject`.
-    Narrow(gate::NarrowArgs),
+    Narrow(Lazy<gate::NarrowArgs>),
     /// Derive the disposition of a packet revision: verdict, blockers, exact scope.
     ///
     /// A pure function of the pinned basis, the pinned gate definition, --as-of and the engine
@@ -164,26 +164,26 @@ pub enum Command {
     #[command(
         after_help = "EXAMPLE:\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --record --key keys/hana-okafor.key\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --json > disposition.json"
     )]
-    Evaluate(gate::EvaluateArgs),
+    Evaluate(Lazy<gate::EvaluateArgs>),
     /// Re-derive a recorded disposition from its basis and prove it matches byte for byte.
     ///
     /// Exit 0 when it matches; 1 with a field-by-field difference, a missing basis digest or
     /// an engine version change named.
-    Replay(gate::ReplayArgs),
+    Replay(Lazy<gate::ReplayArgs>),
     /// Walk a packet's revisions: dispositions, evidence deltas, what changed the verdict.
-    Lineage(gate::PacketArg),
+    Lineage(Lazy<gate::PacketArg>),
     /// List the future times at which the derived result would change, and to what.
-    Deadlines(gate::DeadlinesArgs),
+    Deadlines(Lazy<gate::DeadlinesArgs>),
     /// Re-evaluate when the ledger changes or a deadline passes; record only changed results.
-    Watch(gate::WatchArgs),
+    Watch(Lazy<gate::WatchArgs>),
     /// Export a self-contained bundle: lineage, basis, artifacts, dispositions, proofs, checkpoint.
-    Export(gate::ExportArgs),
+    Export(Lazy<gate::ExportArgs>),
     /// Verify a bundle offline, with no ledger, replaying every disposition in it.
     ///
     /// Exit 0 when it verifies, 1 naming what fails.
-    VerifyBundle(gate::VerifyBundleArgs),
+    VerifyBundle(Lazy<gate::VerifyBundleArgs>),
     /// Record the gate chair's human decision on a packet (gate-chair role).
-    Decide(gate::DecideArgs),
+    Decide(Lazy<gate::DecideArgs>),
     /// Copy a ledger kept by evl 0.1 (store layout 1, sled) into the current layout.
     ///
     /// Every entry is appended again with its stored bytes, so each signature and each key's
@@ -193,14 +193,14 @@ pub enum Command {
     #[command(
         after_help = "EXAMPLE:\n    evl migrate --from .evl-0.1 --ledger .evl\n    evl verify"
     )]
-    Migrate(write::MigrateArgs),
+    Migrate(Lazy<write::MigrateArgs>),
     /// Verify every entry, signature, artifact, index, tree hash and checkpoint.
     ///
     /// Exit 0 when everything verifies, 1 naming every failure otherwise.
     #[command(
         after_help = "EXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten"
     )]
-    Verify(read::VerifyArgs),
+    Verify(Lazy<read::VerifyArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -209,38 +209,38 @@ pub enum PacketCommand {
     #[command(
         after_help = "EXAMPLE:\n    evl packet create --name Service-Mesh-mTLS-Enforcement-Gate-Packet --revision 2 \\\n        --gate 5be0 --checkpoint-at 2026-04-30 --workloads-from 77aa --basis 77aa --basis 1c3d --key keys/hana-okafor.key\n    evl packet create --parent 9c41 --basis 0e12 --drop 1c3d --key keys/hana-okafor.key   # next revision"
     )]
-    Create(gate::PacketCreateArgs),
+    Create(Lazy<gate::PacketCreateArgs>),
 }
 
 /// Runs a parsed command line and returns the process exit code. Errors are printed here as
 /// one line on stderr.
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
-        Command::Keygen(a) => write::keygen(a),
-        Command::Init(a) => write::init(&cli.global, a),
-        Command::Key(c) => write::key(&cli.global, c),
-        Command::Add(a) => write::add(&cli.global, a),
-        Command::Annotate(a) => write::annotate(&cli.global, a),
-        Command::Ack(a) => write::ack(&cli.global, a),
-        Command::Promote(a) => write::promote(&cli.global, a),
-        Command::Ingest(a) => ingest::ingest(&cli.global, a),
-        Command::Show(a) => read::show(&cli.global, a),
-        Command::Log(a) => read::log(&cli.global, a),
-        Command::Cat(a) => read::cat(&cli.global, a),
-        Command::Proof(c) => read::proof(&cli.global, c),
-        Command::Checkpoint(a) => read::checkpoint(&cli.global, a),
-        Command::Packet(PacketCommand::Create(a)) => gate::packet_create(&cli.global, a),
-        Command::Narrow(a) => gate::narrow(&cli.global, a),
-        Command::Evaluate(a) => gate::evaluate(&cli.global, a),
-        Command::Replay(a) => gate::replay(&cli.global, a),
-        Command::Lineage(a) => gate::lineage(&cli.global, a),
-        Command::Deadlines(a) => gate::deadlines(&cli.global, a),
-        Command::Watch(a) => gate::watch(&cli.global, a),
-        Command::Export(a) => gate::export(&cli.global, a),
-        Command::VerifyBundle(a) => gate::verify_bundle(a),
-        Command::Decide(a) => gate::decide(&cli.global, a),
-        Command::Verify(a) => read::verify(&cli.global, a),
-        Command::Migrate(a) => write::migrate(&cli.global, a),
+        Command::Keygen(Lazy(a)) => write::keygen(a),
+        Command::Init(Lazy(a)) => write::init(&cli.global, a),
+        Command::Key(Lazy(c)) => write::key(&cli.global, c),
+        Command::Add(Lazy(a)) => write::add(&cli.global, a),
+        Command::Annotate(Lazy(a)) => write::annotate(&cli.global, a),
+        Command::Ack(Lazy(a)) => write::ack(&cli.global, a),
+        Command::Promote(Lazy(a)) => write::promote(&cli.global, a),
+        Command::Ingest(Lazy(a)) => ingest::ingest(&cli.global, a),
+        Command::Show(Lazy(a)) => read::show(&cli.global, a),
+        Command::Log(Lazy(a)) => read::log(&cli.global, a),
+        Command::Cat(Lazy(a)) => read::cat(&cli.global, a),
+        Command::Proof(Lazy(c)) => read::proof(&cli.global, c),
+        Command::Checkpoint(Lazy(a)) => read::checkpoint(&cli.global, a),
+        Command::Packet(PacketCommand::Create(Lazy(a))) => gate::packet_create(&cli.global, a),
+        Command::Narrow(Lazy(a)) => gate::narrow(&cli.global, a),
+        Command::Evaluate(Lazy(a)) => gate::evaluate(&cli.global, a),
+        Command::Replay(Lazy(a)) => gate::replay(&cli.global, a),
+        Command::Lineage(Lazy(a)) => gate::lineage(&cli.global, a),
+        Command::Deadlines(Lazy(a)) => gate::deadlines(&cli.global, a),
+        Command::Watch(Lazy(a)) => gate::watch(&cli.global, a),
+        Command::Export(Lazy(a)) => gate::export(&cli.global, a),
+        Command::VerifyBundle(Lazy(a)) => gate::verify_bundle(a),
+        Command::Decide(Lazy(a)) => gate::decide(&cli.global, a),
+        Command::Verify(Lazy(a)) => read::verify(&cli.global, a),
+        Command::Migrate(Lazy(a)) => write::migrate(&cli.global, a),
     };
     match result {
         Ok(code) => code,
@@ -248,6 +248,66 @@ pub fn run(cli: Cli) -> i32 {
             eprintln!("evl: {e}");
             e.exit_code()
         }
+    }
+}
+
+/// A verb's arguments (or sub-verbs), registered with clap only when that verb is the one
+/// being run: building every verb's arguments up front costs more start-up time than parsing
+/// the one used, and evl runs once per append (docs/PERFORMANCE.md). Help is unchanged.
+#[derive(Debug)]
+pub struct Lazy<T>(pub T);
+
+impl<T: Args> Args for Lazy<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|c| keeping_help(c, T::augment_args))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|c| keeping_help(c, T::augment_args_for_update))
+    }
+}
+
+/// Runs `augment` on a verb's command, keeping the help texts the verb already has: done
+/// eagerly, the verb's own texts would be set after its arguments' (a flattened struct's doc
+/// comment, say), so theirs must not win when it is done late.
+fn keeping_help(cmd: clap::Command, augment: fn(clap::Command) -> clap::Command) -> clap::Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let after = cmd.get_after_help().cloned();
+    let after_long = cmd.get_after_long_help().cloned();
+    let mut cmd = augment(cmd);
+    if let Some(a) = about {
+        cmd = cmd.about(a);
+    }
+    if let Some(a) = long_about {
+        cmd = cmd.long_about(a);
+    }
+    if let Some(a) = after {
+        cmd = cmd.after_help(a);
+    }
+    if let Some(a) = after_long {
+        cmd = cmd.after_long_help(a);
+    }
+    cmd
+}
+
+impl<T: Subcommand> Subcommand for Lazy<T> {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_subcommands)
+    }
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_subcommands_for_update)
+    }
+    fn has_subcommand(name: &str) -> bool {
+        T::has_subcommand(name)
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Lazy)
+    }
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
     }
 }
 

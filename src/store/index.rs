@@ -14,6 +14,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use super::files::{Dense, Mapped};
 
@@ -23,6 +24,9 @@ pub const RECORD: usize = 40;
 pub const RUN_MAGIC: &[u8; 16] = b"evl-run/2\n\0\0\0\0\0\0";
 /// A writer sorts the unindexed tail into a run once it holds this many records.
 pub const TAIL_MAX: u64 = 2048;
+/// Lookups that scan the unsorted tail before it is worth sorting it (a one-entry append
+/// looks up two keys; sorting up to 2,048 records would cost more than those scans).
+const SCANS_BEFORE_SORT: usize = 8;
 
 /// One index record.
 pub type Rec = ([u8; 32], u64);
@@ -144,6 +148,7 @@ pub struct Keyed {
     count: u64,
     runs: OnceLock<Vec<Run>>,
     tail: OnceLock<Vec<Rec>>,
+    scans: AtomicUsize,
 }
 
 impl Keyed {
@@ -156,6 +161,7 @@ impl Keyed {
             count,
             runs: OnceLock::new(),
             tail: OnceLock::new(),
+            scans: AtomicUsize::new(0),
         }
     }
 
@@ -198,6 +204,14 @@ impl Keyed {
             if i < run.len() && run.key(i) == key {
                 return Some(rec(&run.records()[i * RECORD..]).1);
             }
+        }
+        if self.tail.get().is_none()
+            && self.scans.fetch_add(1, AtomicOrdering::Relaxed) < SCANS_BEFORE_SORT
+        {
+            return (self.tail_start()..self.count)
+                .filter_map(|i| self.get(i))
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v);
         }
         let tail = self.tail();
         let i = tail.partition_point(|(k, _)| k < key);
