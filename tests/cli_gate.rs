@@ -1202,11 +1202,11 @@ fn a_bundle_with_proofs_from_another_tree_fails() {
     let (mut hybrid, donor) = (decode(&old), decode(&newer));
     let mut swapped = 0;
     for e in hybrid.entries.iter_mut() {
-        if let Some(d) = donor.entries.iter().find(|d| d.index == e.index) {
-            if d.proof != e.proof {
-                e.proof = d.proof.clone();
-                swapped += 1;
-            }
+        if let Some(d) = donor.entries.iter().find(|d| d.index == e.index)
+            && d.proof != e.proof
+        {
+            e.proof = d.proof.clone();
+            swapped += 1;
         }
     }
     assert!(swapped > 0, "the two trees must give different proofs");

@@ -142,9 +142,7 @@ fn refused_unchanged(f: &Fixture, args: &[&str], code: i32, needles: &[&str]) {
     let before = {
         let mut b = BASELINES.lock().unwrap();
         let map = b.get_or_insert_with(HashMap::new);
-        if !map.contains_key(&f.ledger()) {
-            map.insert(f.ledger(), f.snapshot());
-        }
+        map.entry(f.ledger()).or_insert_with(|| f.snapshot());
         map[&f.ledger()].clone()
     };
     let out = f.evl(args);

@@ -568,7 +568,7 @@ fn assert_bff_dropped(d: &Value) {
     let b = blockers(d);
     assert_eq!(b.len(), 1, "{d:#}");
     assert_eq!(b[0].0, "identity-certificate-expired", "{d:#}");
-    assert_eq!(b[0].3, true);
+    assert!(b[0].3);
     assert_eq!(b[0].4, ["frontend/frontend-bff"]);
     let s = &d["scope"];
     assert_eq!(

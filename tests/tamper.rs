@@ -1042,7 +1042,7 @@ fn edited_blob_index_records_are_named() {
     // A byte of record 2's digest (c.csv): verify names the record; a lookup no longer finds c.
     let f = rich().copy();
     flip(&f, "index/blobs", 2 * 40, 0x01);
-    verify_fails(&f, &[]).exactly(&[mismatch.clone()]);
+    verify_fails(&f, &[]).exactly(std::slice::from_ref(&mismatch));
     f.evl(["cat", &d])
         .refused(2, &["no entry or artifact matches"]);
     dropping_the_index_repairs(&f, RICH_SIZE);
@@ -1477,8 +1477,7 @@ fn altered_commit_fields_are_caught() {
     let older_registry = tagged(rich(), store::REGISTRY)
         .iter()
         .map(|r| r.offset)
-        .filter(|&o| o < registry)
-        .next_back()
+        .rfind(|&o| o < registry)
         .unwrap();
     let cases: Vec<(u64, u64, u64, Vec<Want>)> = vec![
         (
