@@ -101,11 +101,7 @@ pub struct PacketCreateArgs {
 pub fn packet_create(g: &Global, a: PacketCreateArgs) -> Result<i32, Error> {
     let key = a.signing.load()?;
     let ledger = open(g)?;
-    let parent = a
-        .parent
-        .as_deref()
-        .map(|p| packet(&ledger, p))
-        .transpose()?;
+    let parent = a.parent.as_deref().map(|p| packet(ledger, p)).transpose()?;
     let resolve = |t: &str| ledger.resolve_entry(t).map(|(_, e)| e.body.id());
     let name = a
         .name
@@ -213,7 +209,7 @@ pub fn packet_create(g: &Global, a: PacketCreateArgs) -> Result<i32, Error> {
         in_scope: in_scope.into_iter().collect(),
         basis: basis.into_iter().collect(),
     });
-    let done = append(&ledger, &key, payload, a.signing.time(), vec![])?;
+    let done = append(ledger, &key, payload, a.signing.time(), vec![])?;
     println!(
         "packet {} at index {} (revision {revision})",
         done.id, done.index
@@ -238,7 +234,7 @@ pub struct NarrowArgs {
 pub fn narrow(g: &Global, a: NarrowArgs) -> Result<i32, Error> {
     let key = a.signing.load()?;
     let ledger = open(g)?;
-    let (id, p) = packet(&ledger, &a.packet)?;
+    let (id, p) = packet(ledger, &a.packet)?;
     let mut keep = a.keep.clone();
     keep.sort();
     keep.dedup();
@@ -253,7 +249,7 @@ pub fn narrow(g: &Global, a: NarrowArgs) -> Result<i32, Error> {
         keep,
         rationale: a.rationale,
     });
-    let done = append(&ledger, &key, payload, a.signing.time(), vec![])?;
+    let done = append(ledger, &key, payload, a.signing.time(), vec![])?;
     println!("narrowing proposal {} at index {}", done.id, done.index);
     Ok(exit::OK)
 }
@@ -382,15 +378,15 @@ pub(crate) fn print_disposition(d: &Disposition, trace: bool) {
 pub fn evaluate(g: &Global, a: EvaluateArgs) -> Result<i32, Error> {
     let key = a.key.as_deref().map(crate::keys::read_secret).transpose()?;
     let ledger = open(g)?;
-    let (id, _) = packet(&ledger, &a.packet)?;
+    let (id, _) = packet(ledger, &a.packet)?;
     let as_of = a.as_of.unwrap_or_else(Timestamp::now);
-    let input = evaluate::load_input(&ledger, &id).map_err(eval_err)?;
+    let input = evaluate::load_input(ledger, &id).map_err(eval_err)?;
     let d = evaluate::evaluate(&input, as_of).map_err(eval_err)?;
     let bytes = d.canonical_bytes();
     let recorded = match (a.record, key) {
         (true, Some(key)) => {
             let at = a.at.unwrap_or_else(Timestamp::now);
-            Some(record_disposition(&ledger, &key, &d, bytes.clone(), at)?)
+            Some(record_disposition(ledger, &key, &d, bytes.clone(), at)?)
         }
         _ => None,
     };
@@ -419,7 +415,7 @@ pub struct ReplayArgs {
 pub fn replay(g: &Global, a: ReplayArgs) -> Result<i32, Error> {
     let ledger = open(g)?;
     let (_, e) = ledger.resolve_entry(&a.disposition)?;
-    let r = replay::replay(&ledger, &e.body.id()).map_err(|e| Error::Invalid(e.to_string()))?;
+    let r = replay::replay(ledger, &e.body.id()).map_err(|e| Error::Invalid(e.to_string()))?;
     if a.json {
         print_json(&json!({
             "disposition": r.disposition.to_hex(), "packet": r.packet.to_hex(), "matches": r.matches,
@@ -463,8 +459,8 @@ pub struct PacketArg {
 
 pub fn lineage(g: &Global, a: PacketArg) -> Result<i32, Error> {
     let ledger = open(g)?;
-    let (id, _) = packet(&ledger, &a.packet)?;
-    let revs = lineage::lineage(&ledger, &id).map_err(eval_err)?;
+    let (id, _) = packet(ledger, &a.packet)?;
+    let revs = lineage::lineage(ledger, &id).map_err(eval_err)?;
     let hexes = |v: &[EntryId]| v.iter().map(|i| i.to_hex()).collect::<Vec<_>>();
     if a.json {
         let v: Vec<_> = revs
@@ -560,9 +556,9 @@ pub struct DeadlinesArgs {
 
 pub fn deadlines(g: &Global, a: DeadlinesArgs) -> Result<i32, Error> {
     let ledger = open(g)?;
-    let (id, _) = packet(&ledger, &a.packet)?;
+    let (id, _) = packet(ledger, &a.packet)?;
     let as_of = a.as_of.unwrap_or_else(Timestamp::now);
-    let input = evaluate::load_input(&ledger, &id).map_err(eval_err)?;
+    let input = evaluate::load_input(ledger, &id).map_err(eval_err)?;
     let list = deadlines::deadlines(&input, as_of).map_err(eval_err)?;
     if a.json {
         let v: Vec<_> = list
@@ -649,7 +645,7 @@ pub fn watch(g: &Global, a: WatchArgs) -> Result<i32, Error> {
         look += 1;
         let now = Timestamp::now();
         // Open per look, so the watcher never holds the ledger between looks.
-        let ledger = open(g)?;
+        let ledger = super::open_owned(g)?;
         let size = ledger.size()?;
         let due = next_deadline.is_some_and(|t| t <= now);
         if size != seen_size || due || look == 1 {
@@ -710,7 +706,7 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<i32, Error> {
         .map(crate::keys::read_secret)
         .transpose()?;
     let ledger = open(g)?;
-    let (id, _) = packet(&ledger, &a.packet)?;
+    let (id, _) = packet(ledger, &a.packet)?;
     let note = match admin {
         Some(k) => {
             let size = ledger.size()?;
@@ -725,7 +721,7 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<i32, Error> {
             )
         })?,
     };
-    let bytes = bundle::export(&ledger, &id, &note).map_err(|e| Error::Invalid(e.to_string()))?;
+    let bytes = bundle::export(ledger, &id, &note).map_err(|e| Error::Invalid(e.to_string()))?;
     std::fs::write(&a.output, &bytes).map_err(Error::io(&a.output))?;
     println!(
         "wrote bundle {} ({} bytes) for packet {}",
@@ -796,7 +792,7 @@ pub struct DecideArgs {
 pub fn decide(g: &Global, a: DecideArgs) -> Result<i32, Error> {
     let key = a.signing.load()?;
     let ledger = open(g)?;
-    let (id, _) = packet(&ledger, &a.packet)?;
+    let (id, _) = packet(ledger, &a.packet)?;
     let disposition = match &a.disposition {
         None => None,
         Some(d) => {
@@ -818,7 +814,7 @@ pub fn decide(g: &Global, a: DecideArgs) -> Result<i32, Error> {
         decision: a.decision,
         text: a.text,
     });
-    let done = append(&ledger, &key, payload, a.signing.time(), vec![])?;
+    let done = append(ledger, &key, payload, a.signing.time(), vec![])?;
     println!("decision {} at index {}", done.id, done.index);
     Ok(exit::OK)
 }

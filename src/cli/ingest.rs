@@ -88,14 +88,7 @@ pub fn ingest(g: &Global, mut a: IngestArgs) -> Result<i32, Error> {
     let mut parsed = Vec::with_capacity(a.files.len());
     for path in &a.files {
         let bytes = read_file(path, MAX_ARTIFACT_BYTES)?;
-        let mut meta = artifact_meta(
-            &ledger,
-            (importer.kind(), a.tier),
-            &a.meta,
-            path,
-            &bytes,
-            at,
-        )?;
+        let mut meta = artifact_meta(ledger, (importer.kind(), a.tier), &a.meta, path, &bytes, at)?;
         let options: ParseOptions = facts::parse_options(&meta);
         let name = path.display().to_string();
         let f = ingest::parse_with(importer, &name, &bytes, &options)

@@ -312,7 +312,16 @@ impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
 }
 
 /// Opens the ledger named by the global options.
-fn open(g: &Global) -> Result<Ledger, Error> {
+///
+/// A verb runs once and the process ends: the ledger is left open for the process's exit to
+/// release (its maps and files), which costs less than unmapping and closing them one by one
+/// (docs/PERFORMANCE.md). A verb that opens the ledger repeatedly uses [`open_owned`].
+fn open(g: &Global) -> Result<&'static Ledger, Error> {
+    Ok(Box::leak(Box::new(open_owned(g)?)))
+}
+
+/// Opens the ledger named by the global options, to be closed by the caller.
+fn open_owned(g: &Global) -> Result<Ledger, Error> {
     Ledger::open(
         &g.ledger,
         &OpenOptions {

@@ -291,7 +291,7 @@ pub fn proof(g: &Global, c: ProofCommand) -> Result<i32, Error> {
             let (index, _) = ledger.resolve_entry(&entry)?;
             let size = match size {
                 Some(s) => s,
-                None => latest_checkpoint_size(&ledger)?
+                None => latest_checkpoint_size(ledger)?
                     .filter(|s| *s > index)
                     .unwrap_or(ledger.size()?),
             };
@@ -426,7 +426,7 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         }
     };
     let report = verify::verify(
-        &ledger,
+        ledger,
         &verify::Options {
             auditor_checkpoint: auditor,
             progress: Some(&progress),

@@ -216,7 +216,7 @@ fn append_one(
     let key = s.load()?;
     let ledger = open(g)?;
     let kind = payload.kind();
-    let done = super::append(&ledger, &key, payload, s.time(), blobs)?;
+    let done = super::append(ledger, &key, payload, s.time(), blobs)?;
     println!("{kind} {} at index {}", done.id, done.index);
     Ok(exit::OK)
 }
@@ -238,8 +238,7 @@ pub fn key(g: &Global, c: KeyCommand) -> Result<i32, Error> {
             signing,
         } => {
             let ledger = open(g)?;
-            let old = find_key(&ledger, &name)?;
-            drop(ledger);
+            let old = find_key(ledger, &name)?;
             let (new_key, _) = keys::read_public(&public)?;
             append_one(
                 g,
@@ -254,8 +253,7 @@ pub fn key(g: &Global, c: KeyCommand) -> Result<i32, Error> {
             signing,
         } => {
             let ledger = open(g)?;
-            let key = find_key(&ledger, &name)?;
-            drop(ledger);
+            let key = find_key(ledger, &name)?;
             append_one(
                 g,
                 &signing,
@@ -431,7 +429,7 @@ pub fn add(g: &Global, a: AddArgs) -> Result<i32, Error> {
     let mut drafts = Vec::with_capacity(a.files.len());
     for path in &a.files {
         let bytes = read_file(path, MAX_ARTIFACT_BYTES)?;
-        let meta = artifact_meta(&ledger, (&a.kind, a.tier), &a.meta, path, &bytes, at)?;
+        let meta = artifact_meta(ledger, (&a.kind, a.tier), &a.meta, path, &bytes, at)?;
         drafts.push(Draft {
             payload: Payload::Artifact(meta),
             claimed_at: at,
@@ -572,7 +570,6 @@ pub fn promote(g: &Global, a: PromoteArgs) -> Result<i32, Error> {
             "--to must be operational or authoritative".into(),
         ));
     }
-    drop(ledger);
     append_one(
         g,
         &a.signing,

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapOptions};
 
 /// A read-only map of a whole file as it was when mapped (empty for an empty or absent file).
 pub struct Mapped(Option<Mmap>);
@@ -25,12 +25,17 @@ impl Mapped {
 
     /// Maps an open file.
     pub fn file(f: &File) -> io::Result<Mapped> {
-        if f.metadata()?.len() == 0 {
+        Mapped::file_of(f, f.metadata()?.len())
+    }
+
+    /// Maps the first `len` bytes of an open file (its length, as the caller just read it).
+    pub fn file_of(f: &File, len: u64) -> io::Result<Mapped> {
+        if len == 0 {
             return Ok(Mapped(None));
         }
         // SAFETY: the store's files are append-only and the bytes evl reads through this map
         // lie below a committed length, which no writer truncates or rewrites (module docs).
-        let map = unsafe { Mmap::map(f)? };
+        let map = unsafe { MmapOptions::new().len(len as usize).map(f)? };
         Ok(Mapped(Some(map)))
     }
 
@@ -62,6 +67,11 @@ impl<const W: usize> Dense<W> {
     /// How many records the file holds (before `extra`).
     pub fn mapped(&self) -> u64 {
         self.mapped as u64
+    }
+
+    /// The file's length in bytes when it was mapped (records past `mapped` included).
+    pub fn file_len(&self) -> u64 {
+        self.map.bytes().len() as u64
     }
 
     /// Appends a record held in memory only.

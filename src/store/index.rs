@@ -13,8 +13,8 @@ use std::cmp::Ordering;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::files::{Dense, Mapped};
 
@@ -51,7 +51,7 @@ pub struct Run {
     pub start: u64,
     pub end: u64,
     pub path: PathBuf,
-    map: Mapped,
+    map: Arc<Mapped>,
 }
 
 impl Run {
@@ -66,15 +66,42 @@ impl Run {
         &self.records()[i * RECORD..i * RECORD + 32]
     }
     /// The first position whose key is not less than `key`.
+    ///
+    /// Keys are BLAKE3 outputs, uniform over their range, so the search interpolates on their
+    /// first 8 bytes: about log log n probes instead of log n page touches in a large run.
+    /// A probe that does not at least halve the interval is followed by a bisection, so the
+    /// worst case stays O(log n) whatever the keys.
     fn lower_bound(&self, key: &[u8]) -> usize {
-        let (mut lo, mut hi) = (0, self.len());
+        let prefix = |k: &[u8]| -> u64 {
+            let mut b = [0u8; 8];
+            let n = k.len().min(8);
+            b[..n].copy_from_slice(&k[..n]);
+            u64::from_be_bytes(b)
+        };
+        let target = prefix(key);
+        // Keys before `lo` are less than `key`, keys from `hi` on are not, and the prefixes of
+        // the keys in lo..hi lie within klo..=khi.
+        let (mut lo, mut hi) = (0usize, self.len());
+        let (mut klo, mut khi) = (0u64, u64::MAX);
+        let mut interpolate = true;
         while lo < hi {
-            let mid = (lo + hi) / 2;
-            if self.key(mid) < key {
+            let span = hi - lo;
+            let mid = if interpolate && span > 8 && khi > klo {
+                let t = target.clamp(klo, khi);
+                lo + ((t - klo) as u128 * (span as u128 - 1) / (khi - klo) as u128) as usize
+            } else {
+                lo + span / 2
+            };
+            let k = self.key(mid);
+            if k < key {
                 lo = mid + 1;
+                klo = prefix(k);
             } else {
                 hi = mid;
+                khi = prefix(k);
             }
+            // After a probe that did not halve the interval, bisect once.
+            interpolate = hi - lo <= span / 2;
         }
         lo
     }
@@ -94,25 +121,70 @@ fn parse_run_name(name: &str, file: &str) -> Option<(u64, u64)> {
     (s < e).then_some((s, e))
 }
 
-/// Every well-formed run file of index `name` in `dir`: (start, end, path), unsorted.
-pub fn run_files(dir: &Path, name: &str) -> Vec<(u64, u64, PathBuf)> {
+/// The names of the files in `dir` (none if it cannot be read).
+pub fn list(dir: &Path) -> Vec<String> {
     let Ok(listing) = fs::read_dir(dir) else {
         return Vec::new();
     };
     listing
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let file = e.file_name();
-            let (s, t) = parse_run_name(name, file.to_str()?)?;
-            Some((s, t, e.path()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect()
+}
+
+/// Every well-formed run file of index `name` in `dir`: (start, end, path), unsorted.
+pub fn run_files(dir: &Path, name: &str) -> Vec<(u64, u64, PathBuf)> {
+    runs_in(dir, &list(dir), name)
+}
+
+/// The run files of index `name` among `files`, the names in `dir`.
+fn runs_in(dir: &Path, files: &[String], name: &str) -> Vec<(u64, u64, PathBuf)> {
+    files
+        .iter()
+        .filter_map(|f| {
+            let (s, t) = parse_run_name(name, f)?;
+            Some((s, t, dir.join(f)))
         })
         .collect()
 }
 
+/// The index directory's file names, listed once for both indexes of a view.
+pub type Listing = Arc<OnceLock<Vec<String>>>;
+
+/// Maps of run files kept across views of one open ledger: a run never changes once written,
+/// and re-mapping it for every append would make each lookup fault its pages in again.
+#[derive(Default)]
+pub struct RunCache(Mutex<Vec<(PathBuf, Arc<Mapped>)>>);
+
+impl RunCache {
+    fn map(&self, path: &Path) -> Option<Arc<Mapped>> {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, m)) = cache.iter().find(|(p, _)| p == path) {
+            return Some(m.clone());
+        }
+        let m = Arc::new(Mapped::open(path).ok()?);
+        cache.push((path.to_path_buf(), m.clone()));
+        Some(m)
+    }
+    /// Forgets every map but those of `keep`.
+    fn retain(&self, keep: &[Run]) {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|(p, _)| keep.iter().any(|r| r.path == *p));
+    }
+}
+
 /// The chain of usable runs from record 0 within `count` records: at each point the longest
 /// run that starts there and has the expected length and magic.
-fn chain(dir: &Path, name: &str, count: u64) -> Vec<Run> {
-    let mut files = run_files(dir, name);
+fn chain(
+    dir: &Path,
+    name: &str,
+    count: u64,
+    cache: &RunCache,
+    listed: Option<&[String]>,
+) -> Vec<Run> {
+    let mut files = match listed {
+        Some(l) => runs_in(dir, l, name),
+        None => run_files(dir, name),
+    };
     files.retain(|(_, e, _)| *e <= count);
     // Longest first among runs with the same start.
     files.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
@@ -122,7 +194,7 @@ fn chain(dir: &Path, name: &str, count: u64) -> Vec<Run> {
         if s != at {
             continue;
         }
-        let Ok(map) = Mapped::open(&path) else {
+        let Some(map) = cache.map(&path) else {
             continue;
         };
         let want = RUN_MAGIC.len() as u64 + (e - s) * RECORD as u64;
@@ -137,6 +209,7 @@ fn chain(dir: &Path, name: &str, count: u64) -> Vec<Run> {
         });
         at = e;
     }
+    cache.retain(&runs);
     runs
 }
 
@@ -149,11 +222,21 @@ pub struct Keyed {
     runs: OnceLock<Vec<Run>>,
     tail: OnceLock<Vec<Rec>>,
     scans: AtomicUsize,
+    cache: Arc<RunCache>,
+    listing: Listing,
 }
 
 impl Keyed {
-    /// The index `name` in `dir` over its first `count` dense records.
-    pub fn new(name: &'static str, dir: &Path, dense: Dense<RECORD>, count: u64) -> Keyed {
+    /// The index `name` in `dir` over its first `count` dense records, mapping its runs
+    /// through `cache`.
+    pub fn new(
+        name: &'static str,
+        dir: &Path,
+        dense: Dense<RECORD>,
+        count: u64,
+        cache: Arc<RunCache>,
+        listing: Listing,
+    ) -> Keyed {
         Keyed {
             name,
             dir: dir.to_path_buf(),
@@ -162,6 +245,8 @@ impl Keyed {
             runs: OnceLock::new(),
             tail: OnceLock::new(),
             scans: AtomicUsize::new(0),
+            cache,
+            listing,
         }
     }
 
@@ -177,8 +262,10 @@ impl Keyed {
 
     /// The runs in use (listed and mapped on first use).
     pub fn runs(&self) -> &[Run] {
-        self.runs
-            .get_or_init(|| chain(&self.dir, self.name, self.count))
+        self.runs.get_or_init(|| {
+            let listed = self.listing.get_or_init(|| list(&self.dir));
+            chain(&self.dir, self.name, self.count, &self.cache, Some(listed))
+        })
     }
 
     /// Where the unindexed tail starts.
@@ -277,8 +364,9 @@ pub fn compact(
     name: &'static str,
     dense: &Dense<RECORD>,
     count: u64,
+    cache: &RunCache,
 ) -> std::io::Result<()> {
-    let mut runs = chain(dir, name, count);
+    let mut runs = chain(dir, name, count, cache, None);
     let tail_start = runs.last().map_or(0, |r| r.end);
     if count - tail_start >= TAIL_MAX {
         let mut tail: Vec<[u8; RECORD]> = (tail_start..count)
@@ -286,7 +374,7 @@ pub fn compact(
             .collect();
         tail.sort_unstable();
         write_run(dir, name, tail_start, count, tail.as_flattened())?;
-        runs = chain(dir, name, count);
+        runs = chain(dir, name, count, cache, None);
     }
     while runs.len() >= 2 {
         let (a, b) = (&runs[runs.len() - 2], &runs[runs.len() - 1]);
@@ -295,7 +383,7 @@ pub fn compact(
         }
         let merged = merge(a.records(), b.records());
         write_run(dir, name, a.start, b.end, &merged)?;
-        runs = chain(dir, name, count);
+        runs = chain(dir, name, count, cache, None);
     }
     // Anything not in the chain is superseded (merged) or left by an interrupted writer.
     let keep: Vec<&Path> = runs.iter().map(|r| r.path.as_path()).collect();
@@ -345,8 +433,15 @@ mod tests {
             7 * TAIL_MAX + 11,
         ] {
             let dense = dense_of(dir.path(), n);
-            compact(dir.path(), "ids", &dense, n).unwrap();
-            let k = Keyed::new("ids", dir.path(), dense_of(dir.path(), n), n);
+            compact(dir.path(), "ids", &dense, n, &RunCache::default()).unwrap();
+            let k = Keyed::new(
+                "ids",
+                dir.path(),
+                dense_of(dir.path(), n),
+                n,
+                Default::default(),
+                Default::default(),
+            );
             assert!(n - k.tail_start() < TAIL_MAX, "tail too long at {n}");
             for i in (0..n).step_by(7).chain([n - 1]) {
                 assert_eq!(k.lookup(&key(i)), Some(i), "record {i} of {n}");
@@ -367,22 +462,105 @@ mod tests {
     fn a_short_or_foreign_run_is_not_used_and_lookups_still_work() {
         let dir = tempfile::tempdir().unwrap();
         let n = 3 * TAIL_MAX;
-        compact(dir.path(), "ids", &dense_of(dir.path(), n), n).unwrap();
+        compact(
+            dir.path(),
+            "ids",
+            &dense_of(dir.path(), n),
+            n,
+            &RunCache::default(),
+        )
+        .unwrap();
         let (_, _, path) = run_files(dir.path(), "ids").remove(0);
         let bytes = fs::read(&path).unwrap();
         fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
-        let k = Keyed::new("ids", dir.path(), dense_of(dir.path(), n), n);
+        let k = Keyed::new(
+            "ids",
+            dir.path(),
+            dense_of(dir.path(), n),
+            n,
+            Default::default(),
+            Default::default(),
+        );
         assert_eq!(k.tail_start(), 0);
         assert_eq!(k.lookup(&key(5)), Some(5));
         assert_eq!(k.lookup(&key(n - 1)), Some(n - 1));
     }
 
     #[test]
+    fn interpolated_search_agrees_with_bisection_whatever_the_keys() {
+        // Uniform keys, clustered keys (a shared 7-byte prefix), and keys that differ only
+        // past the 8 bytes the search interpolates on.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let sets: Vec<Vec<[u8; 32]>> = vec![
+            (0..3000u64).map(key).collect(),
+            (0..3000)
+                .map(|_| {
+                    let mut k = [0xab; 32];
+                    k[7] = next() as u8;
+                    k[8..16].copy_from_slice(&next().to_be_bytes());
+                    k
+                })
+                .collect(),
+            (0..3000u64)
+                .map(|i| {
+                    let mut k = [0u8; 32];
+                    k[20..28].copy_from_slice(&i.to_be_bytes());
+                    k
+                })
+                .collect(),
+        ];
+        for keys in sets {
+            let dir = tempfile::tempdir().unwrap();
+            let mut sorted: Vec<[u8; RECORD]> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| encode(k, i as u64))
+                .collect();
+            sorted.sort_unstable();
+            sorted.dedup_by(|a, b| a[..32] == b[..32]);
+            let n = sorted.len() as u64;
+            write_run(dir.path(), "ids", 0, n, sorted.as_flattened()).unwrap();
+            let run = chain(dir.path(), "ids", n, &RunCache::default(), None).remove(0);
+            let mut probes: Vec<[u8; 32]> = keys.clone();
+            probes.extend((0..500).map(|_| {
+                let mut k = keys[(next() % keys.len() as u64) as usize];
+                k[31] ^= 1;
+                k
+            }));
+            probes.extend([[0u8; 32], [0xff; 32]]);
+            for p in probes {
+                let want = sorted.partition_point(|r| r[..32] < p[..]);
+                assert_eq!(run.lower_bound(&p), want);
+            }
+        }
+    }
+
+    #[test]
     fn prefix_search_finds_matches_in_runs_and_tail() {
         let dir = tempfile::tempdir().unwrap();
         let n = 2 * TAIL_MAX + 100;
-        compact(dir.path(), "ids", &dense_of(dir.path(), n), n).unwrap();
-        let k = Keyed::new("ids", dir.path(), dense_of(dir.path(), n), n);
+        compact(
+            dir.path(),
+            "ids",
+            &dense_of(dir.path(), n),
+            n,
+            &RunCache::default(),
+        )
+        .unwrap();
+        let k = Keyed::new(
+            "ids",
+            dir.path(),
+            dense_of(dir.path(), n),
+            n,
+            Default::default(),
+            Default::default(),
+        );
         for i in [0, 1, TAIL_MAX + 3, n - 1] {
             let want = key(i);
             let found = k.with_prefix(&want[..3], 10);

@@ -28,13 +28,14 @@ mod view;
 use std::fs::{self, File, OpenOptions as FsOpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
 pub use self::files::Dense;
-pub use self::index::{Keyed, Rec, Run};
+pub use self::index::{Keyed, Rec, Run, RunCache};
 pub use self::log::{Commit, Framing, Record, Tag};
 pub use self::view::{Head, View};
 
@@ -114,10 +115,16 @@ pub enum Resolved {
 pub struct Ledger {
     path: PathBuf,
     wait: Option<Duration>,
-    view: RwLock<Option<Arc<View>>>,
+    /// The current view and the generation it was opened at: an append through this handle
+    /// (or [`Ledger::refresh`]) moves `generation` on, and the next read opens a new view. The
+    /// old one stays until then, so a process that appends and exits never unmaps anything.
+    view: RwLock<Option<(u64, Arc<View>)>>,
+    generation: AtomicU64,
     /// The writers' lock file, opened once: flock(2) locks belong to an open file, and one
     /// opened per append could stay locked in a child forked meanwhile by another thread.
     lock_file: Mutex<Option<File>>,
+    /// Maps of the id and blob lookup runs, kept across views.
+    runs: (Arc<RunCache>, Arc<RunCache>),
 }
 
 impl Ledger {
@@ -298,7 +305,9 @@ impl Ledger {
             path: path.to_path_buf(),
             wait: opts.wait,
             view: RwLock::new(None),
+            generation: AtomicU64::new(0),
             lock_file: Mutex::new(None),
+            runs: Default::default(),
         };
         ledger.view()?;
         Ok(ledger)
@@ -306,17 +315,22 @@ impl Ledger {
 
     /// The current view, opened on first use.
     fn view(&self) -> Result<Arc<View>> {
-        if let Some(v) = self.view.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        // Read the generation before opening: a write that ends meanwhile moves it on, so the
+        // view opened here is not taken for one that includes that write.
+        let generation = self.generation.load(AtomicOrdering::Acquire);
+        if let Some((g, v)) = self.view.read().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && *g == generation
+        {
             return Ok(v.clone());
         }
-        let v = Arc::new(View::open(&self.path)?);
-        *self.view.write().unwrap_or_else(|p| p.into_inner()) = Some(v.clone());
+        let v = Arc::new(View::open(&self.path, &self.runs)?);
+        *self.view.write().unwrap_or_else(|p| p.into_inner()) = Some((generation, v.clone()));
         Ok(v)
     }
 
     /// Looks at the ledger again, to see what other processes appended since.
     pub fn refresh(&self) {
-        *self.view.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.generation.fetch_add(1, AtomicOrdering::AcqRel);
     }
 
     /// A consistent snapshot of the ledger, for reading many things at one point of its history.
@@ -583,12 +597,19 @@ impl Ledger {
                 .collect();
             ids.sort_unstable();
             let within = ids.windows(2).find(|w| w[0].0 == w[1].0).map(|w| w[1].1);
-            let known_at = |p: &Prepared| view.index_of(&p.id).is_some();
-            let known = if prepared.len() < PARALLEL_FROM {
-                prepared.iter().position(known_at)
-            } else {
-                prepared.par_iter().position_first(known_at)
+            // Which ids and which carried bytes the ledger already holds, one lookup each, in
+            // parallel for a large batch.
+            let look = |p: &Prepared| -> (bool, Vec<bool>) {
+                let stored = p.blob_digests.iter();
+                let stored = stored.map(|d| view.blobs().lookup(&d.0).is_some());
+                (view.index_of(&p.id).is_some(), stored.collect())
             };
+            let looked: Vec<(bool, Vec<bool>)> = if prepared.len() < PARALLEL_FROM {
+                prepared.iter().map(look).collect()
+            } else {
+                prepared.par_iter().map(look).collect()
+            };
+            let known = looked.iter().position(|(id_known, _)| *id_known);
             if let Some(i) = within.into_iter().chain(known).min() {
                 return Err(Error::Invalid(format!(
                     "entry {} is already in the ledger",
@@ -610,7 +631,9 @@ impl Ledger {
                 );
                 check_blobs(&p.entry, &p.blob_digests)?;
             }
-            let (batch, derived) = build_batch(view, &prepared, keys_changed.then_some(&registry))?;
+            let stored: Vec<Vec<bool>> = looked.into_iter().map(|(_, b)| b).collect();
+            let (batch, derived) =
+                build_batch(view, &prepared, &stored, keys_changed.then_some(&registry))?;
             w.commit(&batch, &derived)?;
             Ok(prepared
                 .iter()
@@ -659,21 +682,16 @@ impl Ledger {
         }
         let _unlock = Unlock(lock);
         let view = match self.view.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            Some(v) if v.is_current() => Some(v.clone()),
+            Some((_, v)) if v.is_current() => Some(v.clone()),
             _ => None,
         };
         let view = match view {
             Some(v) => v,
-            None => Arc::new(View::open(&self.path)?),
+            None => Arc::new(View::open(&self.path, &self.runs)?),
         };
-        let mut writer = Writer::new(&self.path, view)?;
+        let mut writer = Writer::new(&self.path, view, self.runs.clone())?;
         let out = f(&mut writer);
-        let fresh = if out.is_ok() {
-            None
-        } else {
-            Some(writer.view.clone())
-        };
-        *self.view.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        self.generation.fetch_add(1, AtomicOrdering::AcqRel);
         out
     }
 
@@ -773,9 +791,11 @@ fn registry_record(registry: &Registry) -> Vec<u8> {
 }
 
 /// The log bytes of a batch (records and its commit) and the index records it adds.
+/// `stored[i][j]` says whether the ledger already holds the `j`-th bytes entry `i` carries.
 fn build_batch(
     view: &View,
     prepared: &[Prepared],
+    stored: &[Vec<bool>],
     registry: Option<&Registry>,
 ) -> Result<(Vec<u8>, Derived)> {
     let head = view.head();
@@ -800,8 +820,8 @@ fn build_batch(
             .extend_from_slice(&(base + batch.len() as u64).to_le_bytes());
         d.ids.extend_from_slice(&index::encode(&p.id.0, index));
         log::put(&mut batch, Tag::Entry, &p.bytes);
-        for (b, digest) in p.blobs.iter().zip(&p.blob_digests) {
-            if view.blobs().lookup(&digest.0).is_some() || !new_blobs.insert(*digest) {
+        for ((b, digest), known) in p.blobs.iter().zip(&p.blob_digests).zip(&stored[i]) {
+            if *known || !new_blobs.insert(*digest) {
                 continue;
             }
             d.blobs
@@ -870,12 +890,13 @@ struct Writer {
     view: Arc<View>,
     log: File,
     index: [(File, u64); 5],
+    runs: (Arc<RunCache>, Arc<RunCache>),
 }
 
 impl Writer {
     /// Opens the files for writing, cuts off what an interrupted writer left past the newest
     /// commit, and writes the index records the view had to rebuild in memory.
-    fn new(dir: &Path, view: Arc<View>) -> Result<Writer> {
+    fn new(dir: &Path, view: Arc<View>, runs: (Arc<RunCache>, Arc<RunCache>)) -> Result<Writer> {
         let io = |p: PathBuf| Error::io(p);
         let log_path = dir.join(LOG);
         let log = FsOpenOptions::new()
@@ -883,68 +904,71 @@ impl Writer {
             .write(true)
             .open(&log_path)
             .map_err(io(log_path.clone()))?;
+        // Cut what an interrupted writer left past the newest commit. The view is current
+        // (checked under the lock), so the lengths it saw are the files' lengths.
         let end = view.head().end();
-        if log.metadata().map_err(io(log_path.clone()))?.len() > end {
+        if view.log_file_len() != end {
             log.set_len(end).map_err(io(log_path.clone()))?;
         }
         let idx = dir.join(INDEX_DIR);
-        fs::create_dir_all(&idx).map_err(io(idx.clone()))?;
-        let open = |name: &str, mapped: u64, width: u64, extra: &[u8]| -> Result<(File, u64)> {
-            let p = idx.join(name);
-            let f = FsOpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&p)
+        let open =
+            |name: &str, dense: (u64, u64), width: u64, extra: &[u8]| -> Result<(File, u64)> {
+                let (mapped, len) = dense;
+                let p = idx.join(name);
+                let options = FsOpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .clone();
+                let f = match options.open(&p) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        // The index directory was deleted: it is rebuilt from the log.
+                        fs::create_dir_all(&idx).map_err(io(idx.clone()))?;
+                        options.open(&p)
+                    }
+                    other => other,
+                }
                 .map_err(io(p.clone()))?;
-            let at = mapped * width;
-            if f.metadata().map_err(io(p.clone()))?.len() != at {
-                f.set_len(at).map_err(io(p.clone()))?;
-            }
-            f.write_all_at(extra, at).map_err(io(p.clone()))?;
-            Ok((f, at + extra.len() as u64))
-        };
+                // Exactly the records the view holds from the file, then the ones it rebuilt.
+                let at = mapped * width;
+                if len != at {
+                    f.set_len(at).map_err(io(p.clone()))?;
+                }
+                if !extra.is_empty() {
+                    f.write_all_at(extra, at).map_err(io(p.clone()))?;
+                }
+                Ok((f, at + extra.len() as u64))
+            };
         // The order a writer appends in: the commit index last, so a reader who finds a commit
         // there finds everything else it needs too.
         let r = index::RECORD as u64;
+        let at = |d: &Dense<8>| (d.mapped(), d.file_len());
+        let at40 = |d: &Dense<{ index::RECORD }>| (d.mapped(), d.file_len());
+        let (entries, hashes, commits) = (
+            view.entry_offsets(),
+            view.stored_hashes(),
+            view.commit_offsets(),
+        );
+        let (ids, blobs) = (view.ids().dense(), view.blobs().dense());
         let index = [
-            open(
-                ENTRIES,
-                view.entry_offsets().mapped(),
-                8,
-                view.entry_offsets().extra(),
-            )?,
-            open(
-                IDS,
-                view.ids().dense().mapped(),
-                r,
-                view.ids().dense().extra(),
-            )?,
-            open(
-                BLOBS,
-                view.blobs().dense().mapped(),
-                r,
-                view.blobs().dense().extra(),
-            )?,
+            open(ENTRIES, at(entries), 8, entries.extra())?,
+            open(IDS, at40(ids), r, ids.extra())?,
+            open(BLOBS, at40(blobs), r, blobs.extra())?,
             open(
                 HASHES,
-                view.stored_hashes().mapped(),
+                (hashes.mapped(), hashes.file_len()),
                 32,
-                view.stored_hashes().extra(),
+                hashes.extra(),
             )?,
-            open(
-                COMMITS,
-                view.commit_offsets().mapped(),
-                8,
-                view.commit_offsets().extra(),
-            )?,
+            open(COMMITS, at(commits), 8, commits.extra())?,
         ];
         Ok(Writer {
             dir: dir.to_path_buf(),
             view,
             log,
             index,
+            runs,
         })
     }
 
@@ -979,13 +1003,16 @@ impl Writer {
         let idx = self.dir.join(INDEX_DIR);
         let new_size = self.view.size() + derived.entries.len() as u64 / 8;
         let new_blobs = self.view.blob_count() + derived.blobs.len() as u64 / index::RECORD as u64;
-        for (name, count) in [(IDS, new_size), (BLOBS, new_blobs)] {
+        for (name, count, cache) in [
+            (IDS, new_size, &self.runs.0),
+            (BLOBS, new_blobs, &self.runs.1),
+        ] {
             if count - self.tail_start(name) >= index::TAIL_MAX
                 && let Ok(map) = files::Mapped::open(&idx.join(name))
             {
                 let dense = Dense::new(map, count);
                 if dense.len() == count {
-                    let _ = index::compact(&idx, name, &dense, count);
+                    let _ = index::compact(&idx, name, &dense, count, cache);
                 }
             }
         }

@@ -5,10 +5,10 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::files::{Dense, Mapped};
-use super::index::{self, Keyed};
+use super::index::{self, Keyed, RunCache};
 use super::log::{self, COMMIT_RECORD, Commit, Record, Tag};
 use super::{BLOBS, COMMITS, ENTRIES, HASHES, IDS, INDEX_DIR, LOG};
 use crate::codec;
@@ -194,23 +194,17 @@ fn later_valid_commit(bytes: &[u8], base: u64, from: u64) -> Option<u64> {
 }
 
 impl View {
-    /// Opens the view of the ledger in `dir` as of its newest commit.
-    pub fn open(dir: &Path) -> Result<View> {
+    /// Opens the view of the ledger in `dir` as of its newest commit; the lookup runs of the
+    /// id and blob indexes are mapped through `runs` (kept by the ledger across views).
+    pub fn open(dir: &Path, runs: &(Arc<RunCache>, Arc<RunCache>)) -> Result<View> {
         let idx = dir.join(INDEX_DIR);
-        let log_path = dir.join(LOG);
-        let log_file = File::open(&log_path).map_err(Error::io(&log_path))?;
-        let log_len = log_file.metadata().map_err(Error::io(&log_path))?.len();
-        let log_map = Mapped::file(&log_file).map_err(Error::io(&log_path))?;
-        if !log_map.bytes().starts_with(log::MAGIC) {
-            return Err(corrupt(format!(
-                "{} does not start with the evl-log/2 magic",
-                log_path.display()
-            )));
-        }
         let map = |name: &str| {
             let p = idx.join(name);
             Mapped::open(&p).map_err(Error::io(&p))
         };
+        // In the order a writer appends in reverse: the commit index first, then the other
+        // index files, then the log. Whatever a concurrent writer adds meanwhile, every file
+        // read later holds at least what the commit index read first promises.
         let commits_map = map(COMMITS)?;
         let commits_len = commits_map.bytes().len() as u64;
         let mut commits: Dense<8> = Dense::new(commits_map, u64::MAX);
@@ -218,6 +212,16 @@ impl View {
         let hashes_map = map(HASHES)?;
         let ids_map = map(IDS)?;
         let blobs_map = map(BLOBS)?;
+        let log_path = dir.join(LOG);
+        let log_file = File::open(&log_path).map_err(Error::io(&log_path))?;
+        let log_len = log_file.metadata().map_err(Error::io(&log_path))?.len();
+        let log_map = Mapped::file_of(&log_file, log_len).map_err(Error::io(&log_path))?;
+        if !log_map.bytes().starts_with(log::MAGIC) {
+            return Err(corrupt(format!(
+                "{} does not start with the evl-log/2 magic",
+                log_path.display()
+            )));
+        }
         let stored_hashes = (hashes_map.bytes().len() / 32) as u64;
         // Entries whose offset, id and tree hashes the files all hold.
         let covered_entries = ((entries_map.bytes().len() / 8)
@@ -361,6 +365,7 @@ impl View {
                 "the index files disagree with the log and cannot be rebuilt from it",
             ));
         }
+        let listing = index::Listing::default();
         Ok(View {
             dir: dir.to_path_buf(),
             log: log_map,
@@ -368,8 +373,8 @@ impl View {
             entries,
             hashes,
             commits,
-            ids: Keyed::new(IDS, &idx, ids, c.size),
-            blobs: Keyed::new(BLOBS, &idx, blobs, c.blobs),
+            ids: Keyed::new(IDS, &idx, ids, c.size, runs.0.clone(), listing.clone()),
+            blobs: Keyed::new(BLOBS, &idx, blobs, c.blobs, runs.1.clone(), listing),
             lens: (log_len, commits_len),
             genesis: OnceLock::new(),
         })
@@ -379,6 +384,11 @@ impl View {
     pub fn is_current(&self) -> bool {
         let idx = self.dir.join(INDEX_DIR);
         (file_len(&self.dir.join(LOG)), file_len(&idx.join(COMMITS))) == self.lens
+    }
+
+    /// The log file's length when this view was opened.
+    pub fn log_file_len(&self) -> u64 {
+        self.lens.0
     }
 
     /// Whether derived records are held in memory that the index files lack.
