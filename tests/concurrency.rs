@@ -230,3 +230,66 @@ fn one_ledger_shared_by_threads_keeps_every_append_once() {
     assert!(r.ok(), "{:#?}", r.failures);
     assert_eq!(r.size, expected + 1);
 }
+
+#[test]
+fn readers_opening_while_a_writer_appends_always_see_a_whole_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let key = SecretKey::demo_from_phrase("evl concurrency admin");
+    let grant = KeyGrant {
+        name: "admin".into(),
+        public_key: key.public(),
+        roles: vec![Role::Admin, Role::Reviewer],
+    };
+    let writer = Ledger::init(
+        &path,
+        "example.org/readers",
+        vec![grant],
+        &key,
+        Timestamp(1_776_470_400),
+    )
+    .unwrap();
+    let appends = 150u64;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let seen: Vec<u64> = std::thread::scope(|s| {
+        // More readers than cores, so a reader is often preempted in the middle of an open.
+        let read = || {
+            // A fresh ledger handle (a new view) each time, as another process would open it.
+            let mut sizes = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                let l = Ledger::open(&path, &OpenOptions::default())
+                    .unwrap_or_else(|e| panic!("open during appends: {e}"));
+                let size = l.size().unwrap();
+                let last = l
+                    .entry(size - 1)
+                    .unwrap_or_else(|e| panic!("entry {}: {e}", size - 1));
+                assert_eq!(l.index_of(&last.id()).unwrap(), Some(size - 1));
+                sizes.push(size);
+            }
+            sizes
+        };
+        let readers: Vec<_> = (0..4).map(|_| s.spawn(read)).collect();
+        for r in 0..appends {
+            if r % 10 == 0 {
+                let drafts = (0..20).map(|k| note(r * 100 + k, 9)).collect();
+                writer.append_batch(drafts, &key, None).unwrap();
+            } else {
+                writer.append(note(r * 100, 9), &key).unwrap();
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        readers
+            .into_iter()
+            .map(|r| r.join().unwrap())
+            .filter(|sizes| sizes.windows(2).all(|w| w[0] <= w[1]))
+            .map(|sizes| sizes.len() as u64)
+            .collect()
+    });
+    assert_eq!(seen.len(), 4, "a reader saw the ledger shrink");
+    assert!(
+        seen.iter().all(|&n| n > 0),
+        "every reader opened the ledger"
+    );
+    let r = verify::verify(&writer, &verify::Options::default()).unwrap();
+    assert!(r.ok(), "{:#?}", r.failures);
+}
