@@ -41,6 +41,18 @@ pub fn hashes_to_store<R: HashReader>(
         .collect())
 }
 
+/// Reads `indexes` with `get`, failing on the first that is absent: the body of a
+/// [`HashReader`] over stored hashes held in memory or in a mapped file.
+pub fn read_each(
+    indexes: &[u64],
+    get: impl Fn(u64) -> Option<Hash>,
+) -> Result<Vec<Hash>, tlog::Error> {
+    indexes
+        .iter()
+        .map(|&i| get(i).ok_or(tlog::Error::IndexesNotInTree))
+        .collect()
+}
+
 /// The root hash of the tree of the first `size` leaves.
 pub fn root<R: HashReader>(size: TreeSize, r: &R) -> Result<Hash, tlog::Error> {
     tlog::tree_hash(size, r)

@@ -135,13 +135,7 @@ impl HashReader for Levels {
         &self,
         indexes: &[u64],
     ) -> std::result::Result<Vec<Hash>, tlog_tiles::tlog::Error> {
-        indexes
-            .iter()
-            .map(|i| {
-                self.get(*i)
-                    .ok_or(tlog_tiles::tlog::Error::IndexesNotInTree)
-            })
-            .collect()
+        merkle::read_each(indexes, |i| self.get(i))
     }
 }
 

@@ -175,10 +175,8 @@ fn note(serial: u64, thread: u64) -> Draft {
     }
 }
 
-#[test]
-fn one_ledger_shared_by_threads_keeps_every_append_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
+/// A new ledger at `path` whose one admin key may also annotate, and that key.
+fn admin_ledger(path: &Path) -> (Ledger, SecretKey) {
     let key = SecretKey::demo_from_phrase("evl concurrency admin");
     let grant = KeyGrant {
         name: "admin".into(),
@@ -186,13 +184,20 @@ fn one_ledger_shared_by_threads_keeps_every_append_once() {
         roles: vec![Role::Admin, Role::Reviewer],
     };
     let ledger = Ledger::init(
-        &path,
+        path,
         "example.org/threads",
         vec![grant],
         &key,
         Timestamp(1_776_470_400),
     )
     .unwrap();
+    (ledger, key)
+}
+
+#[test]
+fn one_ledger_shared_by_threads_keeps_every_append_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, key) = admin_ledger(&dir.path().join("ledger"));
     let (threads, rounds) = (4u64, 12u64);
     let ids: Vec<Vec<(u64, Digest)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -235,20 +240,7 @@ fn one_ledger_shared_by_threads_keeps_every_append_once() {
 fn readers_opening_while_a_writer_appends_always_see_a_whole_commit() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger");
-    let key = SecretKey::demo_from_phrase("evl concurrency admin");
-    let grant = KeyGrant {
-        name: "admin".into(),
-        public_key: key.public(),
-        roles: vec![Role::Admin, Role::Reviewer],
-    };
-    let writer = Ledger::init(
-        &path,
-        "example.org/readers",
-        vec![grant],
-        &key,
-        Timestamp(1_776_470_400),
-    )
-    .unwrap();
+    let (writer, key) = admin_ledger(&path);
     let appends = 150u64;
     let done = std::sync::atomic::AtomicBool::new(false);
     let seen: Vec<u64> = std::thread::scope(|s| {

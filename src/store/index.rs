@@ -419,6 +419,23 @@ mod tests {
         Dense::new(Mapped::open(&path).unwrap(), n)
     }
 
+    /// Compacts the first `n` records of a fresh dense file, then opens the index over them.
+    fn indexed(dir: &Path, n: u64) -> Keyed {
+        compact(dir, "ids", &dense_of(dir, n), n, &RunCache::default()).unwrap();
+        keyed(dir, n)
+    }
+
+    fn keyed(dir: &Path, n: u64) -> Keyed {
+        Keyed::new(
+            "ids",
+            dir,
+            dense_of(dir, n),
+            n,
+            Default::default(),
+            Default::default(),
+        )
+    }
+
     #[test]
     fn lookups_find_every_record_through_runs_and_tail_as_the_index_grows() {
         let dir = tempfile::tempdir().unwrap();
@@ -434,14 +451,7 @@ mod tests {
         ] {
             let dense = dense_of(dir.path(), n);
             compact(dir.path(), "ids", &dense, n, &RunCache::default()).unwrap();
-            let k = Keyed::new(
-                "ids",
-                dir.path(),
-                dense_of(dir.path(), n),
-                n,
-                Default::default(),
-                Default::default(),
-            );
+            let k = keyed(dir.path(), n);
             assert!(n - k.tail_start() < TAIL_MAX, "tail too long at {n}");
             for i in (0..n).step_by(7).chain([n - 1]) {
                 assert_eq!(k.lookup(&key(i)), Some(i), "record {i} of {n}");
@@ -473,14 +483,7 @@ mod tests {
         let (_, _, path) = run_files(dir.path(), "ids").remove(0);
         let bytes = fs::read(&path).unwrap();
         fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
-        let k = Keyed::new(
-            "ids",
-            dir.path(),
-            dense_of(dir.path(), n),
-            n,
-            Default::default(),
-            Default::default(),
-        );
+        let k = keyed(dir.path(), n);
         assert_eq!(k.tail_start(), 0);
         assert_eq!(k.lookup(&key(5)), Some(5));
         assert_eq!(k.lookup(&key(n - 1)), Some(n - 1));
@@ -545,22 +548,7 @@ mod tests {
     fn prefix_search_finds_matches_in_runs_and_tail() {
         let dir = tempfile::tempdir().unwrap();
         let n = 2 * TAIL_MAX + 100;
-        compact(
-            dir.path(),
-            "ids",
-            &dense_of(dir.path(), n),
-            n,
-            &RunCache::default(),
-        )
-        .unwrap();
-        let k = Keyed::new(
-            "ids",
-            dir.path(),
-            dense_of(dir.path(), n),
-            n,
-            Default::default(),
-            Default::default(),
-        );
+        let k = indexed(dir.path(), n);
         for i in [0, 1, TAIL_MAX + 3, n - 1] {
             let want = key(i);
             let found = k.with_prefix(&want[..3], 10);

@@ -870,17 +870,13 @@ impl HashReader for PendingHashes<'_> {
         &self,
         indexes: &[u64],
     ) -> std::result::Result<Vec<Hash>, tlog_tiles::tlog::Error> {
-        indexes
-            .iter()
-            .map(|&i| {
-                if i >= self.first {
-                    self.added.get((i - self.first) as usize).copied()
-                } else {
-                    self.view.stored_hash(i)
-                }
-                .ok_or(tlog_tiles::tlog::Error::IndexesNotInTree)
-            })
-            .collect()
+        merkle::read_each(indexes, |i| {
+            if i >= self.first {
+                self.added.get((i - self.first) as usize).copied()
+            } else {
+                self.view.stored_hash(i)
+            }
+        })
     }
 }
 

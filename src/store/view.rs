@@ -628,15 +628,7 @@ impl HashReader for DenseHashes<'_> {
         &self,
         indexes: &[u64],
     ) -> std::result::Result<Vec<Hash>, tlog_tiles::tlog::Error> {
-        indexes
-            .iter()
-            .map(|i| {
-                self.0
-                    .get(*i)
-                    .map(|b| Hash(*b))
-                    .ok_or(tlog_tiles::tlog::Error::IndexesNotInTree)
-            })
-            .collect()
+        merkle::read_each(indexes, |i| self.0.get(i).map(|b| Hash(*b)))
     }
 }
 
