@@ -19,6 +19,7 @@
 //! by the next reader, in memory, and written by the next writer. Readers take no lock and see
 //! the ledger as of the newest commit when they opened it.
 
+mod append;
 mod files;
 mod index;
 mod legacy;
@@ -26,7 +27,6 @@ mod log;
 mod view;
 
 use std::fs::{self, File, OpenOptions as FsOpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -39,13 +39,17 @@ pub use self::index::{Keyed, Rec, Run, RunCache};
 pub use self::log::{Commit, Framing, Record, Tag};
 pub use self::view::{Head, View};
 
-use crate::codec;
+use self::append::{
+    Derived, Prepared, Writer, build_batch, check_blobs, check_sizes, registry_record,
+    write_durably,
+};
+
 use crate::digest::{Digest, EntryId, is_hex_prefix};
 use crate::entry::{ENTRY_FORMAT, Entry, Genesis, KeyGrant, Payload, UnsignedEntry};
 use crate::error::{Error, Result};
 use crate::keys::SecretKey;
 use crate::merkle::{self, Hash, HashReader, TreeSize};
-use crate::registry::{KeyState, Registry};
+use crate::registry::Registry;
 use crate::timestamp::Timestamp;
 
 /// Largest artifact evl stores (docs/FORMAT.md §"Limits").
@@ -58,6 +62,7 @@ const PARALLEL_FROM: usize = 64;
 /// Contents of the layout tag file.
 pub const LAYOUT: &[u8] = b"evl-store/2\n";
 
+/// File names in a ledger directory (docs/FORMAT.md §"Store layout").
 pub const TAG_FILE: &str = "evl-store";
 pub const LOG: &str = "log";
 pub const LOCK: &str = "lock";
@@ -752,278 +757,6 @@ impl HashReader for Ledger {
     }
 }
 
-/// An entry ready to store: its id, stored bytes, leaf hash and blob digests computed once.
-struct Prepared {
-    entry: Entry,
-    id: EntryId,
-    bytes: Vec<u8>,
-    leaf: Hash,
-    blobs: Vec<Vec<u8>>,
-    blob_digests: Vec<Digest>,
-}
-
-impl Prepared {
-    fn new(entry: Entry, id: EntryId, bytes: Vec<u8>, blobs: Vec<Vec<u8>>) -> Prepared {
-        Prepared {
-            leaf: merkle::leaf_hash(&bytes),
-            blob_digests: blobs.iter().map(|b| Digest::of(b)).collect(),
-            entry,
-            id,
-            bytes,
-            blobs,
-        }
-    }
-}
-
-/// Records for the index files that a batch adds.
-#[derive(Default)]
-struct Derived {
-    entries: Vec<u8>,
-    ids: Vec<u8>,
-    blobs: Vec<u8>,
-    hashes: Vec<u8>,
-}
-
-/// The canonical bytes of a registry snapshot record.
-fn registry_record(registry: &Registry) -> Vec<u8> {
-    let states: Vec<&KeyState> = registry.keys().values().collect();
-    codec::encode(&states)
-}
-
-/// The log bytes of a batch (records and its commit) and the index records it adds.
-/// `stored[i][j]` says whether the ledger already holds the `j`-th bytes entry `i` carries.
-fn build_batch(
-    view: &View,
-    prepared: &[Prepared],
-    stored: &[Vec<bool>],
-    registry: Option<&Registry>,
-) -> Result<(Vec<u8>, Derived)> {
-    let head = view.head();
-    let base = head.end();
-    let start = view.size();
-    let capacity: usize = prepared
-        .iter()
-        .map(|p| 16 + p.bytes.len() + p.blobs.iter().map(|b| 16 + b.len()).sum::<usize>())
-        .sum();
-    let mut batch = Vec::with_capacity(capacity + 4096);
-    let mut d = Derived::default();
-    let mut new_blobs: std::collections::BTreeSet<Digest> = Default::default();
-    let mut blob_count = view.blob_count();
-    let mut hashes = PendingHashes {
-        view,
-        first: tlog_tiles::tlog::stored_hash_count(start),
-        added: Vec::with_capacity(prepared.len() * 2),
-    };
-    for (i, p) in prepared.iter().enumerate() {
-        let index = start + i as u64;
-        d.entries
-            .extend_from_slice(&(base + batch.len() as u64).to_le_bytes());
-        d.ids.extend_from_slice(&index::encode(&p.id.0, index));
-        log::put(&mut batch, Tag::Entry, &p.bytes);
-        for ((b, digest), known) in p.blobs.iter().zip(&p.blob_digests).zip(&stored[i]) {
-            if *known || !new_blobs.insert(*digest) {
-                continue;
-            }
-            d.blobs
-                .extend_from_slice(&index::encode(&digest.0, base + batch.len() as u64));
-            log::put_blob(&mut batch, &digest.0, index, b);
-            blob_count += 1;
-        }
-        let add = merkle::hashes_to_store(index, p.leaf, &hashes)
-            .map_err(|e| Error::Corrupt(format!("tree hashes: {e}")))?;
-        hashes.added.extend(add.into_iter().map(|(_, h)| h));
-    }
-    let new_size = start + prepared.len() as u64;
-    let root =
-        merkle::root(new_size, &hashes).map_err(|e| Error::Corrupt(format!("tree hashes: {e}")))?;
-    let registry = match registry {
-        Some(r) => {
-            let at = base + batch.len() as u64;
-            log::put(&mut batch, Tag::Registry, &registry_record(r));
-            at
-        }
-        None => head.commit.registry,
-    };
-    Commit {
-        size: new_size,
-        blobs: blob_count,
-        batch_start: base,
-        registry,
-        checkpoint: head.commit.checkpoint,
-        root,
-        check: [0; 32],
-    }
-    .seal(&mut batch);
-    d.hashes = hashes.added.iter().flat_map(|h| h.0).collect();
-    Ok((batch, d))
-}
-
-/// Stored hashes of a batch not yet committed, over the view's.
-struct PendingHashes<'a> {
-    view: &'a View,
-    first: u64,
-    added: Vec<Hash>,
-}
-
-impl HashReader for PendingHashes<'_> {
-    fn read_hashes(
-        &self,
-        indexes: &[u64],
-    ) -> std::result::Result<Vec<Hash>, tlog_tiles::tlog::Error> {
-        merkle::read_each(indexes, |i| {
-            if i >= self.first {
-                self.added.get((i - self.first) as usize).copied()
-            } else {
-                self.view.stored_hash(i)
-            }
-        })
-    }
-}
-
-/// The writer's open files, positioned at the view's newest commit.
-struct Writer {
-    dir: PathBuf,
-    view: Arc<View>,
-    log: File,
-    index: [(File, u64); 5],
-    runs: (Arc<RunCache>, Arc<RunCache>),
-}
-
-impl Writer {
-    /// Opens the files for writing, cuts off what an interrupted writer left past the newest
-    /// commit, and writes the index records the view had to rebuild in memory.
-    fn new(dir: &Path, view: Arc<View>, runs: (Arc<RunCache>, Arc<RunCache>)) -> Result<Writer> {
-        let io = |p: PathBuf| Error::io(p);
-        let log_path = dir.join(LOG);
-        let log = FsOpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&log_path)
-            .map_err(io(log_path.clone()))?;
-        // Cut what an interrupted writer left past the newest commit. The view is current
-        // (checked under the lock), so the lengths it saw are the files' lengths.
-        let end = view.head().end();
-        if view.log_file_len() != end {
-            log.set_len(end).map_err(io(log_path.clone()))?;
-        }
-        let idx = dir.join(INDEX_DIR);
-        let open =
-            |name: &str, dense: (u64, u64), width: u64, extra: &[u8]| -> Result<(File, u64)> {
-                let (mapped, len) = dense;
-                let p = idx.join(name);
-                let options = FsOpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .clone();
-                let f = match options.open(&p) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        // The index directory was deleted: it is rebuilt from the log.
-                        fs::create_dir_all(&idx).map_err(io(idx.clone()))?;
-                        options.open(&p)
-                    }
-                    other => other,
-                }
-                .map_err(io(p.clone()))?;
-                // Exactly the records the view holds from the file, then the ones it rebuilt.
-                let at = mapped * width;
-                if len != at {
-                    f.set_len(at).map_err(io(p.clone()))?;
-                }
-                if !extra.is_empty() {
-                    f.write_all_at(extra, at).map_err(io(p.clone()))?;
-                }
-                Ok((f, at + extra.len() as u64))
-            };
-        // The order a writer appends in: the commit index last, so a reader who finds a commit
-        // there finds everything else it needs too.
-        let r = index::RECORD as u64;
-        let at = |d: &Dense<8>| (d.mapped(), d.file_len());
-        let at40 = |d: &Dense<{ index::RECORD }>| (d.mapped(), d.file_len());
-        let (entries, hashes, commits) = (
-            view.entry_offsets(),
-            view.stored_hashes(),
-            view.commit_offsets(),
-        );
-        let (ids, blobs) = (view.ids().dense(), view.blobs().dense());
-        let index = [
-            open(ENTRIES, at(entries), 8, entries.extra())?,
-            open(IDS, at40(ids), r, ids.extra())?,
-            open(BLOBS, at40(blobs), r, blobs.extra())?,
-            open(
-                HASHES,
-                (hashes.mapped(), hashes.file_len()),
-                32,
-                hashes.extra(),
-            )?,
-            open(COMMITS, at(commits), 8, commits.extra())?,
-        ];
-        Ok(Writer {
-            dir: dir.to_path_buf(),
-            view,
-            log,
-            index,
-            runs,
-        })
-    }
-
-    /// Appends `batch` (ending in its commit record) to the log and makes it durable, then
-    /// appends the index records. Once the log write is durable the append has happened:
-    /// a failure to write the index files is left for the next writer to repair.
-    fn commit(&mut self, batch: &[u8], derived: &Derived) -> Result<()> {
-        let end = self.view.head().end();
-        let log_path = self.dir.join(LOG);
-        if let Err(e) = write_durably(&self.log, batch, end) {
-            // Leave no trace: nothing past the newest commit may look committed.
-            let _ = self.log.set_len(end);
-            let _ = self.log.sync_data();
-            return Err(Error::io(log_path)(e));
-        }
-        let commit_at = end + batch.len() as u64 - log::COMMIT_RECORD as u64;
-        let commit = commit_at.to_le_bytes();
-        let parts: [&[u8]; 5] = [
-            &derived.entries,
-            &derived.ids,
-            &derived.blobs,
-            &derived.hashes,
-            &commit,
-        ];
-        for ((f, at), bytes) in self.index.iter_mut().zip(parts) {
-            if f.write_all_at(bytes, *at).is_err() {
-                return Ok(());
-            }
-            *at += bytes.len() as u64;
-        }
-        // Upkeep of the lookup runs; failures only leave a longer in-memory tail.
-        let idx = self.dir.join(INDEX_DIR);
-        let new_size = self.view.size() + derived.entries.len() as u64 / 8;
-        let new_blobs = self.view.blob_count() + derived.blobs.len() as u64 / index::RECORD as u64;
-        for (name, count, cache) in [
-            (IDS, new_size, &self.runs.0),
-            (BLOBS, new_blobs, &self.runs.1),
-        ] {
-            if count - self.tail_start(name) >= index::TAIL_MAX
-                && let Ok(map) = files::Mapped::open(&idx.join(name))
-            {
-                let dense = Dense::new(map, count);
-                if dense.len() == count {
-                    let _ = index::compact(&idx, name, &dense, count, cache);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Where the in-memory tail of index `name` starts in the view.
-    fn tail_start(&self, name: &str) -> u64 {
-        match name {
-            IDS => self.view.ids().tail_start(),
-            _ => self.view.blobs().tail_start(),
-        }
-    }
-}
-
 /// Copies directory `from` to a new directory `to`, recursively.
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     fs::create_dir_all(to).map_err(Error::io(to))?;
@@ -1039,59 +772,9 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` at `offset` and waits until they are on disk.
-fn write_durably(f: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
-    f.write_all_at(bytes, offset)?;
-    f.sync_data()
-}
-
 /// Makes a directory's entries (new files) durable.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-fn check_sizes(blobs: &[Vec<u8>]) -> Result<()> {
-    for b in blobs {
-        if b.len() > MAX_ARTIFACT_BYTES {
-            return Err(Error::Invalid(format!(
-                "artifact is {} bytes, over the {MAX_ARTIFACT_BYTES}-byte limit",
-                b.len()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// An artifact entry must come with exactly its bytes; other entries with none, except a
-/// disposition, which carries its document.
-fn check_blobs(entry: &Entry, digests: &[Digest]) -> Result<()> {
-    let expect = match &entry.body.payload {
-        Payload::Artifact(m) => {
-            let want = 1 + usize::from(m.facts.is_some());
-            let content_ok = digests.first() == Some(&m.content);
-            let facts_ok = m
-                .facts
-                .as_ref()
-                .is_none_or(|f| digests.get(1) == Some(&f.digest));
-            if digests.len() != want || !content_ok || !facts_ok {
-                return Err(Error::Invalid(
-                    "an artifact entry must carry exactly the bytes (and parsed facts) its metadata names"
-                        .into(),
-                ));
-            }
-            return Ok(());
-        }
-        Payload::Disposition(d) => Some(d.document),
-        _ => None,
-    };
-    match (expect, digests) {
-        (None, []) => Ok(()),
-        (Some(d), [b]) if *b == d => Ok(()),
-        _ => Err(Error::Invalid(format!(
-            "a {} entry carries unexpected stored bytes",
-            entry.body.payload.kind()
-        ))),
-    }
 }
 
 /// Checks an origin string: printable ASCII without spaces or `+` (C2SP signed-note key names).
