@@ -142,3 +142,30 @@ fn migrate_from_something_else_is_refused_cleanly() {
     out.refused(2, &["no evl ledger at"]);
     assert!(!new.exists());
 }
+
+#[test]
+fn a_tampered_layout_1_ledger_is_refused_and_nothing_is_left_behind() {
+    let (t, old, _) = unpack();
+    {
+        // Flip the last signature byte of entry 9, the way someone with the old files could.
+        let db = sled::open(&old).expect("the layout-1 vector opens with sled");
+        let entries = db.open_tree("entries").unwrap();
+        let key = 9u64.to_be_bytes();
+        let mut v = entries.get(key).unwrap().expect("entry 9").to_vec();
+        let last = v.len() - 1;
+        v[last] ^= 1;
+        entries.insert(key, v).unwrap();
+        db.flush().unwrap();
+    }
+    let before = files(&old);
+    let new = t.path().join("new");
+    let out = evl(&new, &["migrate", "--from", old.to_str().unwrap()]);
+    out.refused(3, &["signature does not verify"]);
+    assert_eq!(files(&old), before, "migrate changed the old directory");
+    for leftover in ["new", "new.migrating", "new.layout-1"] {
+        assert!(
+            !t.path().join(leftover).exists(),
+            "{leftover} was left behind"
+        );
+    }
+}

@@ -259,21 +259,28 @@ impl Ledger {
         if partial.exists() {
             fs::remove_dir_all(&partial).map_err(Error::io(&partial))?;
         }
-        let ledger = Ledger::create(&partial, old.entry(0)?.0)?;
-        let mut next = 1;
-        while next < size {
-            let end = (next + 4096).min(size);
-            let chunk = (next..end)
-                .map(|i| old.entry(i))
-                .collect::<Result<Vec<_>>>()?;
-            ledger.append_signed(chunk)?;
-            progress(end, size);
-            next = end;
+        let copy = || -> Result<()> {
+            let ledger = Ledger::create(&partial, old.entry(0)?.0)?;
+            let mut next = 1;
+            while next < size {
+                let end = (next + 4096).min(size);
+                let chunk = (next..end)
+                    .map(|i| old.entry(i))
+                    .collect::<Result<Vec<_>>>()?;
+                ledger.append_signed(chunk)?;
+                progress(end, size);
+                next = end;
+            }
+            if let Some(note) = old.checkpoint()? {
+                ledger.store_checkpoint(&note)?;
+            }
+            Ok(())
+        };
+        if let Err(e) = copy() {
+            // Nothing half-copied is left behind.
+            let _ = fs::remove_dir_all(&partial);
+            return Err(e);
         }
-        if let Some(note) = old.checkpoint()? {
-            ledger.store_checkpoint(&note)?;
-        }
-        drop(ledger);
         if to.exists() {
             fs::remove_dir(to).map_err(Error::io(to))?;
         }

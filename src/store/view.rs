@@ -314,12 +314,8 @@ impl View {
             });
         };
         let c = head.commit;
-        // Files written past a later commit than ours (a racing writer) are cut at ours.
-        let log_map = if head.end() > log_map.bytes().len() as u64 {
-            Mapped::file(&log_file).map_err(Error::io(&log_path))?
-        } else {
-            log_map
-        };
+        // Every commit found lies within the `log_len` bytes mapped above.
+        debug_assert!(head.end() <= log_map.bytes().len() as u64);
 
         let mut entries: Dense<8> = Dense::new(entries_map, c.size);
         let mut ids: Dense<{ index::RECORD }> = Dense::new(ids_map, c.size);
