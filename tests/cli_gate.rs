@@ -450,6 +450,29 @@ fn every_recorded_disposition_replays() {
 }
 
 #[test]
+fn the_flagship_ledger_is_the_store_layout_2_vector_byte_for_byte() {
+    // The example's every time is explicit, so its ledger never changes unless the format
+    // does: then tests/vectors/store-layout-2 (and docs/FORMAT.md, and the layout tag) must.
+    let vector = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/store-layout-2");
+    let ledger = flagship().dir.join("ledger");
+    for file in [
+        "evl-store",
+        "log",
+        "lock",
+        "index/entries",
+        "index/ids",
+        "index/blobs",
+        "index/hashes",
+        "index/commits",
+    ] {
+        assert!(
+            std::fs::read(ledger.join(file)).unwrap() == std::fs::read(vector.join(file)).unwrap(),
+            "{file} differs from tests/vectors/store-layout-2/{file}"
+        );
+    }
+}
+
+#[test]
 fn replay_fails_readably_after_a_disposition_document_is_edited_in_the_store() {
     let f = flagship();
     let (_t, l) = ledger_copy();
