@@ -65,7 +65,7 @@ pub struct Global {
         value_name = "DIR"
     )]
     pub ledger: PathBuf,
-    /// If another process holds the ledger, wait up to SECS seconds for it instead of failing.
+    /// If another process is appending to the ledger, wait up to SECS seconds for it instead of failing (reading verbs never wait).
     #[arg(long, global = true, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
     pub wait: Option<u64>,
 }
