@@ -28,7 +28,6 @@ Usage: python3 tests/independent/check_store.py LEDGER_DIR [--checkpoint NOTE]
 Prints one line per problem and a summary; exits 0 if there is none, 1 otherwise.
 """
 import base64
-import hashlib
 import os
 import re
 import struct
@@ -38,9 +37,11 @@ import blake3
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evl_canonical import (ENTRY_SIGNATURE, KEY_ID, MAX_ENTRY, ROLES, Reader,  # noqa: E402
+                           decode_entry, leaf_hash, node_hash, sha256)
+
 # §"Domain separation"
-ENTRY_SIGNATURE = b"evl/entry-signature/v1\n"
-KEY_ID = b"evl/key-id/v1\n"
 STORE_COMMIT = b"evl/store-commit/v2\n"
 
 # §"Store layout"
@@ -48,15 +49,10 @@ STORE_TAG = b"evl-store/2\n"
 LOG_MAGIC = b"evl-log/2\n" + bytes(6)
 RUN_MAGIC = b"evl-run/2\n" + bytes(6)
 RUN_BATCH = 2048
-MAX_ENTRY = 65535
 T_ENTRY, T_BLOB, T_REGISTRY, T_CHECKPOINT, T_COMMIT = 1, 2, 3, 4, 5
 TAG_NAMES = {1: "entry", 2: "blob", 3: "registry", 4: "checkpoint", 5: "commit"}
 COMMIT_LEN = 104
 
-# §"Enumerations"
-ROLES = ["admin", "owner", "reviewer", "security-signer", "gate-chair"]
-TIERS = ["authoritative", "operational", "excluded"]
-ANNOTATIONS = ["note", "concern", "blocker", "accept", "reject"]
 # §"Payloads": the role the signer must hold, by payload name
 NEEDS = {"genesis": "admin", "key-add": "admin", "key-rotate": "admin", "key-revoke": "admin",
          "artifact": "owner", "annotation": "reviewer", "acknowledgment": "security-signer",
@@ -68,138 +64,12 @@ KEY_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}\Z")
 ORIGIN = re.compile(r"[!-*,-~]{1,255}\Z")  # printable ASCII without space and '+'
 
 
-class Reader:
-    """Reads the canonical encoding of docs/FORMAT.md."""
-
-    def __init__(self, data):
-        self.data, self.pos = data, 0
-
-    def take(self, n):
-        if self.pos + n > len(self.data):
-            raise ValueError("truncated")
-        b = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return b
-
-    def end(self):
-        if self.pos != len(self.data):
-            raise ValueError(f"{len(self.data) - self.pos} trailing bytes")
-
-    def u8(self): return self.take(1)[0]
-    def u16(self): return struct.unpack("<H", self.take(2))[0]
-    def u32(self): return struct.unpack("<I", self.take(4))[0]
-    def u64(self): return struct.unpack("<Q", self.take(8))[0]
-    def i64(self): return struct.unpack("<q", self.take(8))[0]
-    def b32(self): return self.take(32)
-    def string(self): return self.take(self.u64()).decode("utf-8")
-
-    def bool(self):
-        v = self.u8()
-        if v > 1:
-            raise ValueError("bad bool")
-        return v == 1
-
-    def vec(self, f):
-        n = self.u64()
-        if n > len(self.data) - self.pos:  # every element takes at least one byte
-            raise ValueError("list count past the end")
-        return [f() for _ in range(n)]
-
-    def opt(self, f):
-        tag = self.u8()
-        if tag > 1:
-            raise ValueError("bad option tag")
-        return f() if tag else None
-
-    def enum(self, names):
-        v = self.u32()
-        if v >= len(names):
-            raise ValueError(f"enum index {v} out of range")
-        return names[v]
-
-    def sorted_strings(self, what):
-        v = self.vec(self.string)
-        if any(a.encode() >= b.encode() for a, b in zip(v, v[1:])):
-            raise ValueError(f"{what} not sorted ascending and deduplicated")
-        return v
-
-    def scope(self):
-        return {"namespaces": self.sorted_strings("scope namespaces"),
-                "workloads": self.sorted_strings("scope workloads")}
-
-    def grant(self):
-        return {"name": self.string(), "public_key": self.b32(), "roles": self.vec(lambda: self.enum(ROLES))}
-
-    def workload(self): return {"namespace": self.string(), "workload": self.string()}
-
-    def labels(self):
-        pairs = self.vec(lambda: (self.string(), self.string()))
-        keys = [k.encode() for k, _ in pairs]
-        if any(a >= b for a, b in zip(keys, keys[1:])):
-            raise ValueError("labels not in ascending key order")
-        return dict(pairs)
-
-    def basis(self):
-        v = self.vec(self.b32)
-        if any(a >= b for a, b in zip(v, v[1:])):
-            raise ValueError("packet basis not sorted and unique")
-        return v
-
-    def payload(self):
-        r = self
-        table = [
-            ("genesis", lambda: {"origin": r.string(), "admins": r.vec(r.grant)}),
-            ("key-add", r.grant),
-            ("key-rotate", lambda: {"old": r.b32(), "new_key": r.b32()}),
-            ("key-revoke", lambda: {"key": r.b32(), "reason": r.string()}),
-            ("artifact", lambda: {
-                "content": r.b32(), "size": r.u64(), "kind": r.string(), "file_name": r.string(),
-                "tier": r.enum(TIERS), "captured_at": r.i64(), "valid_until": r.opt(r.i64),
-                "scope": r.scope(), "sealed": r.bool(), "supersedes": r.opt(r.b32),
-                "labels": r.labels(),
-                "facts": r.opt(lambda: {"parser": r.string(), "parser_version": r.u32(), "digest": r.b32()})}),
-            ("annotation", lambda: {"subject": r.b32(), "kind": r.enum(ANNOTATIONS), "scope": r.scope(), "text": r.string()}),
-            ("acknowledgment", lambda: {"topic": r.string(), "subject": r.opt(r.b32), "namespace": r.opt(r.string), "statement": r.string()}),
-            ("promotion", lambda: {"artifact": r.b32(), "to": r.enum(TIERS), "reason": r.string()}),
-            ("packet", lambda: {"name": r.string(), "revision": r.u32(), "parent": r.opt(r.b32), "gate": r.b32(),
-                                "checkpoint_at": r.i64(), "in_scope": r.vec(r.workload), "basis": r.basis()}),
-            ("narrowing", lambda: {"packet": r.b32(), "keep": r.vec(r.workload), "rationale": r.string()}),
-            ("disposition", lambda: {"packet": r.b32(), "document": r.b32(), "verdict": r.string(), "as_of": r.i64(), "engine_version": r.string()}),
-            ("decision", lambda: {"packet": r.b32(), "disposition": r.opt(r.b32), "decision": r.string(), "text": r.string()}),
-        ]
-        name, f = table[r.enum(range(len(table)))]
-        return name, f()
-
-    def key_state(self):
-        return {"name": self.string(), "public_key": self.b32(), "roles": self.vec(lambda: self.enum(ROLES)),
-                "added_at": self.u64(), "revoked_at": self.opt(self.u64), "revoked_reason": self.opt(self.string)}
-
-
-def decode_entry(stored):
-    """-> (fields, payload name, payload) of stored entry bytes; raises ValueError."""
-    if len(stored) > MAX_ENTRY:
-        raise ValueError("entry over the 65,535-byte cap")
-    r = Reader(stored[:-64])
-    fields = {"format": r.u16(), "ledger": r.b32(), "signer": r.b32(), "claimed_at": r.i64()}
-    name, payload = r.payload()
-    r.end()
-    return fields, name, payload
-
-
 def u64_list(b): return [struct.unpack_from("<Q", b, i)[0] for i in range(0, len(b) - 7, 8)]
 
 
 def key_id(pub): return blake3.blake3(KEY_ID + pub).digest()
 
 
-def sha256(*parts):
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p)
-    return h.digest()
-
-
-def node_hash(l, r): return sha256(b"\x01", l, r)
 
 
 def stored_hash_index(level, n):
@@ -222,7 +92,7 @@ class Tree:
     def append(self, stored_entry):
         n = self.leaves
         assert len(self.hashes) == stored_hash_index(0, n)
-        h = sha256(b"\x00", stored_entry)
+        h = leaf_hash(stored_entry)
         self.hashes.append(h)
         level = 0
         while n & 1:
@@ -503,7 +373,7 @@ class Checker:
         self.check_tail()
         if not self.commits:
             self.problem("log", "log", "no commit record: the ledger is empty")
-        if mth([sha256(b"\x00", e[1]) for e in self.entries]) != self.tree.root(len(self.entries)):
+        if mth([leaf_hash(e[1]) for e in self.entries]) != self.tree.root(len(self.entries)):
             self.problem("root", "self-test", "stored-hash root differs from the recursive MTH (checker bug)")
 
     def check_batch(self, batch_start, batch, commit):
