@@ -68,6 +68,23 @@ pub struct Global {
     /// If another process is appending to the ledger, wait up to SECS seconds for it instead of failing (reading verbs never wait).
     #[arg(long, global = true, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
     pub wait: Option<u64>,
+    /// The ledger once a verb has opened it, so its helpers share one handle.
+    #[arg(skip)]
+    opened: Opened,
+}
+
+/// The ledger a verb opened (see [`open`]).
+#[derive(Clone, Default)]
+struct Opened(std::sync::OnceLock<&'static Ledger>);
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Opened(open)"
+        } else {
+            "Opened(closed)"
+        })
+    }
 }
 
 /// Options of verbs that sign an entry.
@@ -311,13 +328,18 @@ impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
     }
 }
 
-/// Opens the ledger named by the global options.
+/// Opens the ledger named by the global options, once per verb: a verb's helpers that call
+/// this again get the same handle (and its view), not another open.
 ///
 /// A verb runs once and the process ends: the ledger is left open for the process's exit to
 /// release (its maps and files), which costs less than unmapping and closing them one by one
 /// (docs/PERFORMANCE.md). A verb that opens the ledger repeatedly uses [`open_owned`].
 fn open(g: &Global) -> Result<&'static Ledger, Error> {
-    Ok(Box::leak(Box::new(open_owned(g)?)))
+    if let Some(l) = g.opened.0.get() {
+        return Ok(l);
+    }
+    let ledger: &'static Ledger = Box::leak(Box::new(open_owned(g)?));
+    Ok(g.opened.0.get_or_init(|| ledger))
 }
 
 /// Opens the ledger named by the global options, to be closed by the caller.
@@ -346,6 +368,38 @@ fn append(
     Ok(ledger
         .append_batch(vec![draft], key, Some(Timestamp::now()))?
         .remove(0))
+}
+
+/// A progress bar on stderr when it is a terminal; nothing otherwise.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(template: &str) -> Progress {
+        use std::io::IsTerminal;
+        Progress(std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(template)
+                    .expect("progress template is valid"),
+            );
+            b
+        }))
+    }
+
+    /// Shows `done` of `total`.
+    fn update(&self, done: u64, total: u64) {
+        if let Some(b) = &self.0 {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    }
+
+    /// Removes the bar.
+    fn finish(self) {
+        if let Some(b) = self.0 {
+            b.finish_and_clear();
+        }
+    }
 }
 
 /// Prints a value as pretty JSON on stdout.

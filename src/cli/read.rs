@@ -1,12 +1,12 @@
 //! Verbs that read the ledger, prove, checkpoint and verify.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{Global, open, print_json, read_file};
+use super::{Global, Progress, open, print_json, read_file};
 use crate::checkpoint;
 use crate::entry::{Entry, Payload};
 use crate::error::{Error, exit};
@@ -409,22 +409,8 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         None => None,
     };
     let ledger = open(g)?;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "verifying {bar:40} {pos}/{len} entries ({per_sec})",
-            )
-            .expect("progress template is valid"),
-        );
-        b
-    });
-    let progress = |done: u64, total: u64| {
-        if let Some(b) = &bar {
-            b.set_length(total);
-            b.set_position(done);
-        }
-    };
+    let bar = Progress::new("verifying {bar:40} {pos}/{len} entries ({per_sec})");
+    let progress = |done: u64, total: u64| bar.update(done, total);
     let report = verify::verify(
         ledger,
         &verify::Options {
@@ -432,9 +418,7 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
             progress: Some(&progress),
         },
     )?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    bar.finish();
     if a.json {
         print_json(&serde_json::json!({"verified": report.ok(), "report": report}))?;
     } else if report.ok() {

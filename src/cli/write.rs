@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{Global, Signing, open, print_json, read_file};
+use super::{Global, Progress, Signing, open, print_json, read_file};
 use crate::digest::Digest;
 use crate::entry::{
     Acknowledgment, Annotation, AnnotationKind, ArtifactMeta, KeyGrant, KeyRevoke, KeyRotate,
@@ -115,25 +115,9 @@ pub struct MigrateArgs {
 }
 
 pub fn migrate(g: &Global, a: MigrateArgs) -> Result<i32, Error> {
-    use std::io::IsTerminal;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("migrating {bar:40} {pos}/{len} entries")
-                .expect("progress template is valid"),
-        );
-        b
-    });
-    let progress = |done: u64, total: u64| {
-        if let Some(b) = &bar {
-            b.set_length(total);
-            b.set_position(done);
-        }
-    };
-    let ledger = Ledger::migrate(&a.from, &g.ledger, &progress)?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    let bar = Progress::new("migrating {bar:40} {pos}/{len} entries");
+    let ledger = Ledger::migrate(&a.from, &g.ledger, &|done, total| bar.update(done, total))?;
+    bar.finish();
     let size = ledger.size()?;
     println!(
         "migrated {size} entries from {} to {}; root {}",
