@@ -285,3 +285,19 @@ fn readers_opening_while_a_writer_appends_always_see_a_whole_commit() {
     let r = verify::verify(&writer, &verify::Options::default()).unwrap();
     assert!(r.ok(), "{:#?}", r.failures);
 }
+
+#[test]
+fn a_handle_sees_another_handles_appends_after_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let (writer, key) = admin_ledger(&path);
+    let reader = Ledger::open(&path, &OpenOptions::default()).unwrap();
+    assert_eq!(reader.size().unwrap(), 1);
+    let a = writer.append(note(1, 1), &key).unwrap();
+    // A snapshot until asked to look again.
+    assert_eq!(reader.size().unwrap(), 1);
+    assert_eq!(reader.index_of(&a.id).unwrap(), None);
+    reader.refresh();
+    assert_eq!(reader.size().unwrap(), 2);
+    assert_eq!(reader.index_of(&a.id).unwrap(), Some(1));
+}

@@ -17,15 +17,10 @@ impl Mapped {
     /// Maps `path`; an absent file maps as empty.
     pub fn open(path: &Path) -> io::Result<Mapped> {
         match File::open(path) {
-            Ok(f) => Mapped::file(&f),
+            Ok(f) => Mapped::file_of(&f, f.metadata()?.len()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Mapped(None)),
             Err(e) => Err(e),
         }
-    }
-
-    /// Maps an open file.
-    pub fn file(f: &File) -> io::Result<Mapped> {
-        Mapped::file_of(f, f.metadata()?.len())
     }
 
     /// Maps the first `len` bytes of an open file (its length, as the caller just read it).

@@ -73,15 +73,11 @@ pub const BLOBS: &str = "blobs";
 pub const HASHES: &str = "hashes";
 pub const COMMITS: &str = "commits";
 
-/// Log and index layout details for verification and tools (docs/FORMAT.md).
+/// What verification and tools read of the log's layout (docs/FORMAT.md).
 pub mod layout {
-    pub use super::index::{RECORD as INDEX_RECORD, RUN_MAGIC, TAIL_MAX, run_files, run_name};
-    pub use super::log::{
-        COMMIT_BODY, COMMIT_RECORD, HEADER, MAGIC, MAX_BODY, blob_parts, check_hash, record_at,
-        records,
-    };
-    pub use super::view::{DenseHashes, leaves_covered, registry_at};
-    pub use super::{BLOBS, COMMITS, ENTRIES, HASHES, IDS, INDEX_DIR, LOCK, LOG, TAG_FILE};
+    pub use super::index::RECORD as INDEX_RECORD;
+    pub use super::log::{MAGIC, blob_parts, record_at, records};
+    pub use super::{LOG, TAG_FILE};
 }
 
 /// How to open a ledger.
@@ -739,16 +735,6 @@ impl Ledger {
         }
         merkle::prove_consistency(new, old, &*view)
             .map_err(|e| Error::Corrupt(format!("tree hashes: {e}")))
-    }
-
-    /// Reads one stored tree hash.
-    pub fn stored_hash(&self, index: u64) -> Result<Option<Hash>> {
-        Ok(self.view()?.stored_hash(index))
-    }
-
-    /// The number of stored tree hashes.
-    pub fn stored_hash_count(&self) -> Result<u64> {
-        Ok(self.view()?.stored_hashes().len())
     }
 }
 

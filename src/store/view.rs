@@ -554,7 +554,12 @@ impl View {
 
     /// The key registry as of the newest commit, from its snapshot record.
     pub fn registry(&self) -> Result<Registry> {
-        registry_at(self.log(), self.head.commit.registry)
+        let r = self.record(self.head.commit.registry, Tag::Registry, &|| {
+            "the newest commit's registry pointer".into()
+        })?;
+        let states: Vec<KeyState> = codec::decode(r.body, log::MAX_BODY)
+            .map_err(|e| corrupt(format!("the key registry record: {e}")))?;
+        Ok(Registry::from_states(states))
     }
 
     /// The latest stored checkpoint note, if one was stored.
@@ -573,23 +578,8 @@ impl View {
     }
 }
 
-/// The registry snapshot record at `offset` of `log`.
-pub fn registry_at(log: &[u8], offset: u64) -> Result<Registry> {
-    let r = match log::record_at(log, offset) {
-        Ok(r) if r.tag == Tag::Registry => r,
-        _ => {
-            return Err(corrupt(format!(
-                "the newest commit names a registry record at log offset {offset}, where there is none"
-            )));
-        }
-    };
-    let states: Vec<KeyState> = codec::decode(r.body, log::MAX_BODY)
-        .map_err(|e| corrupt(format!("the key registry record: {e}")))?;
-    Ok(Registry::from_states(states))
-}
-
 /// The number of leaves whose stored hashes fit in `stored` hashes.
-pub fn leaves_covered(stored: u64) -> u64 {
+fn leaves_covered(stored: u64) -> u64 {
     // stored_hash_count(n) = 2n - popcount(n) is increasing: search for the largest n.
     let (mut lo, mut hi) = (0u64, stored);
     while lo < hi {
@@ -617,7 +607,7 @@ fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
 }
 
 /// Stored hashes read from a dense array.
-pub struct DenseHashes<'a>(pub &'a Dense<32>);
+struct DenseHashes<'a>(&'a Dense<32>);
 
 impl HashReader for DenseHashes<'_> {
     fn read_hashes(
