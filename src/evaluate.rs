@@ -604,11 +604,16 @@ fn evidence_rule(cx: &mut Ctx, r: &EvidenceRule) {
             }
         }
         Cover::Paths => {
+            // The views of each path, in the views' order: one pass over the views instead of
+            // one per path (a gate may name a thousand paths, each with its drill).
+            let mut by_path: BTreeMap<&str, Vec<&View>> = BTreeMap::new();
+            for v in &views {
+                if let Some(p) = v.path.as_deref() {
+                    by_path.entry(p).or_default().push(v);
+                }
+            }
             for p in &r.paths {
-                let m: Vec<&View> = views
-                    .iter()
-                    .filter(|v| v.path.as_deref() == Some(p))
-                    .collect();
+                let m: Vec<&View> = by_path.get(p.as_str()).cloned().unwrap_or_default();
                 let mut affects: Vec<WorkloadRef> = Vec::new();
                 for v in &m {
                     for w in cx.in_scope.iter() {
