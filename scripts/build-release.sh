@@ -1,23 +1,67 @@
 #!/usr/bin/env bash
-# Builds the release `evl` binary and prints its path. On Linux with glibc it is linked
-# statically and position-dependent (glibc's static libraries come with the C toolchain Rust
-# needs there): a CLI that runs once per append pays its start-up every time, and such a
-# binary starts in about two-thirds of the time of a dynamically linked one, which must load
-# and relocate libc, libm and libgcc_s first, and touches fewer pages than a static PIE, which
-# relocates its own pointers (docs/PERFORMANCE.md). The price is that the executable's own
-# address is not randomised (libraries' and the heap's are irrelevant: there are none, and
-# the heap and stack still are). Elsewhere it is an ordinary release build.
+# Builds the release `evl` binary and prints its path. A CLI that runs once per append pays its
+# start-up every time, so on Linux the binary is built for start-up (docs/PERFORMANCE.md,
+# "Start-up"):
+#   - linked statically against musl (the Rust target is added with rustup when missing), with
+#     dlmalloc as its allocator (Cargo.toml). glibc's start-up queries the CPU dozens of times;
+#     on a virtual machine each query traps to the hypervisor, and a static glibc program spends
+#     ~0.3 ms there before `main`. If the musl target cannot be added (no rustup, offline), the
+#     binary is linked statically against glibc instead, as before, and this script says so.
+#   - position-dependent: nothing to relocate at start. The price is that the executable's own
+#     address is not randomised (there are no shared libraries; heap and stack still are).
+#   - with the functions a single append runs laid out together (scripts/evl.symbol-order, made
+#     by scripts/symbol-order.sh), so starting touches a few dozen pages of code instead of
+#     most of the binary. A stale order file (other dependency versions) only costs that gain;
+#     this script warns when most of its symbols are missing.
+# Elsewhere it is an ordinary release build.
 # Usage: bash scripts/build-release.sh [cargo build options]
+#        EVL_NO_ORDER=1 bash scripts/build-release.sh      (no symbol ordering: to make a new one)
+#        EVL_ORDER_STRICT=1 bash scripts/build-release.sh  (fail when the order file is stale; CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host="$(rustc -vV | sed -n 's/^host: //p')"
+order="$PWD/scripts/evl.symbol-order"
+
 case "$host" in
-*-linux-gnu)
-    # --target makes cargo keep these flags off build scripts and proc-macros, which cannot
-    # be linked statically.
-    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
-        cargo build --release --quiet --bin evl --target "$host" "$@"
-    echo "target/$host/release/evl"
+x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu)
+    target="${host%-gnu}-musl"
+    if ! rustc --print target-libdir --target "$target" 2>/dev/null | xargs -I{} test -d {}; then
+        if ! rustup target add "$target" >&2; then
+            echo "build-release: cannot add the $target target; building against glibc" >&2
+            target="$host"
+        fi
+    fi
+    flags="-C relocation-model=static"
+    if [ "$target" = "$host" ]; then
+        # --target keeps these flags off build scripts and proc-macros, which cannot be
+        # linked statically.
+        flags="$flags -C target-feature=+crt-static"
+    fi
+    # rustc's own lld (the order file is an lld option); the gcc-ld directory holds the
+    # `ld.lld` that `cc -fuse-ld=lld` finds.
+    gcc_ld="$(rustc --print sysroot)/lib/rustlib/$host/bin/gcc-ld"
+    ordered=""
+    # The order file names the musl build's symbols.
+    if [ -z "${EVL_NO_ORDER:-}" ] && [ "$target" != "$host" ] && [ -f "$order" ] &&
+        [ -x "$gcc_ld/ld.lld" ]; then
+        flags="$flags -C link-arg=-fuse-ld=lld -C link-arg=-B$gcc_ld"
+        flags="$flags -C link-arg=-Wl,--symbol-ordering-file=$order"
+        flags="$flags -C link-arg=-Wl,--no-warn-symbol-ordering"
+        ordered=1
+    fi
+    RUSTFLAGS="${RUSTFLAGS:-} $flags" \
+        cargo build --release --quiet --bin evl --target "$target" "$@"
+    bin="target/$target/release/evl"
+    if [ -n "$ordered" ] && command -v nm >/dev/null; then
+        total=$(grep -c . "$order")
+        found=$(nm "$bin" | awk '{print $NF}' | grep -cxFf "$order" || true)
+        if [ $((found * 10)) -lt $((total * 8)) ]; then
+            echo "build-release: only $found of the $total symbols in scripts/evl.symbol-order are in this binary;" \
+                "regenerate it with scripts/symbol-order.sh" >&2
+            [ -z "${EVL_ORDER_STRICT:-}" ] || exit 1
+        fi
+    fi
+    echo "$bin"
     ;;
 *)
     cargo build --release --quiet --bin evl "$@"

@@ -1,6 +1,9 @@
 //! The `evl` command: parses arguments and dispatches to `evl::cli`.
 
-use clap::Parser;
+/// See Cargo.toml: musl's allocator maps and unmaps pages for small allocations.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
 fn main() {
     // Like other Unix tools, end quietly when the reader of our output goes away
@@ -9,6 +12,6 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = evl::cli::Cli::parse();
+    let cli = evl::cli::parse();
     std::process::exit(evl::cli::run(cli));
 }

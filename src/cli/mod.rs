@@ -229,6 +229,24 @@ pub enum PacketCommand {
     Create(Lazy<gate::PacketCreateArgs>),
 }
 
+/// Parses the process's command line as `Cli::parse()` does: help, version and usage errors
+/// (exit 2) end the process here. The command definition clap builds to parse is left for the
+/// process's exit to free: dropping it frees its hundreds of small allocations one by one, which
+/// is a sixth of the instructions a single `evl add` runs (docs/PERFORMANCE.md, "Start-up").
+pub fn parse() -> Cli {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let parsed = cmd
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|matches| Cli::from_arg_matches_mut(&mut std::mem::ManuallyDrop::new(matches)));
+    match parsed {
+        Ok(cli) => {
+            std::mem::forget(cmd);
+            cli
+        }
+        Err(e) => e.format(&mut cmd).exit(),
+    }
+}
+
 /// Runs a parsed command line and returns the process exit code. Errors are printed here as
 /// one line on stderr.
 pub fn run(cli: Cli) -> i32 {
