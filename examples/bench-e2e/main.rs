@@ -1326,7 +1326,7 @@ fn loadavg() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn machine(load_start: &str) {
+fn machine(load_start: &str, evl_bin: &Path) {
     let sh = |c: &str| {
         Command::new("sh")
             .args(["-c", c])
@@ -1350,8 +1350,20 @@ fn machine(load_start: &str) {
     );
     println!(
         "evl commit: {}",
-        sh("git -C \"$CARGO_MANIFEST_DIR\" rev-parse --short HEAD 2>/dev/null || echo unknown")
+        sh("git -C \"$CARGO_MANIFEST_DIR\" describe --always --dirty 2>/dev/null || echo unknown")
     );
+    // Which build the CLI figures are of (scripts/build-release.sh: static musl on Linux).
+    let file = Command::new("file")
+        .arg("-b")
+        .arg(evl_bin)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let kind: Vec<&str> = file
+        .split(", ")
+        .filter(|p| p.starts_with("ELF") || p.contains("linked"))
+        .collect();
+    println!("evl binary: {} ({})", evl_bin.display(), kind.join(", "));
     println!();
 }
 
@@ -1400,7 +1412,7 @@ fn main() {
     replay(&mut t, &work, &evl_bin, &c, &b);
     eprintln!("total {:.0} s", t_start.elapsed().as_secs_f64());
     println!();
-    machine(&load_start);
+    machine(&load_start, &evl_bin);
     t.print();
     if o.keep {
         if let Some(d) = tmp {
