@@ -233,7 +233,9 @@ impl SecretKey {
         &self.key
     }
 
-    /// PKCS#8 v1 PEM, as `openssl genpkey -algorithm ed25519` writes.
+    /// PKCS#8 PEM: a version-2 OneAsymmetricKey (RFC 5958), the public key beside the secret, as
+    /// ed25519-dalek writes it. `openssl genpkey -algorithm ed25519` writes version 1 (the secret
+    /// alone); evl reads both.
     pub fn to_pkcs8_pem(&self) -> String {
         self.key
             .to_pkcs8_pem(Default::default())
