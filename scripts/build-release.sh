@@ -25,7 +25,7 @@ order="$PWD/scripts/evl.symbol-order"
 case "$host" in
 x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu)
     target="${host%-gnu}-musl"
-    if ! rustc --print target-libdir --target "$target" 2>/dev/null | xargs -I{} test -d {}; then
+    if ! [ -d "$(rustc --print target-libdir --target "$target" 2>/dev/null)" ]; then
         if ! rustup target add "$target" >&2; then
             echo "build-release: cannot add the $target target; building against glibc" >&2
             target="$host"
