@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{Global, Progress, open, print_json, read_file};
+use super::{Global, Progress, open, open_for_verify, print_json, read_file};
 use crate::checkpoint;
 use crate::entry::{Entry, Payload};
 use crate::error::{Error, exit};
@@ -406,7 +406,7 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         )),
         None => None,
     };
-    let ledger = open(g)?;
+    let ledger = &open_for_verify(g)?;
     let bar = Progress::new("verifying {bar:40} {pos}/{len} entries ({per_sec})");
     let progress = |done: u64, total: u64| bar.update(done, total);
     let report = verify::verify(
