@@ -1065,6 +1065,7 @@ impl IndexFiles<'_> {
                 merkle::read_each(indexes, self.0)
             }
         }
+        let mut root = None;
         while k < count {
             let Some((off, c)) = commit(k) else {
                 match u64_at(self.commits, k) {
@@ -1105,7 +1106,15 @@ impl IndexFiles<'_> {
                 break;
             }
             (size, blobs, end) = (c.size, c.blobs, off + COMMIT_RECORD as u64);
+            root = Some(c.root);
             k += 1;
+        }
+        // A stored leaf hash whose subtree is not complete yet was compared with nothing above:
+        // the newest trusted tree must fold to its commit's root, or only the mark is trusted.
+        if let Some(root) = root
+            && merkle::root(size, &FileHashes(&stored)).ok() != Some(root)
+        {
+            return Ok(mark.min(count));
         }
         Ok(k)
     }
