@@ -7,10 +7,10 @@
 //! signed-note implementation (e.g. Go's `golang.org/x/mod/sumdb/note`) verifies it with the
 //! verifier key `evl checkpoint --json` prints.
 
-use signed_note::{Note, NoteError, StandardVerifier, Verifier, VerifierList};
+use signed_note::{Note, NoteError, Verifier, VerifierList};
 use tlog_tiles::checkpoint::Checkpoint;
 
-use crate::keys::{KeyId, PublicKey, SecretKey};
+use crate::keys::{self, KeyId, PublicKey, SecretKey, SignatureBytes};
 use crate::merkle::{Hash, TreeSize};
 
 /// A checkpoint whose signature has been checked.
@@ -53,6 +53,29 @@ impl signed_note::Signer for NoteSigner<'_> {
     }
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
         Ok(self.key.sign(msg).0.to_vec())
+    }
+}
+
+/// A signed-note verifier for `key` that applies evl's signature rule (docs/FORMAT.md
+/// §"Signature validity"), not the note library's own (ed25519-dalek's cofactorless `verify`,
+/// which accepts small-order keys): a checkpoint signature is valid exactly when an entry
+/// signature by the same key would be.
+struct NoteVerifier {
+    name: String,
+    id: u32,
+    key: PublicKey,
+}
+
+impl Verifier for NoteVerifier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn key_id(&self) -> u32 {
+        self.id
+    }
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        sig.try_into()
+            .is_ok_and(|sig| keys::verify(&self.key, msg, &SignatureBytes(sig)))
     }
 }
 
@@ -100,8 +123,13 @@ pub fn open(
     let parsed = Note::from_bytes(note).map_err(|_| CheckpointError::Malformed)?;
     let verifiers: Vec<Box<dyn Verifier>> = candidates
         .iter()
-        .filter_map(|pk| StandardVerifier::new(&verifier_key(origin, pk)).ok())
-        .map(|v| Box::new(v) as Box<dyn Verifier>)
+        .map(|pk| {
+            Box::new(NoteVerifier {
+                name: origin.to_string(),
+                id: note_key_id(origin, pk),
+                key: *pk,
+            }) as Box<dyn Verifier>
+        })
         .collect();
     let list = VerifierList::new(verifiers);
     let (verified, _unknown) = parsed.verify(&list).map_err(|e| match e {
