@@ -108,10 +108,17 @@ def cofactorless(pub, sig, msg):
 
 def check_signature_rule(vectors_dir):
     """§"Signature validity" on the published Ed25519 edge cases."""
+    p = evl_ed25519.P
     # "Taming the many EdDSAs", cases 0-11: valid exactly when neither A nor R is of small
     # order (0, 1, 2, 8-11; 8-11 are also non-canonical) and S < ℓ (6, 7); 3, 4 and 5 satisfy
     # the cofactored equation with mixed-order points.
     valid = {3, 4, 5}
+    # No vector has a non-canonical encoding of a large-order point (nobody can sign under
+    # one), so rule 2 is checked directly: y + p for y < 19 with either sign, and x = −0.
+    non_canonical = [(p + y | sign << 255).to_bytes(32, "little")
+                     for y in range(19) if p + y < 2**255 for sign in (0, 1)]
+    non_canonical += [(1 | 1 << 255).to_bytes(32, "little"), (p - 1 | 1 << 255).to_bytes(32, "little")]
+    assert not any(evl_ed25519.decode_point(e) for e in non_canonical), "a non-canonical encoding decoded"
     with open(os.path.join(vectors_dir, "ed25519-speccheck", "cases.json")) as f:
         cases = json.load(f)
     assert len(cases) == 12
