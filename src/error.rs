@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::entry::EntryError;
 use crate::keys::KeyError;
 use crate::registry::AuthError;
+use crate::trust::StateError;
 
 /// Exit codes, documented in `evl --help`.
 pub mod exit {
@@ -65,6 +66,8 @@ pub enum Error {
     Corrupt(String),
     #[error("entry cannot be stored: {0}")]
     Entry(#[from] EntryError),
+    #[error(transparent)]
+    State(#[from] crate::trust::StateError),
 }
 
 impl Error {
@@ -78,6 +81,8 @@ impl Error {
             Error::Unauthorized(_) => exit::REFUSED,
             Error::Key(KeyError::OpenPermissions { .. }) => exit::REFUSED,
             Error::Corrupt(_) => exit::INVALID,
+            Error::State(StateError::OpenPermissions { .. }) => exit::REFUSED,
+            Error::State(StateError::Io { source, .. }) if is_storage_io(source) => exit::STORAGE,
             _ => exit::INPUT,
         }
     }

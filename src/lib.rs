@@ -26,6 +26,7 @@ pub mod registry;
 pub mod replay;
 pub mod store;
 pub mod timestamp;
+pub mod trust;
 pub mod verify;
 
 pub use digest::{Digest, EntryId};

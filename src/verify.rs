@@ -27,6 +27,7 @@ use crate::merkle::{self, Hash, HashReader};
 use crate::registry::{KeyState, Registry};
 use crate::store::layout;
 use crate::store::{Commit, Ledger, Tag, View};
+use crate::trust;
 
 /// Signatures verified per batch equation (larger batches amortise more of the scalar work;
 /// a failing batch is bisected, so one bad signature costs about two batches more).
@@ -65,6 +66,9 @@ pub struct Report {
     pub artifacts_checked: u64,
     pub root: String,
     pub checkpoints: Vec<CheckpointStatus>,
+    /// What the verification trusted and why, when trust roots were given and held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted: Option<trust::Trusted>,
     pub failures: Vec<Failure>,
 }
 
@@ -103,6 +107,8 @@ pub struct Options<'a> {
     pub auditor_checkpoint: Option<(String, Vec<u8>)>,
     /// Called with (done, total) as entries are checked.
     pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
+    /// The trust roots to anchor the ledger in ([`trust::check`]); `None` checks integrity only.
+    pub trust: Option<&'a trust::Roots>,
 }
 
 /// The tree recomputed from the leaves: `levels[l][n]` is the hash of the complete subtree
@@ -445,6 +451,7 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     if let Some(a) = &opts.auditor_checkpoint {
         notes.push(a.clone());
     }
+    let mut latest = None;
     for (source, note) in notes {
         let all_admins: Vec<PublicKey> = registry
             .keys()
@@ -485,6 +492,9 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
                         format!("{source}: the consistency proof does not check"),
                     );
                 }
+                if latest.is_none() && view.latest_checkpoint() == Some(&note[..]) {
+                    latest = Some((note.clone(), cp.clone()));
+                }
                 report.checkpoints.push(CheckpointStatus {
                     source,
                     size: cp.size,
@@ -494,10 +504,72 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
             }
         }
     }
+    // Trust: the roots the auditor holds must anchor this ledger.
+    if let (Some(roots), Some(root), Some((_, Ok((g, id))))) = (opts.trust, root, decoded.first()) {
+        let root_at = |n: u64| (n <= size).then(|| merkle::root(n, &levels).ok()).flatten();
+        let latest = latest.as_ref().map(|(n, cp)| (n.as_slice(), cp.clone()));
+        match trust_subject(g, *id, &registry, size, root, latest, &root_at) {
+            Some(subject) => match trust::check(&subject, roots) {
+                Ok(t) => report.trusted = Some(t),
+                Err(fails) => {
+                    for f in fails {
+                        report.fail(None, "trust", f);
+                    }
+                }
+            },
+            None => report.fail(Some(0), "trust", "entry 0 is not a genesis entry"),
+        }
+    }
     report
         .failures
         .sort_by_key(|f| (f.index.is_none(), f.index));
     Ok(report)
+}
+
+/// What verifying the whole ledger established, for [`trust::check`]: `genesis` is entry 0
+/// (id `id`), `registry` the one the key entries define, `latest` the latest stored
+/// checkpoint as verified above.
+fn trust_subject<'a>(
+    genesis: &'a Entry,
+    id: Digest,
+    registry: &Registry,
+    size: u64,
+    root: Hash,
+    latest: Option<(&'a [u8], checkpoint::Verified)>,
+    root_at: &'a dyn Fn(u64) -> Option<Hash>,
+) -> Option<trust::Subject<'a>> {
+    let Payload::Genesis(g) = &genesis.body.payload else {
+        return None;
+    };
+    let admins = registry
+        .keys()
+        .values()
+        .filter(|s| s.roles.contains(&Role::Admin) && s.active_at(size.saturating_sub(1)))
+        .map(|s| trust::AdminKey {
+            name: s.name.clone(),
+            public_key: s.public_key,
+        })
+        .collect();
+    Some(trust::Subject {
+        what: "the ledger",
+        origin: &g.origin,
+        genesis: id,
+        genesis_signer: genesis.body.signer,
+        genesis_admins: g
+            .admins
+            .iter()
+            .map(|a| trust::AdminKey {
+                name: a.name.clone(),
+                public_key: a.public_key,
+            })
+            .collect(),
+        admins,
+        checkpoint: latest,
+        size,
+        root,
+        whole_tree: true,
+        root_at,
+    })
 }
 
 /// The body of the record at `offset`, which the framing walk found well formed.

@@ -131,6 +131,12 @@ impl Flagship {
     fn key(&self, name: &str) -> PathBuf {
         self.dir.join("keys").join(format!("{name}.key"))
     }
+
+    /// The genesis entry id: the trust root an auditor holds for verify-bundle.
+    fn genesis(&self) -> String {
+        assert_eq!(self.log[0]["kind"], "genesis");
+        self.log[0]["id"].as_str().unwrap().to_string()
+    }
 }
 
 /// The one payload object of a `evl log --json` entry.
@@ -207,6 +213,11 @@ fn ledger_copy() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn run(ledger: &Path, args: &[&str]) -> Output {
+    // Auditor state beside the ledger (each copy its own), never in the home directory.
+    let state = ledger
+        .parent()
+        .expect("a ledger in a directory")
+        .join("state");
     Command::cargo_bin("evl")
         .unwrap()
         .arg("--ledger")
@@ -214,6 +225,8 @@ fn run(ledger: &Path, args: &[&str]) -> Output {
         .args(args)
         .env_remove("EVL_KEY")
         .env_remove("EVL_LEDGER")
+        .env_remove("EVL_STATE_DIR")
+        .env("XDG_STATE_HOME", state)
         .output()
         .unwrap()
 }
@@ -696,17 +709,37 @@ fn export_then_verify_bundle_offline() {
         std::fs::read(&file).unwrap(),
         std::fs::read(f.dir.join("packet-v4.evlb")).unwrap()
     );
-    // Offline: no ledger at all (point --ledger somewhere empty).
+    // Offline: no ledger at all (point --ledger somewhere empty). Without a trust root the
+    // auditor holds, nothing is verified: one line says which flags supply one.
     let nowhere = t.path().join("no-ledger");
-    let o = evl(&nowhere, &["verify-bundle", p(&file)]);
+    let o = run(&nowhere, &["verify-bundle", p(&file)]);
+    assert_eq!(code(&o), INVALID, "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no trust root") && stderr(&o).contains("--genesis"));
+    let genesis = f.genesis();
+    let o = evl(
+        &nowhere,
+        &["verify-bundle", p(&file), "--genesis", &genesis],
+    );
     assert!(
         stdout(&o).contains("verified offline: 36 entries, 12 artifacts, 36 inclusion proofs against a checkpoint of size 42, 4 disposition(s) replayed"),
         "{}",
         stdout(&o)
     );
+    assert!(
+        stdout(&o).contains(&format!("genesis     {genesis}")),
+        "{}",
+        stdout(&o)
+    );
     assert!(!nowhere.exists(), "verify-bundle created a ledger");
-    let j = json(&evl(&nowhere, &["verify-bundle", p(&file), "--json"]));
+    let j = json(&evl(
+        &nowhere,
+        &["verify-bundle", p(&file), "--json", "--genesis", &genesis],
+    ));
     assert_eq!(j["verified"], true);
+    assert_eq!(j["trusted"]["genesis"], genesis.as_str());
+    assert_eq!(j["trusted"]["size"], 42);
     assert_eq!(j["packet"], v4.as_str());
     assert_eq!(j["dispositions_replayed"], 4);
     assert_eq!(j["failures"], serde_json::json!([]));
@@ -724,11 +757,15 @@ fn any_altered_bundle_byte_fails_verification_naming_what() {
     positions.extend((0..20).map(|i| 200 + i * (n - 400) / 20));
     let file = t.path().join("flipped.evlb");
     let nowhere = t.path().join("no-ledger");
+    let genesis = f.genesis();
     for &pos in &positions {
         let mut b = good.clone();
         b[pos] ^= 0x01;
         std::fs::write(&file, &b).unwrap();
-        let o = run(&nowhere, &["verify-bundle", p(&file)]);
+        let o = run(
+            &nowhere,
+            &["verify-bundle", p(&file), "--genesis", &genesis],
+        );
         let err = stderr(&o);
         assert_eq!(
             code(&o),
@@ -767,7 +804,10 @@ fn any_altered_bundle_byte_fails_verification_naming_what() {
         vec![],
     ] {
         std::fs::write(&file, &b).unwrap();
-        let o = run(&nowhere, &["verify-bundle", p(&file)]);
+        let o = run(
+            &nowhere,
+            &["verify-bundle", p(&file), "--genesis", &genesis],
+        );
         assert_eq!(code(&o), INVALID, "{}", stderr(&o));
         assert!(stderr(&o).contains("FAIL "), "{}", stderr(&o));
     }
@@ -1125,7 +1165,16 @@ fn export_with_a_fresh_checkpoint_carries_a_disposition_recorded_after_the_last_
         &l,
         &["export", &v4, "-o", p(&file), "--checkpoint-key", p(&admin)],
     );
-    let j = json(&evl(&l, &["verify-bundle", p(&file), "--json"]));
+    let j = json(&evl(
+        &l,
+        &[
+            "verify-bundle",
+            p(&file),
+            "--json",
+            "--genesis",
+            &f.genesis(),
+        ],
+    ));
     assert_eq!(j["verified"], true, "{j}");
     assert_eq!(j["dispositions_replayed"], 5, "{j}");
     assert_eq!(j["checkpoint_size"], 43, "{j}");
@@ -1168,7 +1217,16 @@ fn export_never_silently_omits_a_disposition_of_the_lineage() {
     let file = t.path().join("v4.evlb");
     let o = run(&l, &["export", &v4, "-o", p(&file)]);
     if code(&o) == 0 {
-        let j = json(&evl(&l, &["verify-bundle", p(&file), "--json"]));
+        let j = json(&evl(
+            &l,
+            &[
+                "verify-bundle",
+                p(&file),
+                "--json",
+                "--genesis",
+                &f.genesis(),
+            ],
+        ));
         assert_eq!(
             j["dispositions_replayed"], 5,
             "the bundle lacks disposition {newest}: {j}"
@@ -1242,7 +1300,10 @@ fn a_bundle_with_proofs_from_another_tree_fails() {
     )
     .unwrap();
     let nowhere = t.path().join("no-ledger");
-    let o = run(&nowhere, &["verify-bundle", p(&file)]);
+    let o = run(
+        &nowhere,
+        &["verify-bundle", p(&file), "--genesis", &f.genesis()],
+    );
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let err = stderr(&o);
     assert!(!err.contains("panicked"), "{err}");

@@ -735,6 +735,7 @@ fn closed_stdout_is_not_a_panic() {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
         let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("evl"))
+            .env("XDG_STATE_HOME", f.state())
             .arg("--ledger")
             .arg(f.ledger())
             .args(&argv)

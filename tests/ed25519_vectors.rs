@@ -378,7 +378,8 @@ fn the_writer_and_the_verifier_accept_the_same_entry_signatures() {
 }
 
 /// A checkpoint note's signature is judged by the same rule (not the note library's own,
-/// which accepts a small-order key).
+/// which accepts a small-order key), against the ledger's admin keys or a verifier key the
+/// auditor holds.
 #[test]
 fn checkpoint_signatures_follow_the_same_rule() {
     let origin = common::ORIGIN;
@@ -395,13 +396,15 @@ fn checkpoint_signatures_follow_the_same_rule() {
         n.extend(format!("\n\u{2014} {origin} {b64}\n").as_bytes());
         n
     };
+    // An auditor's verifier key (`--verifier-key`) checks a note by the same rule.
+    let trusted: checkpoint::VerifierKey = checkpoint::verifier_key(origin, &admin.public())
+        .parse()
+        .unwrap();
     for (name, sig, want) in crafted_variants(&admin, &body) {
-        let opened = checkpoint::open(
-            &note(admin.public().bytes(), &sig),
-            origin,
-            &[admin.public()],
-        );
+        let n = note(admin.public().bytes(), &sig);
+        let opened = checkpoint::open(&n, origin, &[admin.public()]);
         assert_eq!(opened.is_ok(), want, "{name}: {opened:?}");
+        assert_eq!(trusted.signed(&n), want, "verifier key on {name}");
         assert_eq!(keys::verify(&admin.public(), &body, &sig), want, "{name}");
     }
     // Under the identity key, (R = s·B, s) satisfies any equation for any message; the note
@@ -417,6 +420,8 @@ fn checkpoint_signatures_follow_the_same_rule() {
     let opened = checkpoint::open(&note(&identity, &forged), origin, &[identity_key]);
     assert!(opened.is_err(), "{opened:?}");
     let vkey = checkpoint::verifier_key(origin, &identity_key);
+    let held: checkpoint::VerifierKey = vkey.parse().unwrap();
+    assert!(!held.signed(&note(&identity, &forged)));
     let lax = signed_note::StandardVerifier::new(&vkey).unwrap();
     assert!(signed_note::Verifier::verify(&lax, &body, &forged.0));
 }

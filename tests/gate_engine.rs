@@ -1007,7 +1007,16 @@ fn bundles_verify_offline_and_any_altered_byte_fails() {
     let root = f.w.ledger.root(size).unwrap();
     let note = checkpoint::sign(ORIGIN, size, root, &f.w.k.admin);
     let bytes = bundle::export(&f.w.ledger, &f.v4, &note).unwrap();
-    let r = bundle::verify_bundle(&bytes);
+    // The auditor's trust root: the genesis id, known from the ledger, not from the bundle.
+    let roots = evl::trust::Roots {
+        genesis: Some(f.w.ledger.genesis_id().unwrap()),
+        ..Default::default()
+    };
+    // Without one, nothing is verified.
+    let r = bundle::verify_bundle(&bytes, &Default::default());
+    assert!(r.failures[0].contains("no trust root"), "{:#?}", r.failures);
+    assert_eq!(r.entries_checked, 0);
+    let r = bundle::verify_bundle(&bytes, &roots);
     assert!(r.ok(), "{:#?}", r.failures);
     assert_eq!(r.dispositions_replayed, 2);
     assert!(r.artifacts_checked >= 12 && r.proofs_checked == r.entries_checked);
@@ -1018,7 +1027,7 @@ fn bundles_verify_offline_and_any_altered_byte_fails() {
     for i in positions {
         let mut b = bytes.clone();
         b[i] ^= 0x01;
-        let r = bundle::verify_bundle(&b);
+        let r = bundle::verify_bundle(&b, &roots);
         assert!(
             !r.ok(),
             "flipping byte {i} of {} went unnoticed",
@@ -1030,7 +1039,7 @@ fn bundles_verify_offline_and_any_altered_byte_fails() {
     let mut b = bytes.clone();
     let n = b.len();
     b[n - 2] ^= 0x20;
-    let r = bundle::verify_bundle(&b);
+    let r = bundle::verify_bundle(&b, &roots);
     assert!(
         r.failures
             .iter()

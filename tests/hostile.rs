@@ -47,6 +47,7 @@ impl Fx {
     fn run_in(&self, ledger: &Path, args: &[&str]) -> Out {
         let o = Command::cargo_bin("evl")
             .unwrap()
+            .env("XDG_STATE_HOME", self.root.join("state"))
             .arg("--ledger")
             .arg(ledger)
             .args(args)

@@ -10,7 +10,9 @@ use assert_cmd::Command;
 
 fn evl(ledger: &Path) -> Command {
     let mut c = Command::cargo_bin("evl").unwrap();
-    c.arg("--ledger").arg(ledger);
+    c.env("XDG_STATE_HOME", ledger.with_file_name("state"))
+        .arg("--ledger")
+        .arg(ledger);
     c
 }
 

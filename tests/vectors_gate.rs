@@ -13,6 +13,8 @@ use evl::bundle::{self, BundleBody};
 use evl::digest::{Digest, EntryId};
 use evl::disposition::{self, Disposition, DocumentError, Subject};
 use evl::entry::{Entry, Payload};
+use evl::keys::SecretKey;
+use evl::trust::Roots;
 use evl::{codec, domain, merkle};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -296,9 +298,19 @@ fn disposition_vector(b: &Built) -> Value {
     })
 }
 
+/// The trust root an auditor of the vectors holds: the public key of the demo admin that
+/// created the vector ledger (keys/README.md), not anything read from the bundle.
+fn trust_root() -> Roots {
+    let admin = SecretKey::demo_from_phrase("evl demo key: mesh-admin");
+    Roots {
+        admin_keys: vec![("mesh-admin".into(), admin.public())],
+        ..Roots::default()
+    }
+}
+
 /// The expected result of verifying the bundle vector.
 fn bundle_expectation(bytes: &[u8]) -> Value {
-    let r = bundle::verify_bundle(bytes);
+    let r = bundle::verify_bundle(bytes, &trust_root());
     json!({
         "file": "bundle-v1.evlb",
         "bytes": bytes.len(),
@@ -592,7 +604,7 @@ fn the_bundle_vector_obeys_format_md() {
     assert!(body.blobs.iter().any(|b| *b == stored_document()));
     assert_eq!(body.blobs.len(), 7);
     // No trailing bytes.
-    let r = bundle::verify_bundle(&[bytes.as_slice(), b"\n"].concat());
+    let r = bundle::verify_bundle(&[bytes.as_slice(), b"\n"].concat(), &trust_root());
     assert!(!r.ok(), "a trailing byte was accepted");
 }
 
@@ -605,7 +617,7 @@ fn every_altered_byte_of_the_bundle_vector_is_refused_naming_what() {
         for mask in [0x01u8, 0x80] {
             let mut b = bytes.clone();
             b[pos] ^= mask;
-            let r = std::panic::catch_unwind(|| bundle::verify_bundle(&b))
+            let r = std::panic::catch_unwind(|| bundle::verify_bundle(&b, &trust_root()))
                 .unwrap_or_else(|_| panic!("verify_bundle panicked on a flip at {pos}"));
             assert!(!r.ok(), "flip {mask:#04x} at {pos} verified");
             assert!(

@@ -561,6 +561,8 @@ fn verify(t: &mut Table, l: &Limits, b: &Bulk, evl_bin: &Path) {
     );
     let t0 = Instant::now();
     let ok = Command::new(evl_bin)
+        // The auditor state `evl verify` keeps goes beside the ledger, not in the home directory.
+        .env("EVL_STATE_DIR", b.path.with_extension("auditor-state"))
         .args(["verify", "--ledger"])
         .arg(&b.path)
         .stdout(Stdio::null())
@@ -610,7 +612,9 @@ fn run(cmd: &mut Command) -> Duration {
 
 fn evl_cmd(evl_bin: &Path, ledger: &Path) -> Command {
     let mut c = Command::new(evl_bin);
-    c.env_remove("EVL_KEY").env("EVL_LEDGER", ledger);
+    c.env_remove("EVL_KEY")
+        .env("EVL_LEDGER", ledger)
+        .env("EVL_STATE_DIR", ledger.with_extension("auditor-state"));
     c
 }
 

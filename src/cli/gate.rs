@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use super::{Global, Signing, append, open, print_json, read_file};
+use super::{Global, Signing, append, open, print_json};
 use crate::bundle;
 use crate::deadlines;
 use crate::digest::EntryId;
@@ -730,46 +730,6 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<i32, Error> {
         id.short()
     );
     Ok(exit::OK)
-}
-
-#[derive(Args, Debug)]
-pub struct VerifyBundleArgs {
-    /// The bundle file.
-    pub file: PathBuf,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
-    let bytes = read_file(&a.file, bundle::MAX_BUNDLE_BYTES)?;
-    let r = bundle::verify_bundle(&bytes);
-    if a.json {
-        print_json(&json!({
-            "verified": r.ok(), "packet": r.packet.map(|p| p.to_hex()), "checkpoint_size": r.checkpoint_size,
-            "entries_checked": r.entries_checked, "artifacts_checked": r.artifacts_checked,
-            "proofs_checked": r.proofs_checked, "dispositions_replayed": r.dispositions_replayed, "failures": r.failures,
-        }))?;
-    } else if r.ok() {
-        println!(
-            "verified offline: {} entries, {} artifacts, {} inclusion proofs against a checkpoint of size {}, {} disposition(s) replayed",
-            r.entries_checked,
-            r.artifacts_checked,
-            r.proofs_checked,
-            r.checkpoint_size,
-            r.dispositions_replayed
-        );
-    } else {
-        for f in &r.failures {
-            eprintln!("FAIL {f}");
-        }
-        eprintln!(
-            "evl: bundle {} does not verify: {} problem(s)",
-            a.file.display(),
-            r.failures.len()
-        );
-    }
-    Ok(if r.ok() { exit::OK } else { exit::INVALID })
 }
 
 #[derive(Args, Debug)]

@@ -20,9 +20,11 @@ use crate::timestamp::Timestamp;
 const AFTER_HELP: &str = "\
 EXIT CODES:
     0  success; for verify, replay and verify-bundle: verified
-    1  verification failed: the ledger, bundle or disposition is invalid or tampered
+    1  verification failed: the ledger, bundle or disposition is invalid or tampered, or
+       no trust root anchors it (verify-bundle)
     2  usage or input error: bad arguments, malformed or missing files, unknown digests
-    3  refused: signer unknown, revoked or lacking the role; secret key file readable by others
+    3  refused: signer unknown, revoked or lacking the role; secret key file readable by others;
+       auditor state writable by others
     4  the ledger is in use by another process appending to it (retry, or pass --wait);
        reading verbs never wait
     5  storage failure: disk full or unwritable
@@ -30,6 +32,8 @@ EXIT CODES:
 ENVIRONMENT:
     EVL_LEDGER  ledger directory (default ./.evl); --ledger overrides it
     EVL_KEY     secret key file for verbs that sign; --key overrides it
+    EVL_STATE_DIR  auditor state directory of verify and verify-bundle (default
+                $XDG_STATE_HOME/evl, i.e. ~/.local/state/evl); --state-dir overrides it
 
 EXAMPLE:
     evl keygen hana --dir keys
@@ -197,8 +201,16 @@ pub enum Command {
     Export(Lazy<gate::ExportArgs>),
     /// Verify a bundle offline, with no ledger, replaying every disposition in it.
     ///
-    /// Exit 0 when it verifies, 1 naming what fails.
-    VerifyBundle(Lazy<gate::VerifyBundleArgs>),
+    /// A bundle carries its own keys, so it proves nothing about whose ledger it is: it
+    /// verifies only from a trust root you already hold — --genesis, --admin-key,
+    /// --verifier-key, a --checkpoint of the same size, or the auditor state recorded for its
+    /// origin by an earlier verification. Without one it is refused; --trust-on-first-use
+    /// accepts what it carries, with a loud warning, and records it. Every verification prints
+    /// what it trusted. Exit 0 when it verifies, 1 when it does not (or no root was given).
+    #[command(
+        after_help = "AUDITOR STATE:\n    One file per origin in $XDG_STATE_HOME/evl (default ~/.local/state/evl; --state-dir or\n    EVL_STATE_DIR to move it, --no-state to ignore it): the genesis and the newest tree verified.\n    A bundle of the recorded size must have the recorded root; one of another size cannot be\n    proven consistent from a bundle alone, and the output says so. Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl verify-bundle packet-v4.evlb --genesis 892a10bdd0e46a23dcfd1f77cffe4070ab6036836f59081ec216d8d1c4bdcb83\n    evl verify-bundle packet-v4.evlb --admin-key keys/mesh-admin.pub\n    evl verify-bundle packet-v4.evlb --verifier-key 'example.org/mesh-gate+5c8409be+AcPl…'\n    evl verify-bundle packet-v5.evlb            # the origin's genesis is in the auditor state"
+    )]
+    VerifyBundle(Lazy<read::VerifyBundleArgs>),
     /// Record the gate chair's human decision on a packet (gate-chair role).
     Decide(Lazy<gate::DecideArgs>),
     /// Copy a ledger kept by evl 0.1 (store layout 1, sled) into the current layout.
@@ -213,9 +225,14 @@ pub enum Command {
     Migrate(Lazy<write::MigrateArgs>),
     /// Verify every entry, signature, artifact, index, tree hash and checkpoint.
     ///
-    /// Exit 0 when everything verifies, 1 naming every failure otherwise.
+    /// Prints what it trusted (origin, genesis, admin keys, checkpoint) and why: the roots
+    /// given (--genesis, --admin-key, --verifier-key, --checkpoint), the auditor state, or —
+    /// the first time an origin is verified with none — trust on first use. The auditor state
+    /// remembers the newest tree verified per origin: a later verification of a ledger with
+    /// another genesis, fewer entries (rolled back) or another root at that size (a fork)
+    /// fails. Exit 0 when everything verifies, 1 naming every failure otherwise.
     #[command(
-        after_help = "EXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten"
+        after_help = "AUDITOR STATE:\n    One file per origin in $XDG_STATE_HOME/evl (default ~/.local/state/evl; --state-dir or\n    EVL_STATE_DIR to move it, --no-state to ignore it). Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten\n    evl verify --genesis 892a10bdd0e46a23dcfd1f77cffe4070ab6036836f59081ec216d8d1c4bdcb83   # a copy from elsewhere\n    evl verify --no-state --ledger restored-backup/  # an older copy, on purpose"
     )]
     Verify(Lazy<read::VerifyArgs>),
 }
@@ -272,7 +289,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Deadlines(Lazy(a)) => gate::deadlines(&cli.global, a),
         Command::Watch(Lazy(a)) => gate::watch(&cli.global, a),
         Command::Export(Lazy(a)) => gate::export(&cli.global, a),
-        Command::VerifyBundle(Lazy(a)) => gate::verify_bundle(a),
+        Command::VerifyBundle(Lazy(a)) => read::verify_bundle(a),
         Command::Decide(Lazy(a)) => gate::decide(&cli.global, a),
         Command::Verify(Lazy(a)) => read::verify(&cli.global, a),
         Command::Migrate(Lazy(a)) => write::migrate(&cli.global, a),
