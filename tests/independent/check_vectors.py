@@ -4,8 +4,11 @@
 It decodes every entry vector in tests/vectors/format-v1.json byte by byte, recomputes entry
 ids and key ids with BLAKE3, verifies Ed25519 signatures, recomputes RFC 6962 leaf hashes,
 checks every inclusion proof and the consistency proof with the RFC 9162 algorithms, and
-verifies the C2SP signed-note checkpoint. It shares no code with evl (the canonical decoding
-is evl_canonical.py, shared with check_store.py).
+verifies the C2SP signed-note checkpoint. Signatures are judged by §"Signature validity"
+(evl_ed25519.py), which is also checked on the published Ed25519 edge cases in
+tests/vectors/ed25519-speccheck and tests/vectors/ed25519-cctv, beside what Python
+`cryptography` (cofactorless OpenSSL) says of them. It shares no code with evl (the canonical
+decoding is evl_canonical.py, shared with check_store.py).
 
 Needs: python3, `pip install blake3 cryptography`.
 Usage: python3 tests/independent/check_vectors.py [tests/vectors/format-v1.json]
@@ -16,9 +19,11 @@ import os
 import sys
 
 import blake3
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import evl_ed25519  # noqa: E402
 from evl_canonical import ENTRY_SIGNATURE, KEY_ID, decode_entry, leaf_hash, node_hash, sha256  # noqa: E402
 
 
@@ -86,14 +91,73 @@ def verify_note(note, origin, pub):
         assert dash == "\u2014", "signature line must start with an em dash"
         raw = base64.b64decode(b64)
         if name == origin and raw[:4] == key_hash:
-            Ed25519PublicKey.from_public_bytes(pub).verify(raw[4:], text.encode())
+            assert evl_ed25519.verify(pub, raw[4:], text.encode()), "checkpoint signature"
             lines = text.split("\n")
             return lines[0], int(lines[1]), base64.b64decode(lines[2])
     raise ValueError("no signature by the expected key")
 
 
+def cofactorless(pub, sig, msg):
+    """Python `cryptography` (OpenSSL): S·B = R + h·A, small-order points accepted."""
+    try:
+        Ed25519PublicKey.from_public_bytes(pub).verify(sig, msg)
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def check_signature_rule(vectors_dir):
+    """§"Signature validity" on the published Ed25519 edge cases."""
+    p = evl_ed25519.P
+    # "Taming the many EdDSAs", cases 0-11: valid exactly when neither A nor R is of small
+    # order (0, 1, 2, 8-11; 8-11 are also non-canonical) and S < ℓ (6, 7); 3, 4 and 5 satisfy
+    # the cofactored equation with mixed-order points.
+    valid = {3, 4, 5}
+    # No vector has a non-canonical encoding of a large-order point (nobody can sign under
+    # one), so rule 2 is checked directly: y + p for y < 19 with either sign, and x = −0.
+    non_canonical = [(p + y | sign << 255).to_bytes(32, "little")
+                     for y in range(19) if p + y < 2**255 for sign in (0, 1)]
+    non_canonical += [(1 | 1 << 255).to_bytes(32, "little"), (p - 1 | 1 << 255).to_bytes(32, "little")]
+    assert not any(evl_ed25519.decode_point(e) for e in non_canonical), "a non-canonical encoding decoded"
+    with open(os.path.join(vectors_dir, "ed25519-speccheck", "cases.json")) as f:
+        cases = json.load(f)
+    assert len(cases) == 12
+    differ = []
+    for i, c in enumerate(cases):
+        pub, sig, msg = (bytes.fromhex(c[k]) for k in ("pub_key", "signature", "message"))
+        got = evl_ed25519.verify(pub, sig, msg)
+        assert got == (i in valid), f"speccheck case {i}: {got}"
+        assert evl_ed25519.verify_quick(pub, sig, msg) == got, f"speccheck case {i}: quick"
+        if cofactorless(pub, sig, msg) != got:
+            differ.append(i)
+    print(f"Ed25519 speccheck: cases {sorted(valid)} valid, the other 9 refused; "
+          f"`cryptography` differs on {differ}")
+    # C2SP CCTV: valid exactly when flagged neither low_order_A nor low_order_R.
+    with open(os.path.join(vectors_dir, "ed25519-cctv", "ed25519vectors.json")) as f:
+        vectors = json.load(f)
+    assert len(vectors) == 914
+    accepted, differ = 0, {"refused by cryptography": 0, "accepted by cryptography": 0}
+    for v in vectors:
+        flags = set(v["flags"] or [])
+        pub, sig, msg = bytes.fromhex(v["key"]), bytes.fromhex(v["sig"]), v["msg"].encode()
+        got = evl_ed25519.verify(pub, sig, msg)
+        assert got == (not flags & {"low_order_A", "low_order_R"}), f"CCTV {v['number']} {flags}: {got}"
+        assert evl_ed25519.verify_quick(pub, sig, msg) == got, f"CCTV {v['number']}: quick"
+        accepted += got
+        other = cofactorless(pub, sig, msg)
+        if other != got:
+            # Where a cofactorless verifier may differ: it refuses a small-order residue the
+            # cofactored equation ignores, or accepts a small-order point this rule refuses.
+            assert (got and "low_order_residue" in flags) or (not got and flags & {"low_order_A", "low_order_R"}), v
+            differ["accepted by cryptography" if other else "refused by cryptography"] += 1
+    assert accepted == 106
+    print(f"Ed25519 CCTV: {accepted} of {len(vectors)} valid, as their flags say; `cryptography` differs on "
+          + ", ".join(f"{n} {k}" for k, n in differ.items()))
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "tests/vectors/format-v1.json"
+    check_signature_rule(os.path.dirname(os.path.abspath(path)))
     v = json.load(open(path))
     keys = {}
     for k in v["keys"]:
@@ -110,15 +174,11 @@ def main():
         entry_id = blake3.blake3(unsigned).digest()
         assert entry_id.hex() == e["id"], e["name"]
         signer = keys[fields["signer"].hex()]
-        Ed25519PublicKey.from_public_bytes(signer).verify(sig, ENTRY_SIGNATURE + entry_id)
+        assert evl_ed25519.verify(signer, sig, ENTRY_SIGNATURE + entry_id), e["name"]
         tampered = bytearray(stored)
         tampered[-70] ^= 1
-        try:
-            Ed25519PublicKey.from_public_bytes(signer).verify(sig, ENTRY_SIGNATURE + blake3.blake3(bytes(tampered[:-64])).digest())
-            raise AssertionError("a tampered entry verified")
-        except Exception as ex:
-            if isinstance(ex, AssertionError):
-                raise
+        tampered_id = blake3.blake3(bytes(tampered[:-64])).digest()
+        assert not evl_ed25519.verify(signer, sig, ENTRY_SIGNATURE + tampered_id), "a tampered entry verified"
         assert fields["format"] == e["fields"]["format"] and fields["signer"].hex() == e["fields"]["signer"]
         assert [payload_name] == list(e["fields"]["payload"]), e["name"]
         leaf = leaf_hash(stored)
