@@ -362,12 +362,18 @@ fn open(g: &Global) -> Result<&'static Ledger, Error> {
     Ok(g.opened.0.get_or_init(|| ledger))
 }
 
+/// Opens the ledger named by the global options for `verify`, which reads even a damaged log.
+fn open_for_verify(g: &Global) -> Result<Ledger, Error> {
+    Ledger::open_lazily(&g.ledger, &OpenOptions::default())
+}
+
 /// Opens the ledger named by the global options, to be closed by the caller.
 fn open_owned(g: &Global) -> Result<Ledger, Error> {
     Ledger::open(
         &g.ledger,
         &OpenOptions {
             wait: g.wait.map(Duration::from_secs),
+            ..OpenOptions::default()
         },
     )
 }

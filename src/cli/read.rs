@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{Global, Progress, open, print_json, read_file};
+use super::{Global, Progress, open, open_for_verify, print_json, read_file};
 use crate::checkpoint;
 use crate::entry::{Entry, Payload};
 use crate::error::{Error, exit};
@@ -125,9 +125,7 @@ pub fn show(g: &Global, a: ShowArgs) -> Result<i32, Error> {
             println!("{body}");
         }
         Resolved::Blob(d) => {
-            let bytes = ledger
-                .blob_checked(&d)?
-                .ok_or_else(|| Error::Unknown(d.to_hex()))?;
+            let bytes = ledger.blob(&d)?.ok_or_else(|| Error::Unknown(d.to_hex()))?;
             if a.json {
                 return print_json(
                     &serde_json::json!({"artifact": d.to_hex(), "size": bytes.len()}),
@@ -408,7 +406,7 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         )),
         None => None,
     };
-    let ledger = open(g)?;
+    let ledger = &open_for_verify(g)?;
     let bar = Progress::new("verifying {bar:40} {pos}/{len} entries ({per_sec})");
     let progress = |done: u64, total: u64| bar.update(done, total);
     let report = verify::verify(
