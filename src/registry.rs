@@ -275,7 +275,7 @@ impl Registry {
                 *self = next;
                 Ok(())
             }
-            Payload::KeyRevoke(r) => self.retire(&r.key, index, r.reason.clone()),
+            Payload::KeyRevoke(r) => self.retire(&r.key, index, r.reason.clone(), false),
             _ => Ok(()),
         }
     }
@@ -297,6 +297,7 @@ impl Registry {
             &r.old,
             index,
             format!("rotated to {}", short(&r.new_key.id())),
+            true,
         )?;
         let grant = KeyGrant {
             name: old.name,
@@ -306,7 +307,16 @@ impl Registry {
         self.add(&grant, index)
     }
 
-    fn retire(&mut self, id: &KeyId, index: u64, reason: String) -> Result<(), AuthError> {
+    /// Retires `id` at `index`. Only a rotation (which registers the successor with the same
+    /// roles) may retire the last active admin; a revocation's reason is the signer's text and
+    /// decides nothing.
+    fn retire(
+        &mut self,
+        id: &KeyId,
+        index: u64,
+        reason: String,
+        rotation: bool,
+    ) -> Result<(), AuthError> {
         let active_admins = self
             .keys
             .iter()
@@ -322,10 +332,7 @@ impl Registry {
                 state.name
             )));
         }
-        if state.roles.contains(&Role::Admin)
-            && active_admins == 0
-            && !reason.starts_with("rotated")
-        {
+        if state.roles.contains(&Role::Admin) && active_admins == 0 && !rotation {
             return Err(AuthError::Registry(format!(
                 "refusing to revoke '{}': it is the last active admin key and the ledger would have no admin",
                 state.name

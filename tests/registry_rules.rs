@@ -52,12 +52,17 @@ fn the_cli_refuses_every_registry_rule_and_changes_nothing() {
     let f = rich().copy();
     let admin = f.key("admin").display().to_string();
 
-    // The last active admin cannot be revoked.
-    refused(
-        &f,
-        &["key", "revoke", "admin", "--reason", "x", "--key", &admin],
-        "it is the last active admin key",
-    );
+    // The last active admin cannot be revoked, whatever the reason says (a rotation, which
+    // registers a successor, is the only way to retire it).
+    for reason in ["x", "rotated to nowhere"] {
+        refused(
+            &f,
+            &[
+                "key", "revoke", "admin", "--reason", reason, "--key", &admin,
+            ],
+            "it is the last active admin key",
+        );
+    }
     // Small-order keys, in the `ed25519 <hex> <name>` public-key format.
     for (i, hex) in SMALL_ORDER.iter().enumerate() {
         let file = f.file(
@@ -286,6 +291,13 @@ fn verify_names_each_registry_rule_broken_in_a_resealed_log() {
             Payload::KeyRevoke(KeyRevoke {
                 key: public(base, "admin").id(),
                 reason: "gone".into(),
+            }),
+            "refusing to revoke 'admin': it is the last active admin key".into(),
+        ),
+        (
+            Payload::KeyRevoke(KeyRevoke {
+                key: public(base, "admin").id(),
+                reason: "rotated to 000000000000".into(),
             }),
             "refusing to revoke 'admin': it is the last active admin key".into(),
         ),
