@@ -21,7 +21,7 @@ and its packet, verdict, as_of, engine version and basis digest agreeing with th
 It does not re-run the gate engine: replaying a disposition needs the engine, which this
 document does not specify.
 
-Needs: python3, `pip install blake3 cryptography`.
+Needs: python3, `pip install -r tests/independent/requirements.txt`.
 Usage: python3 tests/independent/check_gate_vectors.py [tests/vectors]
 Exits 0 when both vectors check; 1 naming the first thing that does not.
 """

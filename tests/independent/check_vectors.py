@@ -9,7 +9,7 @@ and the consistency proof with the RFC 9162 algorithms, and verifies the C2SP si
 checkpoint. It shares no code with evl (the canonical decoding is evl_canonical.py, shared with
 check_store.py and check_gate_vectors.py).
 
-Needs: python3, `pip install blake3 cryptography`.
+Needs: python3, `pip install -r tests/independent/requirements.txt`.
 Usage: python3 tests/independent/check_vectors.py [tests/vectors/format-v1.json]
 Exits 0 when every vector checks; 1 naming the first that does not.
 """

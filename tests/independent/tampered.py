@@ -11,7 +11,7 @@ check_gate_vectors.py (blocker order, canonical form, basis digest, out-of-scope
 bundle's blob, signature and proof), check_store.py (an entry's signature, a truncated log,
 an index file).
 
-Needs: python3 with blake3 and cryptography (the checkers' needs).
+Needs: python3 with tests/independent/requirements.txt installed (the checkers' needs).
 Usage: python3 tests/independent/tampered.py [LEDGER_DIR NOTE]
        (default: tests/vectors/store-layout-2 and its checkpoint note)
 Prints one line per case; exits 0 when every original passed and every copy was refused.
