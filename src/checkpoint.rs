@@ -197,7 +197,8 @@ impl FromStr for VerifierKey {
         let bad = || ParseVerifierKeyError(s.to_string());
         // The note library checks the form, the algorithm byte and the key id.
         let v = StandardVerifier::new(s).map_err(|_| bad())?;
-        let encoded = s.rsplit('+').next().ok_or_else(bad)?;
+        // A key name holds no '+'; the base64 key may.
+        let encoded = s.splitn(3, '+').nth(2).ok_or_else(bad)?;
         let key = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .map_err(|_| bad())?;

@@ -6,6 +6,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{Fixture, RICH_BLOBS, RICH_SIZE, evl_bin, rich, run, store};
@@ -684,14 +685,40 @@ fn ledger_in_use_is_reported_and_waited_for() {
     waiting
         .arg("--ledger")
         .arg(f.ledger())
-        .args(["--wait", "2", "add"])
+        .args(["--wait", "30", "add"])
         .arg(&file)
         .args(["--kind", "drill", "--tier", "operational", "--key"])
         .arg(&owner)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = waiting.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    let mut child = waiting.spawn().unwrap();
+    // Proof that it waited, not that it came late: it opened the lock file while the lock is
+    // held (a writer opens it only to take the lock) and is still running a while later
+    // (without waiting it would have exited 4 at once), with nothing appended.
+    let lock = f.ledger().join("lock").canonicalize().unwrap();
+    let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let holds_lock = || {
+        std::fs::read_dir(&fds).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == lock))
+        })
+    };
+    let mut looks = 0;
+    while !holds_lock() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the waiting add ended before it reached the lock"
+        );
+        looks += 1;
+        assert!(looks < 3000, "the waiting add never opened the lock file");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "with --wait, evl must keep waiting while the lock is held"
+    );
+    assert_eq!(store::entries(&f.ledger()).len() as u64, RICH_SIZE);
     drop(held);
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);

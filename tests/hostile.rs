@@ -398,6 +398,12 @@ fn verify_with(fx: &Fx, note: &Path, needle: &str) {
         .collect();
     assert_eq!(fail.len(), 1, "expected one FAIL line: {}", o.stderr);
     assert!(fail[0].contains(needle), "'{}' lacks '{needle}'", fail[0]);
+    let named = format!("checkpoint {}", note.display());
+    assert!(
+        fail[0].contains(&named),
+        "'{}' does not name {named}",
+        fail[0]
+    );
     assert!(
         o.stderr
             .lines()
@@ -442,7 +448,11 @@ fn auditor_checkpoints_for_another_origin_or_by_a_non_admin_fail_verify() {
         "-o",
         p.to_str().unwrap(),
     ]);
-    verify_with(&fx, &p, "checkpoint");
+    verify_with(
+        &fx,
+        &p,
+        "carries no signature by an admin key of this ledger",
+    );
 
     // The right origin and tree, signed by the owner (registered, not an admin).
     let owner = read_secret(&fx.key("owner")).unwrap();

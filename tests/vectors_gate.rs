@@ -608,24 +608,143 @@ fn the_bundle_vector_obeys_format_md() {
     assert!(!r.ok(), "a trailing byte was accepted");
 }
 
+/// What a byte of a bundle file is, by docs/FORMAT.md §"Bundles" and §"Canonical encoding".
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Part {
+    Magic,
+    Version,
+    /// A length or count prefix: altering it changes how the rest decodes.
+    Length,
+    Origin,
+    Packet,
+    Checkpoint,
+    /// The `index` field of the carried entry at this position (by its true index).
+    EntryIndex(u64),
+    EntryBytes(u64),
+    Proof(u64),
+    /// Byte of the carried blob number `i`.
+    Blob(usize),
+}
+
+/// Every byte range of a bundle and what it holds, walking the encoding as FORMAT.md gives
+/// it (fixed-width little-endian integers, `u64` lengths), not through evl's decoder.
+fn bundle_parts(bytes: &[u8]) -> Vec<(std::ops::Range<usize>, Part)> {
+    let mut parts: Vec<(std::ops::Range<usize>, Part)> = Vec::new();
+    // Records the next `n` bytes as `part`; returns their range.
+    let mut take = |n: usize, part: Part| {
+        let at = parts.last().map_or(0, |(r, _)| r.end);
+        parts.push((at..at + n, part));
+        at..at + n
+    };
+    let u64_at = |r: std::ops::Range<usize>| u64::from_le_bytes(bytes[r].try_into().unwrap());
+    take(domain::BUNDLE_MAGIC.len(), Part::Magic);
+    take(2, Part::Version);
+    let n = u64_at(take(8, Part::Length)) as usize;
+    take(n, Part::Origin);
+    take(32, Part::Packet);
+    let n = u64_at(take(8, Part::Length)) as usize;
+    take(n, Part::Checkpoint);
+    let entries = u64_at(take(8, Part::Length));
+    for _ in 0..entries {
+        // The index is read where it lies, then recorded under its own value.
+        let at = take(0, Part::Length).start;
+        let index = u64_at(at..at + 8);
+        take(8, Part::EntryIndex(index));
+        let n = u64_at(take(8, Part::Length)) as usize;
+        take(n, Part::EntryBytes(index));
+        let hashes = u64_at(take(8, Part::Length)) as usize;
+        take(32 * hashes, Part::Proof(index));
+    }
+    let blobs = u64_at(take(8, Part::Length));
+    for i in 0..blobs as usize {
+        let n = u64_at(take(8, Part::Length)) as usize;
+        take(n, Part::Blob(i));
+    }
+    let end = parts.last().map_or(0, |(r, _)| r.end);
+    assert_eq!(end, bytes.len(), "the walk must cover the whole bundle");
+    parts.retain(|(r, _)| !r.is_empty());
+    parts
+}
+
+/// Whether a failure line names entry index `n` ("at index 5 …", "at index 5: …").
+fn names_index(failure: &str, n: u64) -> bool {
+    let needle = format!("at index {n}");
+    failure
+        .match_indices(&needle)
+        .any(|(i, _)| !failure[i + needle.len()..].starts_with(|c: char| c.is_ascii_digit()))
+}
+
 #[test]
 fn every_altered_byte_of_the_bundle_vector_is_refused_naming_what() {
     let bytes = std::fs::read(vector("bundle-v1.evlb")).unwrap();
+    let parts = bundle_parts(&bytes);
     let step = (bytes.len() / 400).max(1);
     let mut checked = 0;
-    for pos in (0..bytes.len()).step_by(step).chain([bytes.len() - 1]) {
+    let mut seen = std::collections::HashSet::new();
+    // Evenly spaced bytes, plus the first and last byte of every part.
+    let sample: std::collections::BTreeSet<usize> = (0..bytes.len())
+        .step_by(step)
+        .chain(parts.iter().flat_map(|(r, _)| [r.start, r.end - 1]))
+        .collect();
+    for pos in sample {
+        let (range, part) = parts
+            .iter()
+            .find(|(r, _)| r.contains(&pos))
+            .unwrap()
+            .clone();
         for mask in [0x01u8, 0x80] {
             let mut b = bytes.clone();
             b[pos] ^= mask;
             let r = std::panic::catch_unwind(|| bundle::verify_bundle(&b, &trust_root()))
                 .unwrap_or_else(|_| panic!("verify_bundle panicked on a flip at {pos}"));
             assert!(!r.ok(), "flip {mask:#04x} at {pos} verified");
+            // What the failures must name, by what the byte was.
+            let named = |f: &String| match part {
+                Part::Magic => f.contains("bundle magic"),
+                Part::Version => f.contains("bundle version"),
+                Part::Length => f.contains("does not decode"),
+                // An origin that is no longer UTF-8 is no string: the body does not decode.
+                Part::Origin if std::str::from_utf8(&b[range.clone()]).is_err() => {
+                    f.contains("does not decode")
+                }
+                Part::Origin | Part::Checkpoint => f.contains("the checkpoint does not verify"),
+                Part::Packet => {
+                    let flipped: [u8; 32] = b[range.clone()].try_into().unwrap();
+                    f.contains(&format!(
+                        "the packet {} is not carried",
+                        Digest(flipped).short()
+                    ))
+                }
+                Part::EntryIndex(_) => {
+                    let new = u64::from_le_bytes(b[range.clone()].try_into().unwrap());
+                    names_index(f, new) || f.contains("does not carry the genesis entry")
+                }
+                Part::EntryBytes(i) | Part::Proof(i) => names_index(f, i),
+                Part::Blob(_) => {
+                    let altered = Digest::of(&b[range.clone()]);
+                    f.contains(&format!(
+                        "carried bytes {} are referenced by no carried entry",
+                        altered.short()
+                    ))
+                }
+            };
             assert!(
-                r.failures.iter().all(|f| !f.is_empty()),
-                "an empty failure at {pos}"
+                r.failures.iter().any(named),
+                "flip {mask:#04x} at {pos} ({part:?}): no failure names it: {:#?}",
+                r.failures
             );
+            if let Part::Proof(_) = part {
+                assert!(
+                    r.failures.iter().any(|f| f.contains("inclusion proof")),
+                    "flip at {pos} ({part:?}): {:#?}",
+                    r.failures
+                );
+            }
+            seen.insert(std::mem::discriminant(&part));
             checked += 1;
         }
     }
     assert!(checked > 400);
+    // The sample reaches every kind of part.
+    assert_eq!(seen.len(), 10, "kinds of part reached: {}", seen.len());
 }

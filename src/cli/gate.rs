@@ -636,14 +636,52 @@ fn last_recorded(
     Ok(Some((d.verdict.name().to_string(), d.blocker_keys())))
 }
 
+/// Where `watch` reads the time and how it waits between looks. `evl watch` runs on
+/// [`SystemClock`]; a test passes a simulated clock, so the look where a deadline passes with
+/// nothing appended is tested without waiting for the calendar (tests/cli_gate.rs).
+pub trait Clock {
+    /// The time of this look; it feeds the evaluation (`as_of`) and the recorded entry's
+    /// claimed time.
+    fn now(&mut self) -> Timestamp;
+    /// Waits `d` before the next look.
+    fn sleep(&mut self, d: Duration);
+}
+
+/// The machine's clock and `std::thread::sleep`.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&mut self) -> Timestamp {
+        Timestamp::now()
+    }
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
 pub fn watch(g: &Global, a: WatchArgs) -> Result<i32, Error> {
+    watch_with(g, a, &mut SystemClock, &mut std::io::stdout().lock())
+}
+
+/// `evl watch` on the given clock, printing to `out`. Each look re-evaluates the newest
+/// revision when the ledger grew, a deadline found by the previous look has passed, or it is
+/// the first look, and records a disposition only when the verdict or blockers changed.
+pub fn watch_with(
+    g: &Global,
+    a: WatchArgs,
+    clock: &mut dyn Clock,
+    out: &mut dyn Write,
+) -> Result<i32, Error> {
+    let say = |out: &mut dyn Write, line: String| {
+        writeln!(out, "{line}").map_err(Error::io("standard output"))
+    };
     let key = crate::keys::read_secret(&a.key)?;
     let mut look = 0u64;
     let mut next_deadline: Option<Timestamp> = None;
     let mut seen_size = 0u64;
     loop {
         look += 1;
-        let now = Timestamp::now();
+        let now = clock.now();
         // Open per look, so the watcher never holds the ledger between looks.
         let ledger = super::open_owned(g)?;
         let size = ledger.size()?;
@@ -656,26 +694,32 @@ pub fn watch(g: &Global, a: WatchArgs) -> Result<i32, Error> {
             let current = (d.verdict.name().to_string(), d.blocker_keys());
             if last_recorded(&ledger, &head)?.as_ref() != Some(&current) {
                 let r = record_disposition(&ledger, &key, &d, d.canonical_bytes(), now)?;
-                println!(
-                    "{now}  {} revision {}: {} ({} blocker(s)), recorded {}",
-                    d.packet_name,
-                    d.revision,
-                    d.verdict,
-                    d.blockers.len(),
-                    r.id
-                );
+                say(
+                    out,
+                    format!(
+                        "{now}  {} revision {}: {} ({} blocker(s)), recorded {}",
+                        d.packet_name,
+                        d.revision,
+                        d.verdict,
+                        d.blockers.len(),
+                        r.id
+                    ),
+                )?;
             } else {
-                println!(
-                    "{now}  {} revision {}: {} unchanged",
-                    d.packet_name, d.revision, d.verdict
-                );
+                say(
+                    out,
+                    format!(
+                        "{now}  {} revision {}: {} unchanged",
+                        d.packet_name, d.revision, d.verdict
+                    ),
+                )?;
             }
             next_deadline = deadlines::deadlines(&input, now)
                 .map_err(eval_err)?
                 .first()
                 .map(|d| d.at);
             if let Some(t) = next_deadline {
-                println!("    next change expected at {t}");
+                say(out, format!("    next change expected at {t}"))?;
             }
             seen_size = ledger.size()?;
         }
@@ -683,7 +727,8 @@ pub fn watch(g: &Global, a: WatchArgs) -> Result<i32, Error> {
         if a.iterations.is_some_and(|n| look >= n) {
             return Ok(exit::OK);
         }
-        std::thread::sleep(Duration::from_secs(a.interval));
+        out.flush().map_err(Error::io("standard output"))?;
+        clock.sleep(Duration::from_secs(a.interval));
     }
 }
 

@@ -6,6 +6,8 @@ mod ingest;
 mod read;
 mod write;
 
+pub use gate::{Clock, SystemClock, watch_with};
+
 use std::path::PathBuf;
 use std::time::Duration;
 
