@@ -955,16 +955,13 @@ fn exception_rule(cx: &mut Ctx, inv: Option<&Inventory>) {
         cx.times.insert(e.expires_at);
         let on = affects.iter().map(ws).collect::<Vec<_>>().join(", ");
         let renew = |cx: &Ctx, by: Timestamp| {
-            let mut u = cx.add_evidence(
-                "renew-exception",
-                &req,
-                &format!(
-                    "in which {} runs past the proposed checkpoint {checkpoint} (or no longer lists {on})",
-                    e.id
-                ),
-                Some(ev.id),
+            let mut u = cx.add_evidence("renew-exception", &req, "", Some(ev.id));
+            u.text = format!(
+                "record {} in which {} runs past the proposed checkpoint {checkpoint} (or no longer covers {on}), superseding {}; pin it in a new packet revision before {by}",
+                describe_req(&req),
+                e.id,
+                ev.id.short()
             );
-            u.text = u.text.replacen("add ", "record ", 1);
             u.by = Some(by);
             u
         };
@@ -984,8 +981,8 @@ fn exception_rule(cx: &mut Ctx, inv: Option<&Inventory>) {
         } else if e.expires_at < checkpoint {
             let mut unblock = renew(cx, e.expires_at);
             unblock.text.push_str(&format!(
-                "; renew it before it expires at {} or the blocker becomes {}",
-                e.expires_at, rule.expired_code
+                ", when it expires and the blocker becomes {}",
+                rule.expired_code
             ));
             cx.block(
                 name,

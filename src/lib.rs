@@ -19,6 +19,7 @@ pub mod evaluate;
 pub mod evidence;
 pub mod facts;
 pub mod gate;
+pub mod gate_test;
 pub mod ingest;
 pub mod keys;
 pub mod lineage;
