@@ -609,6 +609,8 @@ fn main() {
     let bundle = work.join("packet-v4.evlb").display().to_string();
     run.evl(&["export", &v4, "-o", &bundle]);
     run.evl(&["verify-bundle", &bundle]);
+    section("The gate's own test cases (gate-tests/), evaluated in memory with no ledger");
+    run.evl(&["gate", "test", &ex("gate-tests")]);
     if let Some(k) = keep {
         println!("\nledger kept in {}", k.join("ledger").display());
     }

@@ -1079,9 +1079,10 @@ fn gate_test(a: GateTestArgs) -> Result<i32, Error> {
         print_json(&v)?;
     } else {
         for r in &results {
+            let file = r.path.file_name().unwrap_or_default().to_string_lossy();
             match &r.failure {
-                None => println!("PASS {}: {}", r.path.display(), r.name),
-                Some(f) => println!("FAIL {}: {}\n     {f}", r.path.display(), r.name),
+                None => println!("PASS {file}: {}", r.name),
+                Some(f) => println!("FAIL {file}: {}\n     {f}", r.name),
             }
             if a.verbose {
                 println!("     derived {}", r.disposition.verdict);
