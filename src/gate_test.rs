@@ -69,7 +69,8 @@ struct CaseFile {
     /// Fragment files (relative to the case file) whose signers and items come first.
     #[serde(default)]
     include: Vec<PathBuf>,
-    /// Names of included items to leave out.
+    /// Names of included items to leave out of the basis (as `evl packet create --drop`):
+    /// they are still signed, so a kept item may supersede or name them.
     #[serde(default)]
     drop: Vec<String>,
     /// Signer name → roles. `owner` (role owner) is there unless redefined.
@@ -113,6 +114,9 @@ fn authoritative() -> Tier {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EvidenceItem {
+    /// Left out of the basis by the case's `drop` (still signed, so others may name it).
+    #[serde(skip)]
+    dropped: bool,
     /// The directory of the file that defines the item (set after parsing).
     #[serde(skip)]
     base: PathBuf,
@@ -142,6 +146,9 @@ struct EvidenceItem {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AckItem {
+    /// Left out of the basis by the case's `drop` (still signed, so others may name it).
+    #[serde(skip)]
+    dropped: bool,
     name: Option<String>,
     topic: String,
     namespace: Option<String>,
@@ -156,6 +163,9 @@ struct AckItem {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AnnotationItem {
+    /// Left out of the basis by the case's `drop` (still signed, so others may name it).
+    #[serde(skip)]
+    dropped: bool,
     name: Option<String>,
     kind: AnnotationKind,
     /// The name of the annotated item (default: the packet).
@@ -184,6 +194,9 @@ struct PromotionItem {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NarrowingItem {
+    /// Left out of the basis by the case's `drop` (still signed, so others may name it).
+    #[serde(skip)]
+    dropped: bool,
     name: Option<String>,
     keep: Vec<String>,
     #[serde(default)]
@@ -294,10 +307,11 @@ impl Builder<'_> {
             .ok_or_else(|| self.invalid(format!("{what} '{name}' names no item defined above it")))
     }
 
-    /// Signs `payload` as `signer` at `at` and adds it to the basis under `name`.
+    /// Signs `payload` as `signer` at `at`, names it `name` and, unless `dropped`, adds it
+    /// to the basis.
     fn add(
         &mut self,
-        name: Option<&str>,
+        (name, dropped): (Option<&str>, bool),
         signer: &str,
         at: Timestamp,
         payload: Payload,
@@ -314,6 +328,9 @@ impl Builder<'_> {
             && self.names.insert(n.to_string(), id).is_some()
         {
             return Err(self.invalid(format!("the name '{n}' is used twice")));
+        }
+        if dropped {
+            return Ok(id);
         }
         self.basis.push(BasisItem {
             id,
@@ -358,7 +375,8 @@ fn build(path: &Path, case: &CaseFile) -> Result<EvalInput, CaseError> {
     signers.extend(case.signers.clone());
     let mut b = Builder {
         path,
-        ledger: Digest::of(format!("evl gate test: {}", path.display()).as_bytes()),
+        // The same for every case, so entry ids do not depend on where the case lives.
+        ledger: Digest::of(b"evl gate test"),
         signers,
         names: BTreeMap::new(),
         basis: Vec::new(),
@@ -424,7 +442,7 @@ fn build(path: &Path, case: &CaseFile) -> Result<EvalInput, CaseError> {
         let at = e.signed_at.unwrap_or(e.captured_at).0;
         let signer = e.signer.as_deref().unwrap_or("owner");
         b.add(
-            Some(&e.name),
+            (Some(&e.name), e.dropped),
             signer,
             at,
             Payload::Artifact(meta),
@@ -449,7 +467,7 @@ fn build(path: &Path, case: &CaseFile) -> Result<EvalInput, CaseError> {
             reason: p.reason.clone(),
         });
         b.add(
-            None,
+            (None, false),
             p.signer.as_deref().unwrap_or("owner"),
             p.at.0,
             payload,
@@ -467,7 +485,13 @@ fn build(path: &Path, case: &CaseFile) -> Result<EvalInput, CaseError> {
             rationale: n.rationale.clone(),
         });
         let signer = n.signer.as_deref().unwrap_or("owner");
-        b.add(n.name.as_deref(), signer, n.at.0, payload, None)?;
+        b.add(
+            (n.name.as_deref(), n.dropped),
+            signer,
+            n.at.0,
+            payload,
+            None,
+        )?;
     }
     for a in &case.annotations {
         let subject = match &a.subject {
@@ -483,7 +507,13 @@ fn build(path: &Path, case: &CaseFile) -> Result<EvalInput, CaseError> {
             },
             text: a.text.clone(),
         });
-        b.add(a.name.as_deref(), &a.signer, a.at.0, payload, None)?;
+        b.add(
+            (a.name.as_deref(), a.dropped),
+            &a.signer,
+            a.at.0,
+            payload,
+            None,
+        )?;
     }
     for a in &case.acknowledgments {
         let subject = match &a.subject {
@@ -496,7 +526,13 @@ fn build(path: &Path, case: &CaseFile) -> Result<EvalInput, CaseError> {
             namespace: a.namespace.clone(),
             statement: a.statement.clone(),
         });
-        b.add(a.name.as_deref(), &a.signer, a.at.0, payload, None)?;
+        b.add(
+            (a.name.as_deref(), a.dropped),
+            &a.signer,
+            a.at.0,
+            payload,
+            None,
+        )?;
     }
     let mut basis = b.basis;
     basis.sort_by_key(|i| i.id);
@@ -642,14 +678,19 @@ fn merge_includes(path: &Path, case: &mut CaseFile) -> Result<(), CaseError> {
         all.narrowings.extend(f.narrowings);
     }
     let mut dropped: BTreeSet<&str> = case.drop.iter().map(String::as_str).collect();
-    let mut keep = |name: Option<&str>| match name {
-        Some(n) => !dropped.remove(n),
-        None => true,
-    };
-    all.evidence.retain(|e| keep(Some(&e.name)));
-    all.acknowledgments.retain(|a| keep(a.name.as_deref()));
-    all.annotations.retain(|a| keep(a.name.as_deref()));
-    all.narrowings.retain(|n| keep(n.name.as_deref()));
+    let mut is_dropped = |name: Option<&str>| name.is_some_and(|n| dropped.remove(n));
+    for e in &mut all.evidence {
+        e.dropped = is_dropped(Some(&e.name));
+    }
+    for a in &mut all.acknowledgments {
+        a.dropped = is_dropped(a.name.as_deref());
+    }
+    for a in &mut all.annotations {
+        a.dropped = is_dropped(a.name.as_deref());
+    }
+    for n in &mut all.narrowings {
+        n.dropped = is_dropped(n.name.as_deref());
+    }
     if let Some(n) = dropped.into_iter().next() {
         return Err(CaseError::Invalid {
             path: path.to_path_buf(),
@@ -671,8 +712,28 @@ fn merge_includes(path: &Path, case: &mut CaseFile) -> Result<(), CaseError> {
     Ok(())
 }
 
+/// The evaluation input a case file describes and its as-of time, without evaluating it.
+pub fn load_case(path: &Path) -> Result<(EvalInput, Timestamp), CaseError> {
+    let (case, input) = parse_case(path)?;
+    Ok((input, case.as_of.0))
+}
+
 /// Runs one case file.
 pub fn run_case(path: &Path) -> Result<CaseResult, CaseError> {
+    let (case, input) = parse_case(path)?;
+    let d = evaluate::evaluate(&input, case.as_of.0).map_err(|e| CaseError::Invalid {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(CaseResult {
+        path: path.to_path_buf(),
+        name: input.packet.name.clone(),
+        failure: first_difference(&case.expect, &d),
+        disposition: d,
+    })
+}
+
+fn parse_case(path: &Path) -> Result<(CaseFile, EvalInput), CaseError> {
     let bytes = read(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| CaseError::Invalid {
         path: path.to_path_buf(),
@@ -693,14 +754,5 @@ pub fn run_case(path: &Path) -> Result<CaseResult, CaseError> {
     }
     merge_includes(path, &mut case)?;
     let input = build(path, &case)?;
-    let d = evaluate::evaluate(&input, case.as_of.0).map_err(|e| CaseError::Invalid {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    Ok(CaseResult {
-        path: path.to_path_buf(),
-        name: input.packet.name.clone(),
-        failure: first_difference(&case.expect, &d),
-        disposition: d,
-    })
+    Ok((case, input))
 }

@@ -989,7 +989,8 @@ pub struct GateTestArgs {
     /// Print each case's result as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Also print each case's blockers.
+    /// Also print each case's blockers, escalation reasons and trace lines (in the form
+    /// `expect.trace` matches: `OUTCOME RULE: DETAIL`).
     #[arg(short, long)]
     pub verbose: bool,
 }
@@ -1085,9 +1086,17 @@ fn gate_test(a: GateTestArgs) -> Result<i32, Error> {
                 Some(f) => println!("FAIL {file}: {}\n     {f}", r.name),
             }
             if a.verbose {
-                println!("     derived {}", r.disposition.verdict);
-                for b in r.disposition.blocker_keys() {
-                    println!("       {b}");
+                let d = &r.disposition;
+                println!("     derived {}", d.verdict);
+                for b in d.blocker_keys() {
+                    println!("       blocker {b}");
+                }
+                for e in &d.escalation {
+                    println!("       escalation {e}");
+                }
+                // The form `expect.trace` entries are matched against.
+                for t in &d.trace {
+                    println!("       trace {} {}: {}", t.outcome, t.rule, t.detail);
                 }
             }
         }
