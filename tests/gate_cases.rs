@@ -310,9 +310,16 @@ fn launch_controls_older_than_their_window_are_control_evidence_stale() {
         u.observed_after,
         Some("2026-05-01T18:00:00Z".parse().unwrap())
     );
-    // One hour earlier the same record was still inside its window.
-    let fresh = lines(&d, "public-ingress-gateway", "blocker");
-    assert_eq!(fresh.len(), 1);
+    // The rule's trace names the blocker once, as the blocker line.
+    let stale = lines(&d, "public-ingress-gateway", "blocker");
+    assert_eq!(
+        stale.iter().map(|t| t.detail.as_str()).collect::<Vec<_>>(),
+        [format!(
+            "control-evidence-stale on rule public-ingress-gateway: {}",
+            b.reason
+        )]
+    );
+    // Twenty days earlier every validated record was inside its window.
     let d = case(
         "launch-gate",
         "launch-holds-on-two-unevidenced-controls.toml",
