@@ -428,6 +428,20 @@ fn field(field: impl Into<String>, reason: impl Into<String>) -> GateError {
 
 const COMPAT: [&str; 4] = ["validated", "unresolved", "incompatible", "unknown"];
 
+/// A TOML error as one line: `line L, column C: MESSAGE`.
+fn one_line(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {msg}")
+        }
+        None => msg,
+    }
+}
+
 impl GateDefinition {
     /// Parses and checks a gate definition.
     pub fn parse(bytes: &[u8]) -> Result<GateDefinition, GateError> {
@@ -436,7 +450,7 @@ impl GateDefinition {
         }
         let text = std::str::from_utf8(bytes).map_err(|_| GateError::NotUtf8)?;
         let g: GateDefinition =
-            toml::from_str(text).map_err(|e| GateError::Toml(e.to_string().trim().to_string()))?;
+            toml::from_str(text).map_err(|e| GateError::Toml(one_line(text, &e)))?;
         if g.format != GATE_FORMAT {
             return Err(GateError::Format(g.format));
         }
