@@ -430,6 +430,8 @@ pub fn add(g: &Global, a: AddArgs) -> Result<i32, Error> {
             blobs: vec![bytes],
         });
     }
+    let done = ledger.append_batch(drafts, &key, Some(Timestamp::now()))?;
+    // Said once stored: a refused append needs no warning beside its one error line.
     if unread {
         let near = crate::evidence::nearest_kind(&a.kind)
             .map(|k| format!(" (did you mean {k}?)"))
@@ -439,7 +441,6 @@ pub fn add(g: &Global, a: AddArgs) -> Result<i32, Error> {
             a.kind
         );
     }
-    let done = ledger.append_batch(drafts, &key, Some(Timestamp::now()))?;
     if a.json {
         let v: Vec<_> = done
             .iter()
