@@ -951,6 +951,11 @@ fn lineage_names_the_delta_that_changed_each_verdict() {
     let l = lineage::lineage(&f.w.ledger, &f.v4).unwrap();
     assert_eq!(l.iter().map(|r| r.revision).collect::<Vec<_>>(), [2, 3, 4]);
     assert_eq!(l[1].verdict_change.as_deref(), Some("HOLD → ESCALATE"));
+    assert_eq!(l[1].parent_verdict, Some(Verdict::Hold));
+    assert_eq!(l[1].parent_rederived, Some(Verdict::Hold));
+    assert_eq!(l[2].parent_verdict, Some(Verdict::Escalate));
+    assert_eq!(l[2].parent_rederived, Some(Verdict::Escalate));
+    assert_eq!(l[0].parent_verdict, None, "v2 has no parent");
     assert_eq!(
         l[1].superseded.len(),
         1,
