@@ -21,6 +21,12 @@ pub mod exit {
     pub const BUSY: i32 = 4;
     /// Storage failure: the disk is full or unwritable, or stored bytes are unreadable.
     pub const STORAGE: i32 = 5;
+    /// `evaluate --fail-on hold`: the derived verdict is HOLD.
+    pub const VERDICT_HOLD: i32 = 10;
+    /// `evaluate --fail-on narrow`: the derived verdict is NARROW.
+    pub const VERDICT_NARROW: i32 = 11;
+    /// `evaluate --fail-on escalate`: the derived verdict is ESCALATE.
+    pub const VERDICT_ESCALATE: i32 = 12;
 }
 
 /// Everything a ledger operation can report. Each message is one sentence naming what is wrong.

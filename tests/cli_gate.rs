@@ -365,7 +365,8 @@ fn evaluate_v4_json_is_deterministic_equals_the_recorded_document_and_matches_th
     );
 
     let d: Value = serde_json::from_slice(&a).unwrap();
-    assert_eq!(d["format"], "evl-disposition/v1");
+    assert_eq!(d["format"], "evl-disposition/v2");
+    assert_eq!(d["engine_version"], "evl-engine/2");
     assert_eq!(d["packet"], v4.as_str());
     assert_eq!(d["revision"], 4);
     assert_eq!(d["as_of"], AS_OF);
@@ -384,6 +385,43 @@ fn evaluate_v4_json_is_deterministic_equals_the_recorded_document_and_matches_th
         })
         .collect();
     assert_eq!(blocker_set(&d), want);
+    // What would clear each blocker: the stale drill needs a passing drill of that path, fresh
+    // through the checkpoint (observed from 14 days before it), superseding the stale one.
+    let grpc = f.artifact("drill-legacy-grpc-settlement-adapter-2026-04-05.toml");
+    let policy = f.artifact("east-west-authorization-baseline-2026-04-17.yaml");
+    let unblock = |code: &str, name: &str| {
+        d["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["code"] == code && b["subject"]["name"] == name)
+            .unwrap()["unblock"]
+            .clone()
+    };
+    let u = unblock("rollback-drill-stale", "legacy-grpc-settlement-adapter");
+    assert_eq!(u["action"], "refresh-evidence");
+    assert_eq!(u["kind"], "rollback-drill");
+    assert_eq!(u["min_tier"], "authoritative");
+    assert_eq!(u["subject"], grpc.as_str());
+    assert_eq!(u["observed_after"], "2026-04-16T00:00:00Z");
+    assert_eq!(u["by"], "2026-04-30T00:00:00Z");
+    let u = unblock("acknowledgment-missing", "data-platform");
+    assert_eq!(u["action"], "acknowledge");
+    assert_eq!(u["role"], "security-signer");
+    assert_eq!(u["subject"], policy.as_str());
+    assert_eq!(
+        u["text"],
+        format!(
+            "a key holding the security-signer role signs `evl ack --topic east-west-authorization-policy --namespace data-platform --subject {}`; pin it in a new packet revision before the proposed checkpoint 2026-04-30T00:00:00Z",
+            &policy[..12]
+        )
+    );
+    let u = unblock("exception-expires-before-checkpoint", "mesh-cert-exc-117");
+    assert_eq!(u["action"], "renew-exception");
+    assert_eq!(u["by"], "2026-04-24T00:00:00Z", "before it expires");
+    let u = unblock("compatibility-unresolved", "payments/payments-ledger-sync");
+    assert_eq!(u["action"], "update-inventory");
+    assert_eq!(u["sealed"], true, "the gate reads only a sealed inventory");
     let s = &d["scope"];
     assert_eq!(strs(&s["in_scope_workloads"]), V4_IN_SCOPE);
     assert_eq!(strs(&s["out_of_scope_workloads"]), V4_OUT_OF_SCOPE);
@@ -1276,7 +1314,9 @@ fn lineage_attributes_only_the_evidence_delta_to_a_revision() {
     );
     let text = stdout(&evl(&l, &["lineage", &f.packet(4)]));
     assert!(
-        text.contains("this delta changed the verdict: ESCALATE → NARROW"),
+        text.contains(
+            "  recorded verdict ESCALATE → NARROW (the parent's last recorded against this revision's first)\n  this evidence delta changed the verdict: ESCALATE → NARROW (the parent re-derived as of 2026-04-20T00:00:00Z)\n"
+        ),
         "{text}"
     );
     assert!(!text.contains("+ blocker exception-expired"), "{text}");

@@ -951,6 +951,11 @@ fn lineage_names_the_delta_that_changed_each_verdict() {
     let l = lineage::lineage(&f.w.ledger, &f.v4).unwrap();
     assert_eq!(l.iter().map(|r| r.revision).collect::<Vec<_>>(), [2, 3, 4]);
     assert_eq!(l[1].verdict_change.as_deref(), Some("HOLD → ESCALATE"));
+    assert_eq!(l[1].parent_verdict, Some(Verdict::Hold));
+    assert_eq!(l[1].parent_rederived, Some(Verdict::Hold));
+    assert_eq!(l[2].parent_verdict, Some(Verdict::Escalate));
+    assert_eq!(l[2].parent_rederived, Some(Verdict::Escalate));
+    assert_eq!(l[0].parent_verdict, None, "v2 has no parent");
     assert_eq!(
         l[1].superseded.len(),
         1,
@@ -1133,5 +1138,58 @@ fn the_launch_gate_runs_on_the_same_engine() {
         d.trace
             .iter()
             .any(|l| l.rule == "waf-at-edge" && l.outcome == "pass")
+    );
+}
+
+/// A revision whose evidence delta changes nothing, recorded after the authority snapshot
+/// lapsed: its recorded verdict (ESCALATE) differs from the parent's (HOLD), and lineage must
+/// say so, attributing the change to time, not to the delta, instead of "verdict unchanged".
+#[test]
+fn lineage_tells_a_recorded_change_from_time_apart_from_one_the_delta_made() {
+    let f = flagship();
+    f.w.record(&f.v2, "2026-04-18T12:00:00Z");
+    let note = f.w.annotate(
+        f.v2,
+        AnnotationKind::Note,
+        "no change",
+        "2026-05-12T01:00:00Z",
+    );
+    let mut b = f.common.clone();
+    b.push(note);
+    let later = f.w.packet(
+        3,
+        Some(f.v2),
+        f.gate,
+        &ALL,
+        &b,
+        "2026-05-12T02:00:00Z",
+        "later",
+    );
+    let r = f.w.record(&later, "2026-05-12T03:00:00Z");
+    let l = lineage::lineage(&f.w.ledger, &later).unwrap();
+    assert_eq!(l.len(), 2);
+    let rev = &l[1];
+    assert_eq!(rev.dispositions[0].id, r);
+    assert_eq!(rev.dispositions[0].verdict, Verdict::Escalate);
+    assert_eq!(rev.parent_verdict, Some(Verdict::Hold));
+    assert_eq!(rev.parent_rederived, Some(Verdict::Escalate));
+    assert_eq!(
+        rev.verdict_change, None,
+        "the delta (a note) changed nothing"
+    );
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_evl"))
+        .arg("--ledger")
+        .arg(f.w.ledger.path())
+        .args(["lineage", &later.to_hex()])
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(!text.contains("verdict unchanged"), "{text}");
+    assert!(
+        text.contains(
+            "  recorded verdict HOLD → ESCALATE (the parent's last recorded against this revision's first)\n  this evidence delta did not change the verdict: the parent re-derived as of 2026-05-12T03:00:00Z gives ESCALATE too; time passing changed it from HOLD\n"
+        ),
+        "{text}"
     );
 }

@@ -183,7 +183,7 @@ fn build_fixture() -> Fx {
         "add",
         &f,
         "--kind",
-        "workload-inventory",
+        "inventory-export",
         "--tier",
         "authoritative",
         "--key",

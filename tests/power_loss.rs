@@ -99,7 +99,10 @@ fn workload() -> Vec<Step> {
     };
     for _ in 0..5 {
         let i = next();
-        steps.push(Step::Append(vec![artifact(i, format!("evidence {i}\n").as_bytes())]));
+        steps.push(Step::Append(vec![artifact(
+            i,
+            format!("evidence {i}\n").as_bytes(),
+        )]));
     }
     // Enough in one batch to move the durability mark and sort several runs.
     steps.push(Step::Append(
@@ -171,8 +174,15 @@ fn reference(steps: &[Step]) -> Reference {
         public_key: key().public(),
         roles: vec![Role::Admin, Role::Owner, Role::Reviewer],
     };
-    Ledger::init_with(Path::new(LEDGER), ORIGIN, vec![grant], &key(), Timestamp(T0), &opts(&disk))
-        .expect("init on the simulated disk");
+    Ledger::init_with(
+        Path::new(LEDGER),
+        ORIGIN,
+        vec![grant],
+        &key(),
+        Timestamp(T0),
+        &opts(&disk),
+    )
+    .expect("init on the simulated disk");
     let base = disk.snapshot();
     let fs = base.snapshot();
     let ledger = Ledger::open(Path::new(LEDGER), &opts(&fs)).unwrap();
@@ -215,12 +225,20 @@ fn crash(r: &Reference, steps: &[Step], point: u64, seed: u64) -> Result<(), Str
     let disk = r.base.snapshot();
     disk.crash_at(point);
     let done = run(&disk, steps);
-    let loss = if seed % 5 == 0 { Loss::All } else { Loss::Random };
+    let loss = if seed % 5 == 0 {
+        Loss::All
+    } else {
+        Loss::Random
+    };
     let after = disk.after_power_loss(loss, seed);
 
     let ledger = match Ledger::open(Path::new(LEDGER), &opts(&after)) {
         Ok(l) => l,
-        Err(e) => return fail(format!("the ledger does not open after the power loss: {e}")),
+        Err(e) => {
+            return fail(format!(
+                "the ledger does not open after the power loss: {e}"
+            ));
+        }
     };
     let size = ledger.size().map_err(|e| e.to_string())?;
     // Every append that returned is there; the interrupted one is there whole or not at all.
@@ -254,7 +272,10 @@ fn crash(r: &Reference, steps: &[Step], point: u64, seed: u64) -> Result<(), Str
             return fail(format!("entry {i} is not found by its id"));
         }
         if let Payload::Artifact(m) = &e.body.payload
-            && ledger.blob(&m.content).map_err(|e| e.to_string())?.is_none()
+            && ledger
+                .blob(&m.content)
+                .map_err(|e| e.to_string())?
+                .is_none()
         {
             return fail(format!("the bytes of entry {i} are not found"));
         }
@@ -265,7 +286,10 @@ fn crash(r: &Reference, steps: &[Step], point: u64, seed: u64) -> Result<(), Str
     }
     let report = verify::verify(&ledger, &Default::default()).map_err(|e| e.to_string())?;
     if !report.ok() {
-        return fail(format!("verify after the next append: {:?}", report.failures));
+        return fail(format!(
+            "verify after the next append: {:?}",
+            report.failures
+        ));
     }
     Ok(())
 }
@@ -280,7 +304,9 @@ fn every_crash_point_recovers_to_a_prefix_of_whole_appends() {
         .unwrap_or(400);
     let mut plan: Vec<(u64, u64)> = Vec::new();
     if let Ok(only) = std::env::var("EVL_POWER_LOSS_ONLY") {
-        let (p, s) = only.split_once(':').expect("EVL_POWER_LOSS_ONLY=POINT:SEED");
+        let (p, s) = only
+            .split_once(':')
+            .expect("EVL_POWER_LOSS_ONLY=POINT:SEED");
         plan.push((p.parse().unwrap(), s.parse().unwrap()));
     } else {
         // Every operation at least once, then more seeds spread over all of them.

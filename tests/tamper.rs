@@ -974,7 +974,7 @@ fn registry_snapshot_edits_are_caught() {
         "add",
         late.to_str().unwrap(),
         "--kind",
-        "telemetry",
+        "telemetry-export",
         "--tier",
         "operational",
         "--key",

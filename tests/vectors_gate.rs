@@ -4,7 +4,14 @@
 //!
 //! The vectors come from a small ledger built with the real `evl` binary from the flagship
 //! evidence files, demo keys and fixed claimed times, so every byte is stable. Regenerate them
-//! only together with a new format version: `EVL_WRITE_VECTORS=1 cargo test --test vectors_gate`.
+//! only together with a new format or engine version:
+//! `EVL_WRITE_VECTORS=1 cargo test --test vectors_gate`.
+//!
+//! `disposition-v1.json` and `bundle-v1.evlb` were written by engine `evl-engine/1`
+//! (document format `evl-disposition/v1`) and are kept frozen: this evl must still read them
+//! and replay their disposition with engine 1, byte for byte. `disposition-v2.json` and
+//! `bundle-v1-disposition-v2.evlb` (the same bundle format, carrying a v2 document) are what
+//! the current engine writes.
 
 use std::path::{Path, PathBuf};
 
@@ -330,38 +337,49 @@ fn read_json(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(vector(name)).unwrap()).unwrap()
 }
 
-fn stored_document() -> Vec<u8> {
-    read_json("disposition-v1.json")["document"]
+fn document_of(name: &str) -> Vec<u8> {
+    read_json(name)["document"]
         .as_str()
         .unwrap()
         .as_bytes()
         .to_vec()
 }
 
+fn stored_document() -> Vec<u8> {
+    document_of("disposition-v1.json")
+}
+
+/// The current engine's vectors: the disposition document and the bundle carrying it.
+const DISPOSITION_V2: &str = "disposition-v2.json";
+const BUNDLE_V2: &str = "bundle-v1-disposition-v2.evlb";
+const BUNDLE_V2_JSON: &str = "bundle-v1-disposition-v2.json";
+
 #[test]
 fn code_reproduces_the_gate_vectors_byte_for_byte() {
     let b = build();
-    let dv = disposition_vector(&b);
-    let bv = bundle_expectation(&b.bundle);
+    let mut dv = disposition_vector(&b);
+    dv["format"] = json!("evl-disposition/v2");
+    let mut bv = bundle_expectation(&b.bundle);
+    bv["file"] = json!(BUNDLE_V2);
     if std::env::var_os("EVL_WRITE_VECTORS").is_some() {
         let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap() + "\n";
-        std::fs::write(vector("disposition-v1.json"), pretty(&dv)).unwrap();
-        std::fs::write(vector("bundle-v1.evlb"), &b.bundle).unwrap();
-        std::fs::write(vector("bundle-v1.json"), pretty(&bv)).unwrap();
+        std::fs::write(vector(DISPOSITION_V2), pretty(&dv)).unwrap();
+        std::fs::write(vector(BUNDLE_V2), &b.bundle).unwrap();
+        std::fs::write(vector(BUNDLE_V2_JSON), pretty(&bv)).unwrap();
     }
-    let stored = read_json("disposition-v1.json");
+    let stored = read_json(DISPOSITION_V2);
     assert_eq!(
         stored["document"], dv["document"],
         "the disposition document bytes changed"
     );
     assert_eq!(stored, dv, "the disposition vector changed");
     assert_eq!(
-        std::fs::read(vector("bundle-v1.evlb")).unwrap(),
+        std::fs::read(vector(BUNDLE_V2)).unwrap(),
         b.bundle,
         "the exported bundle bytes changed"
     );
     assert_eq!(
-        read_json("bundle-v1.json"),
+        read_json(BUNDLE_V2_JSON),
         bv,
         "the bundle verify result changed"
     );
@@ -370,17 +388,105 @@ fn code_reproduces_the_gate_vectors_byte_for_byte() {
     let (_, e) = ledger.resolve_entry(&b.packet).unwrap();
     let input = evl::evaluate::load_input(&ledger, &e.body.id()).unwrap();
     let again = evl::evaluate::evaluate(&input, AS_OF.parse().unwrap()).unwrap();
-    assert_eq!(again.canonical_bytes(), stored_document());
+    assert_eq!(again.canonical_bytes(), document_of(DISPOSITION_V2));
+}
+
+/// Engine 1's vectors are frozen: the v1 document still reads as canonical, and the bundle
+/// that carries it still verifies offline, replaying its disposition with engine 1.
+#[test]
+fn the_engine_1_vectors_still_read_and_replay_byte_for_byte() {
+    let doc = document_of("disposition-v1.json");
+    let d = Disposition::from_bytes(&doc).expect("the v1 document reads");
+    assert_eq!(d.format, "evl-disposition/v1");
+    assert_eq!(d.engine_version, "evl-engine/1");
+    assert!(d.blockers.iter().all(|b| b.unblock.is_none()));
+    let bytes = std::fs::read(vector("bundle-v1.evlb")).unwrap();
+    let r = bundle::verify_bundle(&bytes, &trust_root());
+    assert!(r.ok(), "{:#?}", r.failures);
+    assert_eq!(r.dispositions_replayed, 1);
+    let body: BundleBody = codec::decode(&bytes[14..], bundle::MAX_BUNDLE_BYTES).unwrap();
+    assert!(
+        body.blobs.iter().any(|b| *b == doc),
+        "the bundle carries the v1 document"
+    );
+}
+
+/// The engine-1 flagship ledger (`tests/vectors/engine-1-flagship-ledger`, the store-layout-2
+/// vector as the flagship example wrote it before engine 2): every disposition in it was
+/// recorded with engine 1 and replays byte for byte through the real binary.
+#[test]
+fn every_engine_1_disposition_of_the_old_flagship_ledger_replays() {
+    let t = tempfile::tempdir().unwrap();
+    let l = t.path().join("ledger");
+    for sub in ["", "index"] {
+        std::fs::create_dir_all(l.join(sub)).unwrap();
+        for e in std::fs::read_dir(vector("engine-1-flagship-ledger").join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, l.join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let ledger = evl::store::Ledger::open(&l, &Default::default()).unwrap();
+    let mut ids = Vec::new();
+    let mut engines_differ = 0;
+    for i in 0..ledger.size().unwrap() {
+        let e = ledger.entry(i).unwrap();
+        if let Payload::Disposition(r) = &e.body.payload {
+            assert_eq!(r.engine_version, "evl-engine/1");
+            ids.push(e.id().to_hex());
+            // Engine 1 re-derives the stored bytes; engine 2 derives other bytes, so replay
+            // must pick the recorded engine to match.
+            let doc = ledger.blob(&r.document).unwrap().unwrap();
+            let input = evl::evaluate::load_input(&ledger, &r.packet).unwrap();
+            let v1 = evl::evaluate::evaluate_with("evl-engine/1", &input, r.as_of).unwrap();
+            assert_eq!(v1.canonical_bytes(), doc);
+            let v2 = evl::evaluate::evaluate(&input, r.as_of).unwrap();
+            assert_eq!(v2.verdict.name(), r.verdict, "engine 2 keeps the verdict");
+            engines_differ += usize::from(v2.canonical_bytes() != doc);
+        }
+    }
+    drop(ledger);
+    assert_eq!(ids.len(), 6, "the old flagship recorded six dispositions");
+    assert_eq!(engines_differ, 6);
+    for id in ids {
+        let o = Command::cargo_bin("evl")
+            .unwrap()
+            .arg("--ledger")
+            .arg(&l)
+            .args(["replay", &id])
+            .env_remove("EVL_LEDGER")
+            .output()
+            .unwrap();
+        let out = String::from_utf8(o.stdout).unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            out,
+            format!(
+                "replayed: disposition {id} re-derives byte for byte from its basis (engine evl-engine/1)\n"
+            )
+        );
+    }
 }
 
 #[test]
-fn the_disposition_vector_obeys_format_md() {
-    let v = read_json("disposition-v1.json");
-    let bytes = stored_document();
+fn the_disposition_vectors_obey_format_md() {
+    check_format_md("disposition-v1.json", "evl-disposition/v1");
+    check_format_md(DISPOSITION_V2, "evl-disposition/v2");
+}
+
+fn check_format_md(name: &str, format: &str) {
+    let v = read_json(name);
+    let bytes = document_of(name);
     let text = std::str::from_utf8(&bytes).unwrap();
     // Canonical bytes: pretty JSON, two-space indent, ": " separators, one trailing newline.
     assert!(text.ends_with("}\n") && !text.ends_with("\n\n"));
-    assert!(text.starts_with("{\n  \"format\": \"evl-disposition/v1\",\n"));
+    assert!(text.starts_with(&format!("{{\n  \"format\": \"{format}\",\n")));
     for line in text.lines() {
         assert!(!line.ends_with(' '), "trailing space: {line:?}");
         let indent = line.len() - line.trim_start_matches(' ').len();
@@ -472,6 +578,66 @@ fn the_disposition_vector_obeys_format_md() {
             .contains(&ty)
         );
         assert!(b["evidence"].as_array().unwrap().iter().all(is_hex32));
+        // v2: every blocker says what would clear it, with the fields of FORMAT.md in order.
+        let u = &b["unblock"];
+        if format == "evl-disposition/v1" {
+            assert!(u.is_null(), "a v1 blocker has no unblock: {b}");
+            continue;
+        }
+        let mut keys: Vec<&str> = u.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "action",
+                "by",
+                "kind",
+                "labels",
+                "min_tier",
+                "observed_after",
+                "role",
+                "sealed",
+                "subject",
+                "text"
+            ]
+        );
+        // In the document's bytes the fields come in the order of FORMAT.md.
+        let order = [
+            "\"action\"",
+            "\"kind\"",
+            "\"labels\"",
+            "\"min_tier\"",
+            "\"sealed\"",
+            "\"role\"",
+            "\"subject\"",
+            "\"observed_after\"",
+            "\"by\"",
+            "\"text\"",
+        ];
+        let at = text.find("\"unblock\": {").unwrap();
+        let pos: Vec<usize> = order
+            .iter()
+            .map(|k| at + text[at..].find(k).unwrap())
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "unblock field order");
+        assert!(
+            [
+                "add-evidence",
+                "refresh-evidence",
+                "replace-evidence",
+                "update-inventory",
+                "renew-exception",
+                "acknowledge",
+                "close-review"
+            ]
+            .contains(&u["action"].as_str().unwrap())
+        );
+        // By the proposed checkpoint at the latest (an expiring exception: its expiry).
+        assert!(
+            u["by"].as_str().unwrap() <= j["checkpoint_at"].as_str().unwrap(),
+            "{b}"
+        );
+        assert!(!u["text"].as_str().unwrap().is_empty());
     }
     let parsed: Vec<_> = d.blockers.clone();
     let mut sorted = parsed.clone();

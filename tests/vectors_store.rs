@@ -11,7 +11,7 @@ use std::path::Path;
 
 use common::{evl_bin, run};
 
-const FLAGSHIP_ROOT: &str = "2eff14bb243db6a265ab5e8298a5e57c9784ddb0f36e517d9424f8fb34214dd5";
+const FLAGSHIP_ROOT: &str = "7c9752bda8173c9e7649c2f9e852244187444a25a6e2fa32455ec8fd04e72fa5";
 
 fn vector() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/store-layout-2")

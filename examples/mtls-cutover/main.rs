@@ -628,6 +628,8 @@ fn main() {
         "--state-dir",
         &state,
     ]);
+    section("The gate's own test cases (gate-tests/), evaluated in memory with no ledger");
+    run.evl(&["gate", "test", &ex("gate-tests")]);
     if let Some(k) = keep {
         println!("\nledger kept in {}", k.join("ledger").display());
     }

@@ -4,6 +4,7 @@
 mod gate;
 mod ingest;
 mod read;
+mod report;
 mod write;
 
 pub use gate::{Clock, SystemClock, watch_with};
@@ -23,13 +24,16 @@ const AFTER_HELP: &str = "\
 EXIT CODES:
     0  success; for verify, replay and verify-bundle: verified
     1  verification failed: the ledger, bundle or disposition is invalid or tampered, or
-       no trust root anchors it (verify-bundle)
+       no trust root anchors it (verify-bundle); for gate test: a case failed
     2  usage or input error: bad arguments, malformed or missing files, unknown digests
     3  refused: signer unknown, revoked or lacking the role; secret key file readable by others;
        auditor state writable by others
     4  the ledger is in use by another process appending to it (retry, or pass --wait);
        reading verbs never wait
     5  storage failure: disk full or unwritable
+    10 evaluate --fail-on: the verdict is HOLD and hold is listed
+    11 evaluate --fail-on: the verdict is NARROW and narrow is listed
+    12 evaluate --fail-on: the verdict is ESCALATE and escalate is listed
 
 ENVIRONMENT:
     EVL_LEDGER  ledger directory (default ./.evl); --ledger overrides it
@@ -183,11 +187,24 @@ pub enum Command {
     /// Derive the disposition of a packet revision: verdict, blockers, exact scope.
     ///
     /// A pure function of the pinned basis, the pinned gate definition, --as-of and the engine
-    /// version: the same inputs give byte-identical output on any machine. --record appends it.
+    /// version: the same inputs give byte-identical output on any machine. --record appends it
+    /// (refused, naming the existing entry, when the same derivation is already recorded).
+    /// Exit 0 whatever the verdict, unless --fail-on lists it: then 10 HOLD, 11 NARROW,
+    /// 12 ESCALATE (after printing everything), so a CI step fails on the exit code alone.
     #[command(
-        after_help = "EXAMPLE:\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --record --key keys/hana-okafor.key\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --json > disposition.json"
+        after_help = "EXAMPLE:\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --record --key keys/hana-okafor.key\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --json > disposition.json\n    evl evaluate 9c41 --fail-on hold,escalate --format sarif > evl.sarif   # CI: exit 10/12 fails the job"
     )]
     Evaluate(Lazy<gate::EvaluateArgs>),
+    /// Check gate definitions and run gate test cases, with no ledger.
+    #[command(subcommand)]
+    Gate(Lazy<gate::GateCommand>),
+    /// Check that files parse as an evidence kind evl reads, with no ledger.
+    ///
+    /// Exit 0 when every file parses; 2 naming the file, line and field of the first problem.
+    #[command(
+        after_help = "EXAMPLE:\n    evl check rollback-drill examples/mtls-cutover/drill-*.toml\n    evl check workload-inventory examples/mtls-cutover/mesh-enforcement-targets-2026-04-18.csv"
+    )]
+    Check(Lazy<gate::CheckArgs>),
     /// Re-derive a recorded disposition from its basis and prove it matches byte for byte.
     ///
     /// Exit 0 when it matches; 1 with a field-by-field difference, a missing basis digest or
@@ -287,6 +304,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Narrow(Lazy(a)) => gate::narrow(&cli.global, a),
         Command::Evaluate(Lazy(a)) => gate::evaluate(&cli.global, a),
         Command::Replay(Lazy(a)) => gate::replay(&cli.global, a),
+        Command::Gate(Lazy(c)) => gate::gate(c),
+        Command::Check(Lazy(a)) => gate::check(a),
         Command::Lineage(Lazy(a)) => gate::lineage(&cli.global, a),
         Command::Deadlines(Lazy(a)) => gate::deadlines(&cli.global, a),
         Command::Watch(Lazy(a)) => gate::watch(&cli.global, a),
