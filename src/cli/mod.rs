@@ -279,8 +279,46 @@ pub fn parse() -> Cli {
             std::mem::forget(cmd);
             cli
         }
-        Err(e) => e.format(&mut cmd).exit(),
+        Err(e) => {
+            let e = e.format(&mut cmd);
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                // --help, --version (stdout, exit 0) and a bare `evl` (the help, exit 2).
+                e.exit()
+            }
+            // The verb the arguments name, for the hint: `evl key add`, `evl add`.
+            let mut verb = vec!["evl".to_string()];
+            let mut sub = &cmd;
+            for arg in std::env::args().skip(1) {
+                if let Some(c) = sub.find_subcommand(&arg) {
+                    verb.push(arg.clone());
+                    sub = c;
+                }
+            }
+            eprintln!(
+                "evl: {}",
+                one_line(&e.render().to_string(), &verb.join(" "))
+            );
+            std::process::exit(exit::INPUT)
+        }
     }
+}
+
+/// clap's multi-line error (`error: …`, indented details, a usage block and a hint) as the one
+/// line every other evl error is: the message and its details, and where to read more.
+fn one_line(rendered: &str, verb: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for line in rendered.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage: ") {
+            break;
+        }
+        if !line.is_empty() && !line.starts_with("For more information") {
+            parts.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    format!("{} (see '{verb} --help')", parts.join(" "))
 }
 
 /// Runs a parsed command line and returns the process exit code. Errors are printed here as
