@@ -679,6 +679,40 @@ fn flipped_artifact_byte_names_the_artifact_and_its_entry() {
     verify_fails(&f, &[]).exactly(&[altered]);
 }
 
+/// Issue 12 item 3: a blob record's entry-index field pointed at a later entry that carries the
+/// same digest (a.txt: entries 5 and 13), re-sealed. Resolving the digest would yield entry 13;
+/// verify names the field.
+#[test]
+fn blob_entry_index_moved_to_a_later_carrier_is_named() {
+    let f = rich().copy();
+    store::rewrite(&f.ledger(), |tag, body| {
+        let mut body = body.to_vec();
+        if tag == store::BLOB && body[40..] == *A {
+            assert_eq!(u64::from_le_bytes(body[32..40].try_into().unwrap()), 5);
+            body[32..40].copy_from_slice(&13u64.to_le_bytes());
+        }
+        Some(body)
+    });
+    verify_fails(&f, &[]).exactly(&[want(
+        "artifact",
+        Some(5),
+        format!(
+            "the blob record of {} (log offset {}) follows entry 5 but names entry 13",
+            digest_hex(A),
+            blob_record(&f, A).offset
+        ),
+    )]);
+    // Resolving the digest to its entry refuses instead of yielding entry 13; showing the
+    // artifact's bytes (checked against the digest) needs no entry and still works.
+    f.evl(["proof", "inclusion", &digest_hex(A)]).refused(
+        INVALID,
+        &["names entry 13, whose record it does not follow"],
+    );
+    let shown = f.evl(["show", "--json", &digest_hex(A)]).ok().json();
+    assert_eq!(shown["artifact"], digest_hex(A));
+    assert_eq!(shown["size"], A.len());
+}
+
 #[test]
 fn removed_artifact_blob_names_every_entry_that_refers_to_it() {
     // Re-sealed without the blob record. d.txt is carried by entry 8 only; a.txt by entries 5
@@ -1410,6 +1444,47 @@ fn flipped_log_byte_with_the_index_removed_is_refused() {
     let f = rich().copy();
     flip(&f, "log", seven, 0x01);
     verify_fails(&f, &[]).exactly(&[check_fails(newest.offset, 17), bad_signature(STORED)]);
+}
+
+/// Issue 12 item 4: a few hundred bytes spliced out of an early batch with the index deleted.
+/// The reader must not take the first failing commit for an interrupted append (a complete
+/// commit record follows it): every verb refuses naming the offset, and an append — which once
+/// cut the log to the damaged batch — leaves every byte in place.
+#[test]
+fn bytes_spliced_out_of_an_early_batch_are_damage_and_nothing_is_cut() {
+    let f = rich().copy();
+    let five = entry_record(&f, 5);
+    let mut log = read(&f, "log");
+    let len = log.len();
+    log.drain(five.offset as usize + 40..five.offset as usize + 340);
+    std::fs::write(f.ledger().join("log"), &log).unwrap();
+    store::drop_index(&f.ledger());
+    let before = read(&f, "log");
+    assert_eq!(before.len(), len - 300);
+    let owner = f.key("owner-v2").display().to_string();
+    let file = f.file("after-splice.txt", b"after the splice\n");
+    for argv in [
+        vec!["verify"],
+        vec!["log"],
+        vec!["show", f.id("d")],
+        vec![
+            "add",
+            file.to_str().unwrap(),
+            "--kind",
+            "note",
+            "--tier",
+            "excluded",
+            "--key",
+            &owner,
+        ],
+    ] {
+        f.evl(&argv)
+            .refused(INVALID, &["evl will not cut them", "from offset"]);
+        assert!(
+            read(&f, "log") == before,
+            "evl {argv:?} changed the damaged log"
+        );
+    }
 }
 
 #[test]
