@@ -472,7 +472,7 @@ impl Entry {
         // One body, one encoding: the id is BLAKE3 of the stored unsigned bytes, and an
         // independent verifier must get the same id evl does (a map with keys out of order
         // would decode, then re-encode to other bytes).
-        if e.body.canonical_bytes() != bytes[..bytes.len() - 64] {
+        if !codec::encodes_to(&e.body, &bytes[..bytes.len() - 64]) {
             return Err(EntryError::NotCanonical(
                 "its bytes are not the canonical encoding of what they decode to",
             ));
