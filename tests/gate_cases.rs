@@ -716,3 +716,71 @@ signer = "hana-okafor"
             .contains(&LEDGER_SYNC.to_string())
     );
 }
+
+/// Issue 13 item 2, "maximum age": `[inventory]` and `[exceptions]` with `max_age_days` raise a
+/// global `evidence-stale` on the rule when the artifact they read is older (HOLD), naming it
+/// and asking for a fresher one observed inside the window at the checkpoint; `[authority]`
+/// with `max_age_days` escalates on a stale snapshot. Without the limit, v4 narrows.
+#[test]
+fn single_artifact_rules_honour_max_age_days() {
+    let gate_rule = [
+        (
+            "inventory",
+            "[inventory]\nselect = { kind = \"workload-inventory\" }\nsealed = true\n",
+            "mesh-enforcement-targets-2026-04-18.csv",
+        ),
+        (
+            "exceptions",
+            "[exceptions]\nselect = { kind = \"certificate-exception-register\" }\nsealed = true\n",
+            "certificate-exception-register-2026-04-17.toml",
+        ),
+    ];
+    for (rule, table, file) in gate_rule {
+        let (_t, dir) = mtls_copy();
+        edit(
+            &dir.join("../gate.toml"),
+            table,
+            &format!("{table}max_age_days = 1\n"),
+        );
+        let d = v4_with(&dir, "stale.toml", "hold", "");
+        let key = format!("evidence-stale rule {rule}");
+        let b = blocker(&d, &key);
+        assert!(!b.scoped, "{key} is global");
+        assert!(
+            b.reason.starts_with(&format!("{file} (")) && b.reason.contains("more than 1 days"),
+            "{}",
+            b.reason
+        );
+        let u = b.unblock.as_ref().unwrap();
+        assert_eq!(u.action, "refresh-evidence");
+        assert_eq!(u.subject, Some(b.evidence[0]));
+        assert_eq!(
+            u.observed_after,
+            Some("2026-04-29T00:00:00Z".parse().unwrap()),
+            "inside its 1-day window at the checkpoint"
+        );
+    }
+    let (_t, dir) = mtls_copy();
+    edit(
+        &dir.join("../gate.toml"),
+        "[authority]\nselect = { kind = \"authority-snapshot\" }\nsealed = true\n",
+        "[authority]\nselect = { kind = \"authority-snapshot\" }\nsealed = true\nmax_age_days = 1\n",
+    );
+    let d = v4_with(&dir, "stale-authority.toml", "escalate", "");
+    assert_eq!(d.would_be, Some(Verdict::Narrow));
+    assert!(
+        d.escalation[0].starts_with(
+            "authority snapshot Mesh-Gate-Authority-Snapshot-2026-04-12 is stale: Mesh-Gate-Authority-Snapshot-2026-04-12.toml ("
+        ),
+        "{:#?}",
+        d.escalation
+    );
+    // The unedited gate: no freshness limit on these tables, v4 narrows.
+    let (_t, dir) = mtls_copy();
+    let d = v4_with(&dir, "fresh.toml", "narrow", "");
+    assert!(
+        !d.blocker_keys()
+            .iter()
+            .any(|k| k.starts_with("evidence-stale"))
+    );
+}
