@@ -154,12 +154,13 @@ pub struct LogArgs {
     /// Start at this log index.
     #[arg(long, default_value_t = 0)]
     pub since: u64,
-    /// Print as JSON (an array).
+    /// Print as JSON (an array, streamed entry by entry).
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn log(g: &Global, a: LogArgs) -> Result<i32, Error> {
+    use serde::ser::{SerializeSeq, Serializer};
     if let Some(k) = &a.kind
         && !Payload::KINDS.contains(&k.as_str())
     {
@@ -171,37 +172,49 @@ pub fn log(g: &Global, a: LogArgs) -> Result<i32, Error> {
     let ledger = open(g)?;
     let reg = ledger.registry()?;
     let size = ledger.size()?;
-    let mut out = std::io::stdout().lock();
-    let mut json = Vec::new();
-    for index in a.since..size {
-        let e = ledger.entry(index)?;
-        if a.kind
-            .as_deref()
-            .is_some_and(|k| k != e.body.payload.kind())
+    let matching = (a.since..size).filter_map(|index| match ledger.entry(index) {
+        Ok(e)
+            if a.kind
+                .as_deref()
+                .is_some_and(|k| k != e.body.payload.kind()) =>
         {
-            continue;
+            None
         }
-        if a.json {
-            json.push(serde_json::to_value(view(&reg, index, &e)).unwrap_or_default());
-            continue;
-        }
-        let signer = reg
-            .get(&e.body.signer)
-            .map(|s| s.name.as_str())
-            .unwrap_or("?");
-        let _ = writeln!(
-            out,
-            "{index:>6}  {}  {}  {:<14} {:<14} {}",
-            e.id().short(),
-            e.body.claimed_at,
-            e.body.payload.kind(),
-            signer,
-            summary(&e)
-        );
-    }
+        r => Some(r.map(|e| (index, e))),
+    });
+    // Streamed, entry by entry, in memory that does not grow with the ledger: the JSON array
+    // is written as it is built (the same bytes as printing the whole array at once).
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if a.json {
-        return print_json(&json);
+        let json_err = |e: serde_json::Error| Error::Invalid(format!("cannot encode JSON: {e}"));
+        let mut ser = serde_json::Serializer::pretty(&mut out);
+        let mut seq = ser.serialize_seq(None).map_err(json_err)?;
+        for entry in matching {
+            let (index, e) = entry?;
+            seq.serialize_element(&view(&reg, index, &e))
+                .map_err(json_err)?;
+        }
+        seq.end().map_err(json_err)?;
+        let _ = writeln!(out);
+    } else {
+        for entry in matching {
+            let (index, e) = entry?;
+            let signer = reg
+                .get(&e.body.signer)
+                .map(|s| s.name.as_str())
+                .unwrap_or("?");
+            let _ = writeln!(
+                out,
+                "{index:>6}  {}  {}  {:<14} {:<14} {}",
+                e.id().short(),
+                e.body.claimed_at,
+                e.body.payload.kind(),
+                signer,
+                summary(&e)
+            );
+        }
     }
+    let _ = out.flush();
     Ok(exit::OK)
 }
 
