@@ -1,6 +1,9 @@
 //! Telemetry: per-workload success rate, error rate, latency percentiles and request rate over a
-//! named window, from a Prometheus HTTP API query result (instant or range vector, JSON) or a
-//! documented CSV. The label convention is documented in `docs/IMPORTERS.md`.
+//! named window, from a Prometheus HTTP API query result (instant or range vector, JSON) as
+//! Prometheus and compatible servers (Thanos, Cortex, Mimir, VictoriaMetrics) return it, or a
+//! documented CSV. Which measure a series is and which labels name its workload and namespace
+//! come from a [`Mapping`] (recorded in the facts); the response envelope follows
+//! <https://prometheus.io/docs/prometheus/latest/querying/api/#format-overview>.
 
 use std::collections::BTreeMap;
 
@@ -61,7 +64,129 @@ pub struct TelemetrySummary {
     pub sealed: bool,
     /// "prometheus-vector", "prometheus-matrix" or "csv".
     pub format: String,
+    /// How series labels were read (Prometheus only).
+    pub mapping: Option<AppliedMapping>,
     pub workloads: Vec<WorkloadMetrics>,
+    /// The response's `warnings` (Prometheus: errors that did not stop the query, so the data
+    /// may be incomplete), and a note when a compatible server marks it `isPartial`.
+    pub warnings: Vec<String>,
+    /// The response's `infos` (Prometheus: info-level annotations about the query).
+    pub infos: Vec<String>,
+}
+
+/// The profile for Istio's standard metrics
+/// (<https://istio.io/latest/docs/reference/config/metrics/>): series are per destination
+/// workload, labelled `destination_workload` and `destination_workload_namespace`.
+pub const PROFILE_ISTIO: &str = "istio";
+
+/// How to read a Prometheus response's series: the options `evl ingest telemetry` records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    /// A label profile; only [`PROFILE_ISTIO`] is known.
+    pub profile: Option<String>,
+    /// Which measure series are: `MEASURE` (every series is that measure) or
+    /// `METRIC=MEASURE` (series whose `__name__` is METRIC). Empty: the series' `evl_metric`
+    /// label, else a `__name__` that is itself a measure name.
+    pub metrics: Vec<String>,
+    /// The label holding the workload name.
+    pub workload_label: Option<String>,
+    /// The label holding the workload's namespace.
+    pub namespace_label: Option<String>,
+}
+
+/// The mapping as applied, recorded in the facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedMapping {
+    pub profile: Option<String>,
+    /// The `--metric` options as given.
+    pub metrics: Vec<String>,
+    /// The labels read for the workload name, first present wins.
+    pub workload_labels: Vec<String>,
+    /// The labels read for the namespace, first present wins.
+    pub namespace_labels: Vec<String>,
+}
+
+impl Mapping {
+    /// Checks the options and resolves the labels to read.
+    fn apply(&self, source_name: &str) -> Result<AppliedMapping, IngestError> {
+        let bad =
+            |field: &str, why: String| IngestError::malformed(source_name, None, Some(field), why);
+        if let Some(p) = &self.profile
+            && p != PROFILE_ISTIO
+        {
+            return Err(bad(
+                "profile",
+                format!(
+                    "the telemetry profile {p:?} is not known (the profile is {PROFILE_ISTIO})"
+                ),
+            ));
+        }
+        let mut bare = 0;
+        for m in &self.metrics {
+            let measure = match m.split_once('=') {
+                Some((name, measure)) if !name.is_empty() => measure,
+                Some(_) => {
+                    return Err(bad(
+                        "metric",
+                        format!("{m:?} has an empty metric name before '='"),
+                    ));
+                }
+                None => {
+                    bare += 1;
+                    m.as_str()
+                }
+            };
+            if !MEASURES.contains(&measure) {
+                return Err(bad(
+                    "metric",
+                    format!(
+                        "{m:?} names the measure {measure:?}, which is not one of {}",
+                        MEASURES.join(", ")
+                    ),
+                ));
+            }
+        }
+        if bare > 1 {
+            return Err(bad(
+                "metric",
+                "more than one measure is given for every series; give MEASURE once, or METRIC=MEASURE per metric name".to_string(),
+            ));
+        }
+        let istio = self.profile.as_deref() == Some(PROFILE_ISTIO);
+        let pick =
+            |explicit: &Option<String>, istio_label: &str, defaults: [&str; 2]| match explicit {
+                Some(l) => vec![l.clone()],
+                None if istio => vec![istio_label.to_string()],
+                None => defaults.iter().map(|s| s.to_string()).collect(),
+            };
+        Ok(AppliedMapping {
+            profile: self.profile.clone(),
+            metrics: self.metrics.clone(),
+            workload_labels: pick(
+                &self.workload_label,
+                "destination_workload",
+                ["workload", "destination_workload"],
+            ),
+            namespace_labels: pick(
+                &self.namespace_label,
+                "destination_workload_namespace",
+                ["namespace", "destination_workload_namespace"],
+            ),
+        })
+    }
+
+    /// The measure of a series with `__name__` `name` and the `evl_metric` label `evl`.
+    fn measure_of(&self, name: Option<&str>, evl: Option<&str>) -> Option<String> {
+        let by_name = self.metrics.iter().find_map(|m| {
+            let (metric, measure) = m.split_once('=')?;
+            (Some(metric) == name).then(|| measure.to_string())
+        });
+        let every = self.metrics.iter().find(|m| !m.contains('=')).cloned();
+        by_name
+            .or(every)
+            .or_else(|| evl.map(str::to_string))
+            .or_else(|| name.filter(|n| MEASURES.contains(n)).map(str::to_string))
+    }
 }
 
 impl TelemetrySummary {
@@ -100,13 +225,25 @@ impl WorkloadMetrics {
     }
 }
 
-/// Parses telemetry, detecting the format: JSON (first non-blank byte `{`) is a Prometheus HTTP
-/// API response, anything else the telemetry CSV. `window` and `sealed` come from the caller.
+/// Parses telemetry with the default [`Mapping`]; see [`parse_mapped`].
 pub fn parse(
     source_name: &str,
     bytes: &[u8],
     window: &str,
     sealed: bool,
+) -> Result<TelemetrySummary, IngestError> {
+    parse_mapped(source_name, bytes, window, sealed, &Mapping::default())
+}
+
+/// Parses telemetry, detecting the format: JSON (first non-blank byte `{`) is a Prometheus HTTP
+/// API response read with `mapping`, anything else the telemetry CSV. `window`, `sealed` and
+/// `mapping` come from the caller (the ledger entry records them).
+pub fn parse_mapped(
+    source_name: &str,
+    bytes: &[u8],
+    window: &str,
+    sealed: bool,
+    mapping: &Mapping,
 ) -> Result<TelemetrySummary, IngestError> {
     check_size(source_name, bytes, MAX_INPUT_BYTES)?;
     if window.trim().is_empty() {
@@ -119,22 +256,40 @@ pub fn parse(
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    let (format, map) = match first {
+    let mut summary = TelemetrySummary {
+        window: window.to_string(),
+        sealed,
+        format: "csv".to_string(),
+        mapping: None,
+        workloads: Vec::new(),
+        warnings: Vec::new(),
+        infos: Vec::new(),
+    };
+    let map = match first {
         None => {
             return Err(IngestError::Empty {
                 source_name: source_name.to_string(),
                 reason: "the telemetry file is empty".to_string(),
             });
         }
-        Some(b'{') => parse_prometheus(source_name, bytes)?,
-        Some(_) => ("csv", parse_csv(source_name, bytes)?),
+        Some(b'{') => {
+            let applied = mapping.apply(source_name)?;
+            let map = parse_prometheus(source_name, bytes, mapping, &applied, &mut summary)?;
+            summary.mapping = Some(applied);
+            map
+        }
+        Some(_) if *mapping != Mapping::default() => {
+            return Err(IngestError::malformed(
+                source_name,
+                None,
+                Some("metric"),
+                "the file is telemetry CSV, whose columns name the measures; the label mapping options (--metric, --workload-label, --namespace-label, --profile) apply only to Prometheus responses",
+            ));
+        }
+        Some(_) => parse_csv(source_name, bytes)?,
     };
-    Ok(TelemetrySummary {
-        window: window.to_string(),
-        sealed,
-        format: format.to_string(),
-        workloads: map.into_values().collect(),
-    })
+    summary.workloads = map.into_values().collect();
+    Ok(summary)
 }
 
 type ByWorkload = BTreeMap<(String, String), WorkloadMetrics>;
@@ -174,10 +329,58 @@ fn check_value(
     Ok(())
 }
 
+/// A JSON value's type, for messages (never Rust `Debug` text).
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The strings of an optional array field of the envelope (`warnings`, `infos`).
+fn envelope_strings(
+    source_name: &str,
+    doc: &Value,
+    field: &str,
+) -> Result<Vec<String>, IngestError> {
+    match doc.get(field) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|w| {
+                w.as_str().map(str::to_string).ok_or_else(|| {
+                    IngestError::malformed(
+                        source_name,
+                        None,
+                        Some(field),
+                        format!("the response's {field} hold {}, not a string", json_type(w)),
+                    )
+                })
+            })
+            .collect(),
+        Some(other) => Err(IngestError::malformed(
+            source_name,
+            None,
+            Some(field),
+            format!(
+                "the response's {field} is {}, not an array of strings",
+                json_type(other)
+            ),
+        )),
+    }
+}
+
 fn parse_prometheus(
     source_name: &str,
     bytes: &[u8],
-) -> Result<(&'static str, ByWorkload), IngestError> {
+    mapping: &Mapping,
+    applied: &AppliedMapping,
+    summary: &mut TelemetrySummary,
+) -> Result<ByWorkload, IngestError> {
     let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
         IngestError::malformed(
             source_name,
@@ -188,16 +391,21 @@ fn parse_prometheus(
     })?;
     let status = doc.get("status").and_then(Value::as_str);
     if status != Some("success") {
-        let detail = doc.get("error").and_then(Value::as_str).unwrap_or("");
+        let detail = [doc.get("errorType"), doc.get("error")]
+            .iter()
+            .filter_map(|v| v.and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(": ");
         return Err(IngestError::malformed(
             source_name,
             None,
             Some("status"),
             format!(
                 "the Prometheus response status is {} not \"success\"{}",
-                status
-                    .map(|s| format!("{s:?}"))
-                    .unwrap_or_else(|| "missing".into()),
+                match status {
+                    Some(s) => format!("{s:?}"),
+                    None => "missing".to_string(),
+                },
                 if detail.is_empty() {
                     String::new()
                 } else {
@@ -206,7 +414,16 @@ fn parse_prometheus(
             ),
         ));
     }
-    let data = doc.get("data").ok_or_else(|| {
+    summary.warnings = envelope_strings(source_name, &doc, "warnings")?;
+    summary.infos = envelope_strings(source_name, &doc, "infos")?;
+    // VictoriaMetrics (and vmselect-compatible proxies) flag results missing some storage nodes.
+    if doc.get("isPartial").and_then(Value::as_bool) == Some(true) {
+        summary.warnings.push(
+            "the response is marked isPartial: some storage nodes did not answer, so series may be missing"
+                .to_string(),
+        );
+    }
+    let data = doc.get("data").filter(|d| d.is_object()).ok_or_else(|| {
         IngestError::malformed(
             source_name,
             None,
@@ -214,17 +431,47 @@ fn parse_prometheus(
             "the Prometheus response has no data object",
         )
     })?;
-    let (format, key) = match data.get("resultType").and_then(Value::as_str) {
-        Some("vector") => ("prometheus-vector", "value"),
-        Some("matrix") => ("prometheus-matrix", "values"),
-        other => {
+    let key = match data.get("resultType") {
+        Some(Value::String(t)) if t == "vector" => {
+            summary.format = "prometheus-vector".to_string();
+            "value"
+        }
+        Some(Value::String(t)) if t == "matrix" => {
+            summary.format = "prometheus-matrix".to_string();
+            "values"
+        }
+        Some(Value::String(t)) if t == "scalar" || t == "string" => {
             return Err(IngestError::malformed(
                 source_name,
                 None,
                 Some("data.resultType"),
                 format!(
-                    "result type {other:?} is not supported (expected \"vector\" or \"matrix\")"
+                    "the result type is \"{t}\", one value without labels; evl needs per-workload series, a \"vector\" (instant query) or \"matrix\" (range query) result"
                 ),
+            ));
+        }
+        Some(Value::String(t)) => {
+            return Err(IngestError::malformed(
+                source_name,
+                None,
+                Some("data.resultType"),
+                format!("the result type {t:?} is not one of vector, matrix, scalar, string"),
+            ));
+        }
+        None | Some(Value::Null) => {
+            return Err(IngestError::malformed(
+                source_name,
+                None,
+                Some("data.resultType"),
+                "the response has no data.resultType",
+            ));
+        }
+        Some(other) => {
+            return Err(IngestError::malformed(
+                source_name,
+                None,
+                Some("data.resultType"),
+                format!("data.resultType is {}, not a string", json_type(other)),
             ));
         }
     };
@@ -248,6 +495,11 @@ fn parse_prometheus(
             result.len(),
         ));
     }
+    if result.is_empty() {
+        summary
+            .warnings
+            .push("the result holds no series".to_string());
+    }
     let mut map = ByWorkload::new();
     for (i, series) in result.iter().enumerate() {
         let field = format!("data.result[{i}]");
@@ -262,16 +514,19 @@ fn parse_prometheus(
                     "the series has no metric labels object",
                 )
             })?;
-        let label = |names: &[&str]| {
+        let label = |names: &[String]| {
             names
                 .iter()
-                .find_map(|n| labels.get(*n).and_then(Value::as_str))
+                .find_map(|n| labels.get(n).and_then(Value::as_str))
                 .map(str::to_string)
         };
         let name = series_name(labels);
-        let measure = label(&["evl_metric"])
-            .or_else(|| label(&["__name__"]).filter(|n| MEASURES.contains(&n.as_str())))
-            .ok_or_else(|| IngestError::malformed(source_name, None, Some(&field), format!("series {name} does not say which measure it is: give it a label evl_metric set to one of {} (e.g. with label_replace)", MEASURES.join(", "))))?;
+        let measure = mapping
+            .measure_of(
+                labels.get("__name__").and_then(Value::as_str),
+                labels.get("evl_metric").and_then(Value::as_str),
+            )
+            .ok_or_else(|| IngestError::malformed(source_name, None, Some(&field), format!("series {name} does not say which measure it is: name it with --metric MEASURE (every series) or --metric METRIC=MEASURE, or give it a label evl_metric set to one of {}", MEASURES.join(", "))))?;
         if !MEASURES.contains(&measure.as_str()) {
             return Err(IngestError::malformed(
                 source_name,
@@ -283,25 +538,31 @@ fn parse_prometheus(
                 ),
             ));
         }
-        let workload = label(&["workload", "destination_workload"]).ok_or_else(|| {
+        let missing = |what: &str, names: &[String]| {
             IngestError::malformed(
                 source_name,
                 None,
-                Some(&field),
-                format!("series {name} has no workload or destination_workload label"),
+                Some(&format!("{field}.metric")),
+                format!(
+                    "series {name} has no {} label for the {what} (map another label with --{what}-label)",
+                    names.join(" or ")
+                ),
             )
-        })?;
-        let namespace =
-            label(&["namespace", "destination_workload_namespace"]).ok_or_else(|| {
-                IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&field),
-                    format!(
-                        "series {name} has no namespace or destination_workload_namespace label"
-                    ),
-                )
-            })?;
+        };
+        let workload = label(&applied.workload_labels)
+            .ok_or_else(|| missing("workload", &applied.workload_labels))?;
+        let namespace = label(&applied.namespace_labels)
+            .ok_or_else(|| missing("namespace", &applied.namespace_labels))?;
+        if series.get("histogram").is_some() || series.get("histograms").is_some() {
+            return Err(IngestError::malformed(
+                source_name,
+                None,
+                Some(&format!("{field}.histogram")),
+                format!(
+                    "series {name} carries native histogram samples; query a number per sample (e.g. histogram_quantile(0.95, …))"
+                ),
+            ));
+        }
         let samples: Vec<&Value> = if key == "value" {
             vec![series.get("value").ok_or_else(|| {
                 IngestError::malformed(
@@ -381,18 +642,23 @@ fn parse_prometheus(
             .or_insert_with(|| WorkloadMetrics::new(namespace.clone(), workload.clone()));
         let slot = entry.slot(&measure);
         if slot.is_some() {
+            let hint = if labels.contains_key("reporter") {
+                "; Istio reports each request twice (reporter=\"source\" and reporter=\"destination\"): filter one reporter"
+            } else {
+                ""
+            };
             return Err(IngestError::malformed(
                 source_name,
                 None,
                 Some(&field),
                 format!(
-                    "series {name} repeats measure {measure} for workload {namespace}/{workload}; aggregate the query (e.g. sum by (destination_workload, destination_workload_namespace)) so each workload has one series per measure"
+                    "series {name} repeats measure {measure} for workload {namespace}/{workload}; aggregate the query (e.g. sum by (destination_workload, destination_workload_namespace)) so each workload has one series per measure{hint}"
                 ),
             ));
         }
         *slot = Some(m);
     }
-    Ok((format, map))
+    Ok(map)
 }
 
 /// A readable name for a series: `__name__{label="value",...}` with labels sorted.
