@@ -126,7 +126,7 @@ fn errors_name_the_series_and_problem() {
                 r#"{"__name__":"istio_requests_total","destination_workload":"a","destination_workload_namespace":"b"}"#,
                 "1",
             ),
-            vec!["istio_requests_total", "evl_metric"],
+            vec!["istio_requests_total", "--metric", "evl_metric"],
         ),
         (
             series(
@@ -137,7 +137,10 @@ fn errors_name_the_series_and_problem() {
         ),
         (
             series(r#"{"evl_metric":"rps","namespace":"b"}"#, "1"),
-            vec!["no workload"],
+            vec![
+                "no workload or destination_workload label",
+                "--workload-label",
+            ],
         ),
         (
             r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#
@@ -146,7 +149,7 @@ fn errors_name_the_series_and_problem() {
         ),
         (
             r#"{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}"#.to_string(),
-            vec!["scalar", "not supported"],
+            vec!["\"scalar\"", "per-workload series"],
         ),
         (
             "{\"status\": \"success\",\n \"data\": {".to_string(),
@@ -231,4 +234,218 @@ fn csv_columns_in_any_order_with_optional_measures() {
     assert_eq!(p.rps.as_ref().unwrap().last, 120.0);
     assert_eq!(p.p95_ms.as_ref().unwrap().last, 48.0);
     assert!(p.success_rate.is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real responses as Prometheus and compatible servers return them: the envelope of
+// https://prometheus.io/docs/prometheus/latest/querying/api/#format-overview (status, data,
+// warnings, infos), the result types of §"Expression query result formats", Istio's standard
+// metric labels (https://istio.io/latest/docs/reference/config/metrics/), and
+// VictoriaMetrics' `isPartial`.
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/ingest")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn mapped(
+    name: &str,
+    bytes: &[u8],
+    m: telemetry::Mapping,
+) -> Result<telemetry::TelemetrySummary, String> {
+    telemetry::parse_mapped(name, bytes, "w", true, &m).map_err(|e| e.to_string())
+}
+
+/// A `histogram_quantile` over Istio's standard metrics carries no `__name__` and no evl
+/// label: it imports as-is with the istio profile and `--metric p95_ms`, the mapping and the
+/// response's warnings and infos recorded in the facts.
+#[test]
+fn an_istio_promql_result_imports_as_is_with_the_istio_profile() {
+    let bytes = fixture("prometheus-istio-p95.json");
+    let e = telemetry::parse("p95.json", &bytes, "w", true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--metric"),
+        "without a mapping it says how to map: {e}"
+    );
+    let t = mapped(
+        "p95.json",
+        &bytes,
+        telemetry::Mapping {
+            profile: Some("istio".into()),
+            metrics: vec!["p95_ms".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(t.format, "prometheus-vector");
+    assert_eq!(t.workloads.len(), 3);
+    assert_eq!(
+        t.get("identity", "identity-token-service")
+            .unwrap()
+            .p95_ms
+            .as_ref()
+            .unwrap()
+            .last,
+        88.25
+    );
+    let m = t.mapping.as_ref().unwrap();
+    assert_eq!(m.profile.as_deref(), Some("istio"));
+    assert_eq!(m.metrics, vec!["p95_ms"]);
+    assert_eq!(m.workload_labels, vec!["destination_workload"]);
+    assert_eq!(m.namespace_labels, vec!["destination_workload_namespace"]);
+    assert_eq!(t.warnings.len(), 1);
+    assert!(t.warnings[0].contains("mix of histograms and floats"));
+    assert_eq!(t.infos.len(), 1);
+}
+
+/// Recording-rule series keep `__name__`: `--metric NAME=MEASURE` maps each, and
+/// `--workload-label` / `--namespace-label` name the labels; a partial VictoriaMetrics answer
+/// is recorded as a warning.
+#[test]
+fn recording_rule_series_map_by_name_and_labels() {
+    let t = mapped(
+        "vm.json",
+        &fixture("victoriametrics-range.json"),
+        telemetry::Mapping {
+            metrics: vec![
+                "workload:request_error_ratio:rate5m=error_rate".into(),
+                "workload:requests:rate5m=rps".into(),
+            ],
+            workload_label: Some("deployment".into()),
+            namespace_label: Some("kubernetes_namespace".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let w = t.get("payments", "payments-api").unwrap();
+    let e = w.error_rate.as_ref().unwrap();
+    assert_eq!((e.last, e.max, e.samples), (0.002, 0.004, 3));
+    assert_eq!(w.rps.as_ref().unwrap().last, 215.5);
+    assert!(
+        t.warnings.iter().any(|w| w.contains("isPartial")),
+        "{:?}",
+        t.warnings
+    );
+    assert_eq!(
+        t.mapping.as_ref().unwrap().workload_labels,
+        vec!["deployment"]
+    );
+}
+
+/// Result types and envelope shapes that cannot be per-workload series are refused with one
+/// plain line (no Rust debug text).
+#[test]
+fn unusable_results_are_refused_in_plain_words() {
+    for (json, needle) in [
+        (
+            r#"{"status":"success","data":{"resultType":"string","result":[1,"x"]}}"#,
+            "\"string\", one value without labels",
+        ),
+        (
+            r#"{"status":"success","data":{"result":[]}}"#,
+            "has no data.resultType",
+        ),
+        (
+            r#"{"status":"success","data":{"resultType":7,"result":[]}}"#,
+            "data.resultType is a number, not a string",
+        ),
+        (
+            r#"{"status":"success","data":{"resultType":"vector","result":[]},"warnings":"x"}"#,
+            "warnings is a string, not an array",
+        ),
+        (
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"workload":"a","namespace":"b"},"histogram":[1,{"count":"1","sum":"1"}]}]}}"#,
+            "native histogram",
+        ),
+    ] {
+        let e = mapped(
+            "r.json",
+            json.as_bytes(),
+            telemetry::Mapping {
+                metrics: vec!["p95_ms".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains(needle), "{e}");
+        assert!(!e.contains("Some(") && !e.contains("None"), "{e}");
+    }
+}
+
+/// Istio records each request twice (reporter="source" and "destination"); unfiltered, one
+/// workload has two series of one measure, and the error says what to filter.
+#[test]
+fn istio_reporter_duplicates_name_the_filter() {
+    let s = |reporter: &str| {
+        format!(
+            r#"{{"metric":{{"destination_workload":"a","destination_workload_namespace":"b","reporter":"{reporter}"}},"value":[1,"3"]}}"#
+        )
+    };
+    let json = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{},{}]}}}}"#,
+        s("source"),
+        s("destination")
+    );
+    let e = mapped(
+        "d.json",
+        json.as_bytes(),
+        telemetry::Mapping {
+            profile: Some("istio".into()),
+            metrics: vec!["rps".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("repeats measure rps") && e.contains("reporter"),
+        "{e}"
+    );
+}
+
+/// The mapping options are checked, and refused on CSV, whose columns name the measures.
+#[test]
+fn mapping_options_are_checked() {
+    let json = fixture("prometheus-istio-p95.json");
+    for (m, needle) in [
+        (
+            telemetry::Mapping {
+                profile: Some("linkerd".into()),
+                ..Default::default()
+            },
+            "profile \"linkerd\" is not known",
+        ),
+        (
+            telemetry::Mapping {
+                metrics: vec!["p90_ms".into()],
+                ..Default::default()
+            },
+            "\"p90_ms\", which is not one of",
+        ),
+        (
+            telemetry::Mapping {
+                metrics: vec!["rps".into(), "p95_ms".into()],
+                ..Default::default()
+            },
+            "more than one measure",
+        ),
+    ] {
+        let e = mapped("p.json", &json, m).unwrap_err();
+        assert!(e.contains(needle), "{e}");
+    }
+    let e = mapped(
+        "t.csv",
+        &fixture("telemetry.csv"),
+        telemetry::Mapping {
+            metrics: vec!["rps".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(e.contains("apply only to Prometheus responses"), "{e}");
 }
