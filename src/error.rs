@@ -32,6 +32,12 @@ pub enum Error {
     },
     #[error("storage error in {path}: {message}")]
     Storage { path: PathBuf, message: String },
+    /// An operation on one of the ledger's own files failed (unreadable, unwritable, full).
+    #[error("cannot use the ledger's file {path}: {source}")]
+    StoreIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "no evl ledger at {0}; create one with `evl init` or point --ledger / EVL_LEDGER at one"
     )]
@@ -67,13 +73,19 @@ impl Error {
         match self {
             Error::Io { source, .. } if is_storage_io(source) => exit::STORAGE,
             Error::Io { .. } => exit::INPUT,
-            Error::Storage { .. } => exit::STORAGE,
+            Error::Storage { .. } | Error::StoreIo { .. } => exit::STORAGE,
             Error::Busy(_) => exit::BUSY,
             Error::Unauthorized(_) => exit::REFUSED,
             Error::Key(KeyError::OpenPermissions { .. }) => exit::REFUSED,
             Error::Corrupt(_) => exit::INVALID,
             _ => exit::INPUT,
         }
+    }
+
+    /// Wraps an I/O error on one of the ledger's own files with its path.
+    pub fn store_io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::StoreIo { path, source }
     }
 
     /// Wraps an I/O error with the path it concerns.

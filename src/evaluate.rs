@@ -81,7 +81,7 @@ pub enum EvalError {
 pub trait EntrySource {
     /// The entry with this id and its log index.
     fn entry(&self, id: &EntryId) -> Result<Option<(u64, Entry)>, EvalError>;
-    /// Stored bytes by digest.
+    /// Stored bytes by digest, as stored: callers check them against the digest.
     fn blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, EvalError>;
     /// The registry as of the end of the source's log.
     fn registry(&self) -> Result<Registry, EvalError>;
@@ -97,7 +97,8 @@ impl EntrySource for Ledger {
         }
     }
     fn blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, EvalError> {
-        Ledger::blob(self, digest).map_err(|e| EvalError::Ledger(e.to_string()))
+        // As stored: every caller re-hashes and names the entry whose bytes do not match.
+        Ledger::blob_as_stored(self, digest).map_err(|e| EvalError::Ledger(e.to_string()))
     }
     fn registry(&self) -> Result<Registry, EvalError> {
         Ledger::registry(self).map_err(|e| EvalError::Ledger(e.to_string()))

@@ -25,7 +25,7 @@ use crate::facts;
 use crate::keys::{PublicKey, Role};
 use crate::merkle::{self, Hash, HashReader};
 use crate::registry::{KeyState, Registry};
-use crate::store::layout::{self, INDEX_RECORD};
+use crate::store::layout;
 use crate::store::{Commit, Ledger, Tag, View};
 
 /// Signatures verified per batch equation (larger batches amortise more of the scalar work;
@@ -146,10 +146,17 @@ struct Framed {
     entries: Vec<u64>,
     /// (offset, entry index, the digest it states) of each blob record.
     blobs: Vec<(u64, u64, Digest)>,
+    /// For each blob record, the index of the entry whose record it follows (directly or
+    /// after that entry's other blob records), if it follows one.
+    follows: Vec<Option<u64>>,
     /// (offset, commit) of each commit record.
     commits: Vec<(u64, Commit)>,
     /// Offset of each registry record and the size of the commit that closes its batch.
     registries: Vec<(u64, u64)>,
+    /// Offset of each checkpoint record and the size of the commit that closes its batch.
+    checkpoints: Vec<(u64, u64)>,
+    /// For each commit, whether its batch holds a registry record.
+    batch_registry: Vec<bool>,
 }
 
 /// An entry decoded in parallel: its leaf hash, and its id and decoded form if it decodes.
@@ -287,6 +294,32 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
             }
         }
     }
+    // A batch holds a registry record exactly when it holds a key entry.
+    let is_key = |i: u64| {
+        matches!(
+            decoded.get(i as usize).map(|(_, d)| d),
+            Some(Ok((e, _))) if matches!(
+                e.body.payload,
+                Payload::Genesis(_) | Payload::KeyAdd(_) | Payload::KeyRotate(_) | Payload::KeyRevoke(_)
+            )
+        )
+    };
+    let mut before = 0u64;
+    for ((off, c), has) in framed.commits.iter().zip(&framed.batch_registry) {
+        let keys = (before..c.size.min(decoded.len() as u64)).any(is_key);
+        if keys != *has {
+            report.fail(
+                None,
+                "registry",
+                if keys {
+                    format!("the batch closed by the commit at log offset {off} holds a key entry but no registry record")
+                } else {
+                    format!("the batch closed by the commit at log offset {off} holds a registry record but no key entry")
+                },
+            );
+        }
+        before = before.max(c.size);
+    }
     if !decoded.is_empty() && decoded.len() as u64 == size {
         match view.registry() {
             Ok(r) if r == registry => {}
@@ -326,7 +359,7 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     }
 
     // Artifacts: each blob named by the entry that carried it; each named digest stored.
-    check_artifacts(&mut report, &framed, &decoded, &blob_digests);
+    check_artifacts(&mut report, log, &framed, &decoded, &blob_digests);
     // Importer facts: re-parse each artifact and compare with what was recorded. Facts
     // recorded by another parser version are not comparable and are skipped.
     let facts_failures: Vec<(Option<u64>, String)> = with_facts
@@ -357,10 +390,39 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
             .map(|s| s.public_key)
             .collect()
     };
+    // Every stored checkpoint record: a note of a tree no larger than the log at its commit.
     let mut notes = Vec::new();
-    if let Some(n) = view.latest_checkpoint() {
-        notes.push(("latest stored checkpoint".to_string(), n.to_vec()));
-    } else if view.head().commit.checkpoint != 0 {
+    let ever_admins: Vec<PublicKey> = registry
+        .keys()
+        .values()
+        .filter(|s| s.roles.contains(&Role::Admin))
+        .map(|s| s.public_key)
+        .collect();
+    for &(off, at) in &framed.checkpoints {
+        let note = record_body(log, off).to_vec();
+        let source = if Some(note.as_slice()) == view.latest_checkpoint()
+            && off == view.head().commit.checkpoint
+        {
+            "latest stored checkpoint".to_string()
+        } else {
+            format!("the checkpoint stored at log offset {off}")
+        };
+        if let Ok(cp) = checkpoint::open(&note, &origin, &ever_admins)
+            && cp.size > at
+            && cp.size <= size
+        {
+            report.fail(
+                None,
+                "checkpoint",
+                format!(
+                    "{source} covers {} entries, more than the log held at its commit ({at})",
+                    cp.size
+                ),
+            );
+        }
+        notes.push((source, note));
+    }
+    if view.latest_checkpoint().is_none() && view.head().commit.checkpoint != 0 {
         report.fail(
             None,
             "log",
@@ -440,6 +502,8 @@ fn frame(view: &View, report: &mut Report) -> Framed {
     let mut batch_start = layout::MAGIC.len() as u64;
     let (mut registry, mut checkpoint) = (0u64, 0u64);
     let mut registries_in_batch = Vec::new();
+    let mut checkpoints_in_batch = Vec::new();
+    let mut last_entry: Option<u64> = None;
     if !log.starts_with(layout::MAGIC) {
         report.fail(
             None,
@@ -463,19 +527,27 @@ fn frame(view: &View, report: &mut Report) -> Framed {
         match r.tag {
             Tag::Entry => {
                 f.entries.push(r.offset);
+                last_entry = Some(size);
                 size += 1;
             }
             Tag::Blob => {
                 let (stated, entry, _) = layout::blob_parts(r.body);
                 f.blobs.push((r.offset, entry, Digest(stated)));
+                f.follows.push(last_entry);
                 blobs += 1;
             }
             Tag::Registry => {
                 registries_in_batch.push(r.offset);
                 registry = r.offset;
+                last_entry = None;
             }
-            Tag::Checkpoint => checkpoint = r.offset,
+            Tag::Checkpoint => {
+                checkpoints_in_batch.push(r.offset);
+                checkpoint = r.offset;
+                last_entry = None;
+            }
             Tag::Commit => {
+                last_entry = None;
                 let c = Commit::decode(r.body).expect("framing checked the length");
                 let mut wrong = Vec::new();
                 if c.size != size {
@@ -513,8 +585,12 @@ fn frame(view: &View, report: &mut Report) -> Framed {
                         ),
                     );
                 }
+                f.batch_registry.push(!registries_in_batch.is_empty());
                 for off in registries_in_batch.drain(..) {
                     f.registries.push((off, size));
+                }
+                for off in checkpoints_in_batch.drain(..) {
+                    f.checkpoints.push((off, size));
                 }
                 f.commits.push((r.offset, c));
                 batch_start = r.end();
@@ -638,7 +714,7 @@ fn check_indexes(
             .enumerate()
             .filter_map(|(i, (_, d))| {
                 let id = d.as_ref().ok()?.1;
-                (ids.get(i as u64) != Some((id.0, i as u64))).then(|| {
+                (ids.get(i as u64) != Ok(Some((id.0, i as u64)))).then(|| {
                     (
                         Some(i as u64),
                         format!("the id index record of entry {i} does not match its id ({hint})"),
@@ -659,7 +735,7 @@ fn check_indexes(
             .blobs
             .par_iter()
             .enumerate()
-            .filter(|(j, (off, _, d))| blobs.get(*j as u64) != Some((d.0, *off)))
+            .filter(|(j, (off, _, d))| blobs.get(*j as u64) != Ok(Some((d.0, *off))))
             .map(|(j, _)| {
                 (
                     None,
@@ -683,17 +759,29 @@ fn check_indexes(
             ));
         }
     }
-    // Each lookup run must be exactly its range of dense records, sorted.
-    for keyed in [ids, blobs] {
+    // Each lookup run must be exactly the records the log defines for its range, sorted and
+    // each with the check of its place.
+    let id_recs: Vec<([u8; 32], u64)> = decoded
+        .iter()
+        .enumerate()
+        .map(|(i, (_, d))| (d.as_ref().map_or([0; 32], |(_, id)| id.0), i as u64))
+        .collect();
+    let blob_recs: Vec<([u8; 32], u64)> =
+        framed.blobs.iter().map(|(off, _, d)| (d.0, *off)).collect();
+    for (keyed, recs) in [(ids, &id_recs), (blobs, &blob_recs)] {
         let runs: Vec<(u64, u64, bool)> = keyed
             .runs()
             .par_iter()
             .map(|run| {
-                let mut want: Vec<[u8; INDEX_RECORD]> = (run.start..run.end)
-                    .filter_map(|i| keyed.dense().get(i).copied())
-                    .collect();
+                let mut want: Vec<([u8; 32], u64)> = recs
+                    .get(run.start as usize..run.end as usize)
+                    .unwrap_or_default()
+                    .to_vec();
                 want.sort_unstable();
-                (run.start, run.end, want.as_flattened() == run.records())
+                let bytes = layout::run_bytes(keyed.name(), run.start, run.end, &want);
+                let ok = want.len() as u64 == run.end - run.start
+                    && bytes[layout::RUN_MAGIC.len()..] == *run.records();
+                (run.start, run.end, ok)
             })
             .collect();
         for (start, end, ok) in runs {
@@ -726,10 +814,19 @@ fn check_indexes(
     vec![("index", found), ("entry", entry)]
 }
 
-/// Every blob record holds the bytes its digest states, named by the entry it names; every
-/// digest an entry names is stored.
-fn check_artifacts(report: &mut Report, framed: &Framed, decoded: &[Decoded], hashed: &[Digest]) {
-    let refs = |index: u64| -> Vec<Digest> {
+/// Blob records, exactly as FORMAT.md §"The log" places them: right after each entry's record,
+/// one blob record for each digest it carries that no earlier entry carried — an artifact's
+/// content, then its parsed facts; a disposition's document — in that order, each stating
+/// that entry's index and holding bytes that hash to its digest, an artifact's content of
+/// exactly the size the entry states. Nothing else is a blob record.
+fn check_artifacts(
+    report: &mut Report,
+    log: &[u8],
+    framed: &Framed,
+    decoded: &[Decoded],
+    hashed: &[Digest],
+) {
+    let carried = |index: u64| -> Vec<Digest> {
         match decoded.get(index as usize).map(|(_, d)| d) {
             Some(Ok((e, _))) => match &e.body.payload {
                 Payload::Artifact(m) => {
@@ -744,32 +841,96 @@ fn check_artifacts(report: &mut Report, framed: &Framed, decoded: &[Decoded], ha
         }
     };
     report.artifacts_checked = hashed.len() as u64;
-    let mut stored: Vec<Digest> = framed.blobs.iter().map(|(_, _, d)| *d).collect();
-    stored.par_sort_unstable();
     let mut found = Vec::new();
-    for w in stored.windows(2) {
-        if w[0] == w[1] {
-            found.push((None, format!("artifact {} is stored twice", w[0])));
-        }
-    }
-    for ((off, entry, stated), actual) in framed.blobs.iter().zip(hashed) {
+    // The blob records that follow each entry, in log order.
+    let mut following: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (j, ((off, stated_entry, stated), actual)) in framed.blobs.iter().zip(hashed).enumerate() {
         if stated != actual {
-            found.push((Some(*entry), format!(
+            found.push((Some(*stated_entry), format!(
                 "artifact {stated} (log offset {off}) does not hash to its address (bytes altered)"
             )));
-        } else if !refs(*entry).contains(stated) {
-            found.push((Some(*entry), format!(
-                "artifact {stated} (log offset {off}) is attributed to entry {entry}, which does not name it"
-            )));
+        }
+        match framed.follows[j] {
+            Some(e) => {
+                following.entry(e).or_default().push(j);
+                if e != *stated_entry {
+                    found.push((Some(e), format!(
+                        "the blob record of {stated} (log offset {off}) follows entry {e} but names entry {stated_entry}"
+                    )));
+                }
+            }
+            None => found.push((
+                None,
+                format!(
+                    "the blob record of {stated} (log offset {off}) does not follow an entry record"
+                ),
+            )),
         }
     }
+    let anywhere: std::collections::BTreeSet<Digest> =
+        framed.blobs.iter().map(|(_, _, d)| *d).collect();
+    let mut stored: std::collections::BTreeSet<Digest> = Default::default();
+    let mut first_stored: BTreeMap<Digest, usize> = BTreeMap::new();
     for index in 0..decoded.len() as u64 {
-        for d in refs(index) {
-            if stored.binary_search(&d).is_err() {
+        let mut want = Vec::new();
+        for d in carried(index) {
+            if !stored.contains(&d) && !want.contains(&d) {
+                want.push(d);
+            }
+        }
+        for d in carried(index) {
+            if !anywhere.contains(&d) {
                 found.push((
                     Some(index),
                     format!("entry {index} refers to artifact {d}, whose bytes are missing"),
                 ));
+            }
+        }
+        let have: Vec<usize> = following.remove(&index).unwrap_or_default();
+        let have_digests: Vec<Digest> = have.iter().map(|&j| framed.blobs[j].2).collect();
+        if have_digests != want {
+            for d in &want {
+                if !have_digests.contains(d) && anywhere.contains(d) {
+                    found.push((Some(index), format!(
+                        "entry {index} is the first to carry artifact {d}, but its blob record does not follow the entry's"
+                    )));
+                }
+            }
+            for (pos, d) in have_digests.iter().enumerate() {
+                let off = framed.blobs[have[pos]].0;
+                if !want.contains(d) {
+                    let why = if stored.contains(d) {
+                        "is stored twice"
+                    } else {
+                        "is not carried by the entry it follows"
+                    };
+                    found.push((
+                        Some(index),
+                        format!("artifact {d} (log offset {off}) {why}"),
+                    ));
+                } else if want.get(pos) != Some(d) {
+                    found.push((Some(index), format!(
+                        "artifact {d} (log offset {off}) is stored out of order after entry {index}"
+                    )));
+                }
+            }
+        }
+        stored.extend(have_digests.iter().copied());
+        for (pos, &j) in have.iter().enumerate() {
+            first_stored.entry(have_digests[pos]).or_insert(j);
+        }
+        // An artifact's stated size is its content's length.
+        if let Some(Ok((e, _))) = decoded.get(index as usize).map(|(_, d)| d)
+            && let Payload::Artifact(m) = &e.body.payload
+            && let Some(&j) = first_stored.get(&m.content)
+        {
+            let (off, _, _) = framed.blobs[j];
+            let len = (record_body(log, off).len() - layout::BLOB_HEAD) as u64;
+            if len != m.size {
+                found.push((Some(index), format!(
+                    "entry {index} states {} bytes for artifact {}, whose stored content has {len}",
+                    m.size, m.content
+                )));
             }
         }
     }

@@ -322,6 +322,7 @@ fn trial(n: usize, rng: &mut Rng) -> TrialResult {
         &path,
         &OpenOptions {
             wait: Some(Duration::from_secs(10)),
+            ..OpenOptions::default()
         },
     )
     .unwrap_or_else(|e| panic!("trial {n}: the ledger does not reopen after SIGKILL: {e}"));

@@ -401,8 +401,8 @@ fn roll_back_to(f: &Fixture, commit: &Rec) {
     cut(f, "log", end(commit));
     for (file, len) in [
         ("index/entries", 8 * size),
-        ("index/ids", 40 * size),
-        ("index/blobs", 40 * blobs),
+        ("index/ids", 48 * size),
+        ("index/blobs", 48 * blobs),
         ("index/hashes", 32 * stored_hash_count(size)),
         ("index/commits", 8 * commits),
     ] {
@@ -556,8 +556,8 @@ fn the_untouched_copy_verifies_and_has_the_documented_layout() {
     assert_eq!(recs.last().unwrap().tag, store::COMMIT);
     for (file, len) in [
         ("index/entries", 8 * RICH_SIZE),
-        ("index/ids", 40 * RICH_SIZE),
-        ("index/blobs", 40 * RICH_BLOBS),
+        ("index/ids", 48 * RICH_SIZE),
+        ("index/blobs", 48 * RICH_BLOBS),
         ("index/hashes", 32 * stored_hash_count(RICH_SIZE)),
         ("index/commits", 8 * RICH_COMMITS),
     ] {
@@ -717,9 +717,9 @@ fn deleted_entry_is_caught() {
     verify_fails(&f, &["--checkpoint", &note]).exactly(&[
         want(
             "artifact",
-            Some(12),
+            Some(11),
             format!(
-                "artifact {} (log offset {}) is attributed to entry 12, which does not name it",
+                "the blob record of {} (log offset {}) follows entry 11 but names entry 12",
                 digest_hex(e),
                 blob_record(&f, e).offset
             ),
@@ -776,7 +776,7 @@ fn swapped_entries_are_caught() {
             "artifact",
             Some(i),
             format!(
-                "artifact {} (log offset {}) is attributed to entry {i}, which does not name it",
+                "artifact {} (log offset {}) is not carried by the entry it follows",
                 digest_hex(content),
                 blob_record(f, content).offset
             ),
@@ -826,6 +826,14 @@ fn swapped_entries_are_caught() {
     verify_fails(&f, &["--checkpoint", &note]).exactly(&[
         misattributed(&f, B, 6),
         misattributed(&f, C, 7),
+        want(
+            "artifact",
+            Some(6),
+            format!(
+                "entry 6 is the first to carry artifact {}, but its blob record does not follow the entry's",
+                digest_hex(C)
+            ),
+        ),
         rewritten(STORED),
         rewritten(&source),
     ]);
@@ -880,7 +888,10 @@ fn entry_spliced_from_another_ledger_is_named() {
     insert_into_log(&g, end(&sixteen), &entry_record_bytes(&foreign));
     reseal(&g);
     let (note, _) = auditor(&g);
-    verify_fails(&g, &["--checkpoint", &note]).exactly(&[want("entry", Some(17), belongs(17))]);
+    verify_fails(&g, &["--checkpoint", &note]).exactly(&[
+        want("entry", Some(17), belongs(17)),
+        want("registry", None, "holds a key entry but no registry record"),
+    ]);
 
     // In place of entry 9, re-sealed.
     let g = f.copy();
@@ -891,7 +902,11 @@ fn entry_spliced_from_another_ledger_is_named() {
             body.to_vec()
         })
     });
-    verify_fails(&g, &[]).exactly(&[want("entry", Some(9), belongs(9)), rewritten(STORED)]);
+    verify_fails(&g, &[]).exactly(&[
+        want("entry", Some(9), belongs(9)),
+        want("registry", None, "holds a key entry but no registry record"),
+        rewritten(STORED),
+    ]);
 }
 
 #[test]
@@ -1009,10 +1024,12 @@ fn edited_id_index_records_are_named() {
     };
     // A byte of entry 5's record: verify names it; a lookup by id no longer finds a.
     let f = rich().copy();
-    flip(&f, "index/ids", 5 * 40 + 3, 0x20);
+    flip(&f, "index/ids", 5 * 48 + 3, 0x20);
     verify_fails(&f, &[]).exactly(&[mismatch(5)]);
-    f.evl(["show", f.id("a")])
-        .refused(2, &["no entry or artifact matches"]);
+    f.evl(["show", f.id("a")]).refused(
+        INVALID,
+        &["index/ids record 5 is damaged (its check does not match)"],
+    );
     dropping_the_index_repairs(&f, RICH_SIZE);
     f.evl(["show", f.id("a")]).ok();
 
@@ -1022,7 +1039,7 @@ fn edited_id_index_records_are_named() {
     let ids = read(&f, "index/ids");
     std::fs::write(
         f.ledger().join("index/ids"),
-        [&ids[..9 * 40], &ids[10 * 40..]].concat(),
+        [&ids[..9 * 48], &ids[10 * 48..]].concat(),
     )
     .unwrap();
     verify_fails(&f, &[]).exactly(&(9..16).map(mismatch).collect::<Vec<_>>());
@@ -1031,7 +1048,7 @@ fn edited_id_index_records_are_named() {
     // The last record cut off, which is what an interrupted writer leaves: rebuilt from the
     // log, so harmless.
     let f = rich().copy();
-    cut(&f, "index/ids", 40 * (RICH_SIZE - 1));
+    cut(&f, "index/ids", 48 * (RICH_SIZE - 1));
     verifies(&f, &[], RICH_SIZE);
 }
 
@@ -1041,10 +1058,12 @@ fn edited_blob_index_records_are_named() {
     let mismatch = index_fails(None, "blob index record 2 does not match the log");
     // A byte of record 2's digest (c.csv): verify names the record; a lookup no longer finds c.
     let f = rich().copy();
-    flip(&f, "index/blobs", 2 * 40, 0x01);
+    flip(&f, "index/blobs", 2 * 48, 0x01);
     verify_fails(&f, &[]).exactly(std::slice::from_ref(&mismatch));
-    f.evl(["cat", &d])
-        .refused(2, &["no entry or artifact matches"]);
+    f.evl(["cat", &d]).refused(
+        INVALID,
+        &["index/blobs record 2 is damaged (its check does not match)"],
+    );
     dropping_the_index_repairs(&f, RICH_SIZE);
     assert_eq!(f.evl(["cat", &d]).ok().stdout.as_bytes(), C);
 
@@ -1054,10 +1073,14 @@ fn edited_blob_index_records_are_named() {
     store::poke(
         &f.ledger(),
         "index/blobs",
-        2 * 40 + 32,
+        2 * 48 + 32,
         &b.offset.to_le_bytes(),
     );
     verify_fails(&f, &[]).exactly(&[mismatch]);
+    f.evl(["cat", &d]).refused(
+        INVALID,
+        &["index/blobs record 2 is damaged (its check does not match)"],
+    );
     dropping_the_index_repairs(&f, RICH_SIZE);
     assert_eq!(f.evl(["cat", &d]).ok().stdout.as_bytes(), C);
 }
@@ -1074,13 +1097,14 @@ fn edited_entry_index_records_are_named() {
         &ten.offset.to_le_bytes(),
     );
     verify_fails(&f, &[]).exactly(&[index_fails(Some(9), "the entry index misplaces entry 9")]);
-    // A read of entry 9 by id finds entry 10's bytes and refuses them.
+    // A read of entry 9 by id finds entry 10's bytes, which are not leaf 9 of the tree the
+    // newest commit records, and refuses them.
     let nine = id_hex(&entry_record(&f, 9).body);
     f.evl(["show", &nine]).refused(
         INVALID,
         &[&format!(
-            "the id index points {} at entry 9, which has another id",
-            &nine[..12]
+            "entry 9, read at log offset {} as index/entries places it, does not match the tree the newest commit records",
+            ten.offset
         )],
     );
     dropping_the_index_repairs(&f, RICH_SIZE);
@@ -1177,7 +1201,7 @@ fn edited_lookup_runs_are_named() {
         let file = format!("index/{name}");
         // A byte of a record (a key, a value, the last byte): the run is no longer its range of
         // records, sorted.
-        for at in [16 + 5, 16 + 40 * 1000 + 35, 16 + 40 * count - 1] {
+        for at in [16 + 5, 16 + 48 * 1000 + 35, 16 + 48 * count - 1] {
             let f = big().copy();
             flip(&f, &file, at, 0x10);
             verify_fails(&f, &[]).exactly(&[index_fails(
@@ -1190,7 +1214,7 @@ fn edited_lookup_runs_are_named() {
         // the records it would have covered), so nothing is wrong.
         for edit in [
             &(|f: &Fixture, file: &str| flip(f, file, 3, 0x01)) as &dyn Fn(&Fixture, &str),
-            &|f: &Fixture, file: &str| cut(f, file, 16 + 40 * count - 1),
+            &|f: &Fixture, file: &str| cut(f, file, 16 + 48 * count - 1),
         ] {
             let f = big().copy();
             edit(&f, &file);
@@ -1316,52 +1340,60 @@ fn log_cut_mid_batch_opens_at_the_last_good_commit() {
 
 #[test]
 fn flipped_log_byte_with_the_index_removed_is_refused() {
-    let altered = |batch: u64, intact: u64| {
+    let altered = |batch: u64, commit: u64| {
         format!(
-            "the batch of the log starting at offset {batch} does not match its commit, yet an intact commit follows at offset {intact}: the log was altered"
+            "the log's bytes from offset {batch} do not end in a commit that checks, yet a complete commit record follows at offset {commit}: they were altered or damaged after they were committed, not left by an interrupted append; evl will not cut them"
         )
     };
     // A byte of entry 9 flipped and the index deleted: the reader scans the log and finds a
-    // batch that does not match its commit followed by an intact commit — not a torn write but
-    // an altered log — and refuses to open it, for verify as for any other command.
+    // batch that does not match its commit, although that commit record is complete — not a
+    // torn write but an altered log — and refuses to open it, for verify as for any other
+    // command; an append is refused too and leaves the log as it was.
     let f = rich().copy();
     let nine = entry_record(&f, 9);
-    let intact = commit_after(&f, commit_after(&f, nine.offset).offset);
+    let batch = commit_after(&f, nine.offset - 1);
+    let start = tagged(&f, store::COMMIT)
+        .iter()
+        .rev()
+        .find(|c| c.offset < nine.offset)
+        .map(end)
+        .unwrap();
     flip(&f, "log", nine.offset + HEADER + 100, 0x20);
     store::drop_index(&f.ledger());
+    let before = read(&f, "log");
     f.evl(["verify"])
-        .refused(INVALID, &[&altered(nine.offset, intact.offset)]);
+        .refused(INVALID, &[&altered(start, batch.offset)]);
     f.evl(["log"])
-        .refused(INVALID, &[&altered(nine.offset, intact.offset)]);
+        .refused(INVALID, &[&altered(start, batch.offset)]);
+    let reviewer = f.key("reviewer").display().to_string();
+    f.evl([
+        "annotate",
+        f.id("d"),
+        "--kind",
+        "note",
+        "--text",
+        "x",
+        "--key",
+        &reviewer,
+    ])
+    .refused(INVALID, &[&altered(start, batch.offset)]);
+    assert!(
+        read(&f, "log") == before,
+        "a refused append changed the log"
+    );
 
-    // The same in entry 16's batch, the last with entries: the checkpoint's batch follows.
-    let f = rich().copy();
-    let sixteen = entry_record(&f, 16);
-    let newest = tagged(&f, store::COMMIT).pop().unwrap();
-    flip(&f, "log", sixteen.offset + HEADER + 100, 0x20);
-    store::drop_index(&f.ledger());
-    f.evl(["verify"])
-        .refused(INVALID, &[&altered(sixteen.offset, newest.offset)]);
-
-    // In the final batch (the stored checkpoint) nothing intact follows: with no index naming
-    // its commit, a damaged final batch cannot be told from a torn write, and the ledger opens
-    // at the commit before it: 17 entries, no stored checkpoint, the auditor's note consistent.
+    // The same in the final batch (the stored checkpoint): its commit record is complete, so
+    // it cannot be an interrupted append either, and nothing is cut.
     // "\n17\n" -> "\n16\n" in the note: still well formed, its signature no longer verifies.
+    let newest = tagged(rich(), store::COMMIT).pop().unwrap();
     let cp = tagged(rich(), store::CHECKPOINT).pop().unwrap();
     let seven =
         cp.offset + HEADER + cp.body.windows(4).position(|w| w == b"\n17\n").unwrap() as u64 + 2;
     let f = rich().copy();
     flip(&f, "log", seven, 0x01);
     store::drop_index(&f.ledger());
-    let (note, source) = auditor(&f);
-    let report = verifies(&f, &["--checkpoint", &note], RICH_SIZE);
-    let checked: Vec<&str> = report["checkpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["source"].as_str().unwrap())
-        .collect();
-    assert_eq!(checked, vec![source.as_str()]);
+    f.evl(["verify"])
+        .refused(INVALID, &[&altered(cp.offset, newest.offset)]);
     // With the index in place the same flip is caught.
     let f = rich().copy();
     flip(&f, "log", seven, 0x01);

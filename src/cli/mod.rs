@@ -371,6 +371,7 @@ fn open_owned(g: &Global) -> Result<Ledger, Error> {
         &g.ledger,
         &OpenOptions {
             wait: g.wait.map(Duration::from_secs),
+            ..OpenOptions::default()
         },
     )
 }

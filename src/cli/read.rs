@@ -125,9 +125,7 @@ pub fn show(g: &Global, a: ShowArgs) -> Result<i32, Error> {
             println!("{body}");
         }
         Resolved::Blob(d) => {
-            let bytes = ledger
-                .blob_checked(&d)?
-                .ok_or_else(|| Error::Unknown(d.to_hex()))?;
+            let bytes = ledger.blob(&d)?.ok_or_else(|| Error::Unknown(d.to_hex()))?;
             if a.json {
                 return print_json(
                     &serde_json::json!({"artifact": d.to_hex(), "size": bytes.len()}),

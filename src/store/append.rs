@@ -1,16 +1,18 @@
 //! The writing side of the store: a batch's records, index records and commit built from a
 //! view, then written by the ledger's only writer (docs/FORMAT.md §"Store layout").
 
-use std::fs::{self, File, OpenOptions as FsOpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::files::{self, Dense};
+use super::files::Dense;
 use super::index::{self, RunCache};
+use super::io::{Fs, FsFile, Mode};
 use super::log::{self, Commit, Tag};
 use super::view::View;
-use super::{BLOBS, COMMITS, ENTRIES, HASHES, IDS, INDEX_DIR, LOG, MAX_ARTIFACT_BYTES};
+use super::{
+    BLOBS, COMMITS, ENTRIES, HASHES, IDS, INDEX_DIR, INDEX_FORMAT, INDEX_TAG, LOG,
+    MAX_ARTIFACT_BYTES,
+};
 use crate::codec;
 use crate::digest::{Digest, EntryId};
 use crate::entry::{Entry, Payload};
@@ -84,14 +86,21 @@ pub(super) fn build_batch(
         let index = start + i as u64;
         d.entries
             .extend_from_slice(&(base + batch.len() as u64).to_le_bytes());
-        d.ids.extend_from_slice(&index::encode(&p.id.0, index));
+        d.ids
+            .extend_from_slice(&index::encode(IDS, index::DENSE, index, &p.id.0, index));
         log::put(&mut batch, Tag::Entry, &p.bytes);
         for ((b, digest), known) in p.blobs.iter().zip(&p.blob_digests).zip(&stored[i]) {
             if *known || !new_blobs.insert(*digest) {
                 continue;
             }
-            d.blobs
-                .extend_from_slice(&index::encode(&digest.0, base + batch.len() as u64));
+            let position = blob_count;
+            d.blobs.extend_from_slice(&index::encode(
+                BLOBS,
+                index::DENSE,
+                position,
+                &digest.0,
+                base + batch.len() as u64,
+            ));
             log::put_blob(&mut batch, &digest.0, index, b);
             blob_count += 1;
         }
@@ -149,78 +158,75 @@ impl HashReader for PendingHashes<'_> {
 /// The writer's open files, positioned at the view's newest commit.
 pub(super) struct Writer {
     dir: PathBuf,
+    fs: Arc<dyn Fs>,
     pub(super) view: Arc<View>,
-    log: File,
-    index: [(File, u64); 5],
+    log: Box<dyn FsFile>,
+    index: Vec<(Box<dyn FsFile>, u64)>,
     runs: (Arc<RunCache>, Arc<RunCache>),
 }
 
 impl Writer {
-    /// Opens the files for writing, cuts off what an interrupted writer left past the newest
-    /// commit, and writes the index records the view had to rebuild in memory.
+    /// Opens the files for writing and writes the index records the view had to rebuild in
+    /// memory (replacing index files of another format). Bytes an interrupted writer left
+    /// past the newest commit stay until a batch is written over them: a failed verb leaves
+    /// the log as it found it.
     pub(super) fn new(
         dir: &Path,
         view: Arc<View>,
         runs: (Arc<RunCache>, Arc<RunCache>),
     ) -> Result<Writer> {
-        let io = |p: PathBuf| Error::io(p);
+        let fs = view.fs().clone();
+        let io = |p: PathBuf| Error::store_io(p);
         let log_path = dir.join(LOG);
-        let log = FsOpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&log_path)
+        let log = fs
+            .open(&log_path, Mode::ReadWrite)
             .map_err(io(log_path.clone()))?;
-        // Cut what an interrupted writer left past the newest commit. The view is current
-        // (checked under the lock), so the lengths it saw are the files' lengths.
-        let end = view.head().end();
-        if view.log_file_len() != end {
-            log.set_len(end).map_err(io(log_path.clone()))?;
-        }
         let idx = dir.join(INDEX_DIR);
-        let open =
-            |name: &str, dense: (u64, u64), width: u64, extra: &[u8]| -> Result<(File, u64)> {
-                let (mapped, len) = dense;
-                let p = idx.join(name);
-                let options = FsOpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .clone();
-                let f = match options.open(&p) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        // The index directory was deleted: it is rebuilt from the log.
-                        fs::create_dir_all(&idx).map_err(io(idx.clone()))?;
-                        options.open(&p)
-                    }
-                    other => other,
-                }
-                .map_err(io(p.clone()))?;
-                // Exactly the records the view holds from the file, then the ones it rebuilt.
-                let at = mapped * width;
-                if len != at {
-                    f.set_len(at).map_err(io(p.clone()))?;
-                }
-                if !extra.is_empty() {
-                    f.write_all_at(extra, at).map_err(io(p.clone()))?;
-                }
-                Ok((f, at + extra.len() as u64))
-            };
+        fs.create_dir_all(&idx).map_err(io(idx.clone()))?;
+        if !view.index_current() {
+            // Derived files of another index format: removed, then rebuilt from the view's
+            // records, which it read from the log.
+            for name in fs.list(&idx).map_err(io(idx.clone()))? {
+                fs.remove_file(&idx.join(&name))
+                    .map_err(io(idx.join(&name)))?;
+            }
+            let tag = idx.join(INDEX_TAG);
+            let f = fs.open(&tag, Mode::ReadWrite).map_err(io(tag.clone()))?;
+            f.write_all_at(INDEX_FORMAT, 0).map_err(io(tag.clone()))?;
+        }
+        let open = |name: &str,
+                    dense: (u64, u64),
+                    width: u64,
+                    extra: &[u8]|
+         -> Result<(Box<dyn FsFile>, u64)> {
+            let (mapped, len) = dense;
+            let p = idx.join(name);
+            let f = fs.open(&p, Mode::ReadWrite).map_err(io(p.clone()))?;
+            // Exactly the records the view holds from the file, then the ones it rebuilt.
+            let at = mapped * width;
+            if len != at {
+                f.set_len(at).map_err(io(p.clone()))?;
+            }
+            if !extra.is_empty() {
+                f.write_all_at(extra, at).map_err(io(p.clone()))?;
+            }
+            Ok((f, at + extra.len() as u64))
+        };
         // The order a writer appends in: the commit index last, so a reader who finds a commit
         // there finds everything else it needs too.
         let r = index::RECORD as u64;
         let at = |d: &Dense<8>| (d.mapped(), d.file_len());
-        let at40 = |d: &Dense<{ index::RECORD }>| (d.mapped(), d.file_len());
+        let at48 = |d: &Dense<{ index::RECORD }>| (d.mapped(), d.file_len());
         let (entries, hashes, commits) = (
             view.entry_offsets(),
             view.stored_hashes(),
             view.commit_offsets(),
         );
         let (ids, blobs) = (view.ids().dense(), view.blobs().dense());
-        let index = [
+        let index = vec![
             open(ENTRIES, at(entries), 8, entries.extra())?,
-            open(IDS, at40(ids), r, ids.extra())?,
-            open(BLOBS, at40(blobs), r, blobs.extra())?,
+            open(IDS, at48(ids), r, ids.extra())?,
+            open(BLOBS, at48(blobs), r, blobs.extra())?,
             open(
                 HASHES,
                 (hashes.mapped(), hashes.file_len()),
@@ -231,6 +237,7 @@ impl Writer {
         ];
         Ok(Writer {
             dir: dir.to_path_buf(),
+            fs,
             view,
             log,
             index,
@@ -244,11 +251,21 @@ impl Writer {
     pub(super) fn commit(&mut self, batch: &[u8], derived: &Derived) -> Result<()> {
         let end = self.view.head().end();
         let log_path = self.dir.join(LOG);
-        if let Err(e) = write_durably(&self.log, batch, end) {
+        // The batch goes where the newest commit ends, over whatever an interrupted writer
+        // left there (never a complete commit: the view refuses a log with one), and the file
+        // ends with it.
+        let new_end = end + batch.len() as u64;
+        let written = self.log.write_all_at(batch, end).and_then(|()| {
+            if self.view.log_file_len() > new_end {
+                self.log.set_len(new_end)?;
+            }
+            self.log.sync_data()
+        });
+        if let Err(e) = written {
             // Leave no trace: nothing past the newest commit may look committed.
             let _ = self.log.set_len(end);
             let _ = self.log.sync_data();
-            return Err(Error::io(log_path)(e));
+            return Err(Error::store_io(log_path)(e));
         }
         let commit_at = end + batch.len() as u64 - log::COMMIT_RECORD as u64;
         let commit = commit_at.to_le_bytes();
@@ -269,16 +286,17 @@ impl Writer {
         let idx = self.dir.join(INDEX_DIR);
         let new_size = self.view.size() + derived.entries.len() as u64 / 8;
         let new_blobs = self.view.blob_count() + derived.blobs.len() as u64 / index::RECORD as u64;
+        let tail_max = self.view.ids().tail_max();
         for (name, count, cache) in [
             (IDS, new_size, &self.runs.0),
             (BLOBS, new_blobs, &self.runs.1),
         ] {
-            if count - self.tail_start(name) >= index::TAIL_MAX
-                && let Ok(map) = files::Mapped::open(&idx.join(name))
+            if count - self.tail_start(name) >= tail_max
+                && let Ok(map) = self.fs.map(&idx.join(name))
             {
                 let dense = Dense::new(map, count);
                 if dense.len() == count {
-                    let _ = index::compact(&idx, name, &dense, count, cache);
+                    let _ = index::compact(&*self.fs, &idx, name, &dense, count, tail_max, cache);
                 }
             }
         }
@@ -295,7 +313,7 @@ impl Writer {
 }
 
 /// Writes `bytes` at `offset` and waits until they are on disk.
-pub(super) fn write_durably(f: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+pub(super) fn write_durably(f: &dyn FsFile, bytes: &[u8], offset: u64) -> std::io::Result<()> {
     f.write_all_at(bytes, offset)?;
     f.sync_data()
 }

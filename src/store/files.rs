@@ -4,41 +4,7 @@
 //! writer only cuts off bytes beyond the newest commit, which no reader looks at. That is
 //! what makes reading through a map sound while another process appends.
 
-use std::fs::File;
-use std::io;
-use std::path::Path;
-
-use memmap2::{Mmap, MmapOptions};
-
-/// A read-only map of a whole file as it was when mapped (empty for an empty or absent file).
-pub struct Mapped(Option<Mmap>);
-
-impl Mapped {
-    /// Maps `path`; an absent file maps as empty.
-    pub fn open(path: &Path) -> io::Result<Mapped> {
-        match File::open(path) {
-            Ok(f) => Mapped::file_of(&f, f.metadata()?.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Mapped(None)),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Maps the first `len` bytes of an open file (its length, as the caller just read it).
-    pub fn file_of(f: &File, len: u64) -> io::Result<Mapped> {
-        if len == 0 {
-            return Ok(Mapped(None));
-        }
-        // SAFETY: the store's files are append-only and the bytes evl reads through this map
-        // lie below a committed length, which no writer truncates or rewrites (module docs).
-        let map = unsafe { MmapOptions::new().len(len as usize).map(f)? };
-        Ok(Mapped(Some(map)))
-    }
-
-    /// The mapped bytes.
-    pub fn bytes(&self) -> &[u8] {
-        self.0.as_deref().unwrap_or(&[])
-    }
-}
+pub use super::io::Mapped;
 
 /// A dense array of `W`-byte records: the first `mapped` come from a file's map, the rest
 /// from memory (records the file does not hold yet, e.g. after an interrupted write).

@@ -1,49 +1,112 @@
 //! Lookup by 32-byte key (entry id → index, artifact digest → log offset) that costs the
 //! same whatever the ledger's size and needs no work at open.
 //!
-//! Records `key[32] || value u64 LE` are appended to a dense file in log order. Immutable
-//! sorted *runs* cover consecutive ranges of it (`NAME.START-END.run`); the records after the
-//! last run (fewer than [`TAIL_MAX`], unless a run could not be written) are searched in
-//! memory. When the tail is full a writer sorts it into a run, then merges the last two runs
-//! while the older is at most twice the newer, so there are O(log n) runs and each record is
-//! rewritten O(log n) times, in sequential writes. Runs are derived data: a missing or short
-//! run is simply not used, and `evl verify` compares each with the records it covers.
+//! Records `key[32] || value u64 LE || check u64 LE` are appended to a dense file in log
+//! order. Immutable sorted *runs* cover consecutive ranges of it (`NAME.START-END.run`); the
+//! records after the last run (fewer than the tail limit, unless a run could not be written)
+//! are searched in memory. When the tail is full a writer sorts it into a run, then merges the
+//! last two runs while the older is at most twice the newer, so there are O(log n) runs and
+//! each record is rewritten O(log n) times, in sequential writes.
+//!
+//! Every record carries a check over its index, where it sits (the dense position, or the run
+//! and the position in it) and its contents, and every record a lookup reads is checked: a
+//! damaged, moved or swapped record makes the lookup fail naming it, never answer wrongly —
+//! a binary search whose probes all check takes the path it would take over the intact run,
+//! so "absent" is as trustworthy as "found" (docs/FORMAT.md §"The index files"). Runs are
+//! derived data: a missing or short run is simply not used, and `evl verify` compares each
+//! with the records it covers.
 
 use std::cmp::Ordering;
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::files::{Dense, Mapped};
+use super::io::{Fs, Mode};
 
 /// Bytes per record.
-pub const RECORD: usize = 40;
+pub const RECORD: usize = 48;
+/// Bytes of a record that are sorted on and checked: key and value.
+const KEYED: usize = 40;
 /// First bytes of a run file.
-pub const RUN_MAGIC: &[u8; 16] = b"evl-run/2\n\0\0\0\0\0\0";
-/// A writer sorts the unindexed tail into a run once it holds this many records.
+pub const RUN_MAGIC: &[u8; 16] = b"evl-run/3\n\0\0\0\0\0\0";
+/// By default a writer sorts the unindexed tail into a run once it holds this many records.
 pub const TAIL_MAX: u64 = 2048;
 /// Lookups that scan the unsorted tail before it is worth sorting it (a one-entry append
 /// looks up two keys; sorting up to 2,048 records would cost more than those scans).
 const SCANS_BEFORE_SORT: usize = 8;
+/// Where a dense file's records sit, for their checks (a run's is its range, START < END).
+pub const DENSE: (u64, u64) = (0, 0);
 
-/// One index record.
+/// One index record: key and value.
 pub type Rec = ([u8; 32], u64);
 
-fn rec(bytes: &[u8]) -> Rec {
-    (
-        bytes[..32].try_into().expect("32 bytes"),
-        u64::from_le_bytes(bytes[32..40].try_into().expect("8 bytes")),
-    )
+/// A record whose check does not match: the file (its name in the index directory) and the
+/// record's position in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damaged {
+    pub file: String,
+    pub record: u64,
 }
 
-/// Encodes a record.
-pub fn encode(key: &[u8; 32], value: u64) -> [u8; RECORD] {
+/// The index a record belongs to, bound into its check.
+fn which(name: &str) -> u8 {
+    match name {
+        "ids" => 1,
+        "blobs" => 2,
+        _ => panic!("index: no keyed index named {name}"),
+    }
+}
+
+/// The check of a record of index `name` at `position` in the file covering `scope`
+/// ([`DENSE`] or a run's START..END): the XXH3-64 of
+/// `which u8 || start u64 || end u64 || position u64 || key[32] || value u64` (little-endian).
+pub fn check(name: &str, scope: (u64, u64), position: u64, keyed: &[u8]) -> u64 {
+    let mut b = [0u8; 1 + 24 + KEYED];
+    b[0] = which(name);
+    b[1..9].copy_from_slice(&scope.0.to_le_bytes());
+    b[9..17].copy_from_slice(&scope.1.to_le_bytes());
+    b[17..25].copy_from_slice(&position.to_le_bytes());
+    b[25..].copy_from_slice(&keyed[..KEYED]);
+    xxhash_rust::xxh3::xxh3_64(&b)
+}
+
+/// Encodes a record of index `name` at `position` of the file covering `scope`.
+pub fn encode(
+    name: &str,
+    scope: (u64, u64),
+    position: u64,
+    key: &[u8; 32],
+    value: u64,
+) -> [u8; RECORD] {
     let mut b = [0u8; RECORD];
     b[..32].copy_from_slice(key);
-    b[32..].copy_from_slice(&value.to_le_bytes());
+    b[32..40].copy_from_slice(&value.to_le_bytes());
+    let c = check(name, scope, position, &b);
+    b[40..].copy_from_slice(&c.to_le_bytes());
     b
+}
+
+/// Decodes a record, refusing one whose check does not match where it sits.
+fn decode(name: &str, scope: (u64, u64), position: u64, bytes: &[u8]) -> Option<Rec> {
+    let stored = u64::from_le_bytes(bytes[40..48].try_into().expect("8 bytes"));
+    (check(name, scope, position, bytes) == stored).then(|| {
+        (
+            bytes[..32].try_into().expect("32 bytes"),
+            u64::from_le_bytes(bytes[32..40].try_into().expect("8 bytes")),
+        )
+    })
+}
+
+/// The bytes of the run over `start..end` of index `name` holding `sorted` (key, value)
+/// records: the magic, then each record encoded at its position.
+pub fn run_bytes(name: &str, start: u64, end: u64, sorted: &[Rec]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(RUN_MAGIC.len() + sorted.len() * RECORD);
+    out.extend_from_slice(RUN_MAGIC);
+    for (p, (k, v)) in sorted.iter().enumerate() {
+        out.extend_from_slice(&encode(name, (start, end), p as u64, k, *v));
+    }
+    out
 }
 
 /// A sorted run over dense records `start..end`.
@@ -51,27 +114,34 @@ pub struct Run {
     pub start: u64,
     pub end: u64,
     pub path: PathBuf,
+    name: &'static str,
     map: Arc<Mapped>,
 }
 
 impl Run {
-    /// The sorted records.
+    /// The encoded records, sorted by key.
     pub fn records(&self) -> &[u8] {
         &self.map.bytes()[RUN_MAGIC.len()..]
     }
     fn len(&self) -> usize {
         (self.end - self.start) as usize
     }
-    fn key(&self, i: usize) -> &[u8] {
-        &self.records()[i * RECORD..i * RECORD + 32]
+    /// Record `i`, checked.
+    pub fn get(&self, i: usize) -> Result<Rec, Damaged> {
+        let bytes = &self.records()[i * RECORD..i * RECORD + RECORD];
+        decode(self.name, (self.start, self.end), i as u64, bytes).ok_or_else(|| Damaged {
+            file: run_name(self.name, self.start, self.end),
+            record: i as u64,
+        })
     }
-    /// The first position whose key is not less than `key`.
+    /// The first position whose key is not less than `key` (a prefix of a key compares as
+    /// the smallest key it starts).
     ///
     /// Keys are BLAKE3 outputs, uniform over their range, so the search interpolates on their
     /// first 8 bytes: about log log n probes instead of log n page touches in a large run.
     /// A probe that does not at least halve the interval is followed by a bisection, so the
-    /// worst case stays O(log n) whatever the keys.
-    fn lower_bound(&self, key: &[u8]) -> usize {
+    /// worst case stays O(log n) whatever the keys. Every probed record is checked.
+    fn lower_bound(&self, key: &[u8]) -> Result<usize, Damaged> {
         let prefix = |k: &[u8]| -> u64 {
             let mut b = [0u8; 8];
             let n = k.len().min(8);
@@ -92,18 +162,18 @@ impl Run {
             } else {
                 lo + span / 2
             };
-            let k = self.key(mid);
-            if k < key {
+            let (k, _) = self.get(mid)?;
+            if k.as_slice() < key {
                 lo = mid + 1;
-                klo = prefix(k);
+                klo = prefix(&k);
             } else {
                 hi = mid;
-                khi = prefix(k);
+                khi = prefix(&k);
             }
             // After a probe that did not halve the interval, bisect once.
             interpolate = hi - lo <= span / 2;
         }
-        lo
+        Ok(lo)
     }
 }
 
@@ -121,19 +191,9 @@ fn parse_run_name(name: &str, file: &str) -> Option<(u64, u64)> {
     (s < e).then_some((s, e))
 }
 
-/// The names of the files in `dir` (none if it cannot be read).
-pub fn list(dir: &Path) -> Vec<String> {
-    let Ok(listing) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    listing
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect()
-}
-
-/// Every well-formed run file of index `name` in `dir`: (start, end, path), unsorted.
-pub fn run_files(dir: &Path, name: &str) -> Vec<(u64, u64, PathBuf)> {
-    runs_in(dir, &list(dir), name)
+/// Every well-formed run file name of index `name` in `dir`: (start, end, path), unsorted.
+pub fn run_files(fs: &dyn Fs, dir: &Path, name: &str) -> Vec<(u64, u64, PathBuf)> {
+    runs_in(dir, &fs.list(dir).unwrap_or_default(), name)
 }
 
 /// The run files of index `name` among `files`, the names in `dir`.
@@ -156,12 +216,12 @@ pub type Listing = Arc<OnceLock<Vec<String>>>;
 pub struct RunCache(Mutex<Vec<(PathBuf, Arc<Mapped>)>>);
 
 impl RunCache {
-    fn map(&self, path: &Path) -> Option<Arc<Mapped>> {
+    fn map(&self, fs: &dyn Fs, path: &Path) -> Option<Arc<Mapped>> {
         let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, m)) = cache.iter().find(|(p, _)| p == path) {
             return Some(m.clone());
         }
-        let m = Arc::new(Mapped::open(path).ok()?);
+        let m = Arc::new(fs.map(path).ok()?);
         cache.push((path.to_path_buf(), m.clone()));
         Some(m)
     }
@@ -175,15 +235,16 @@ impl RunCache {
 /// The chain of usable runs from record 0 within `count` records: at each point the longest
 /// run that starts there and has the expected length and magic.
 fn chain(
+    fs: &dyn Fs,
     dir: &Path,
-    name: &str,
+    name: &'static str,
     count: u64,
     cache: &RunCache,
     listed: Option<&[String]>,
 ) -> Vec<Run> {
     let mut files = match listed {
         Some(l) => runs_in(dir, l, name),
-        None => run_files(dir, name),
+        None => run_files(fs, dir, name),
     };
     files.retain(|(_, e, _)| *e <= count);
     // Longest first among runs with the same start.
@@ -194,7 +255,7 @@ fn chain(
         if s != at {
             continue;
         }
-        let Some(map) = cache.map(&path) else {
+        let Some(map) = cache.map(fs, &path) else {
             continue;
         };
         let want = RUN_MAGIC.len() as u64 + (e - s) * RECORD as u64;
@@ -205,6 +266,7 @@ fn chain(
             start: s,
             end: e,
             path,
+            name,
             map,
         });
         at = e;
@@ -217,10 +279,12 @@ fn chain(
 pub struct Keyed {
     name: &'static str,
     dir: PathBuf,
+    fs: Arc<dyn Fs>,
     dense: Dense<RECORD>,
     count: u64,
+    tail_max: u64,
     runs: OnceLock<Vec<Run>>,
-    tail: OnceLock<Vec<Rec>>,
+    tail: OnceLock<Result<Vec<Rec>, Damaged>>,
     scans: AtomicUsize,
     cache: Arc<RunCache>,
     listing: Listing,
@@ -228,20 +292,25 @@ pub struct Keyed {
 
 impl Keyed {
     /// The index `name` in `dir` over its first `count` dense records, mapping its runs
-    /// through `cache`.
+    /// through `cache`; writers sort a tail of `tail_max` records into a run.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: &'static str,
         dir: &Path,
+        fs: Arc<dyn Fs>,
         dense: Dense<RECORD>,
         count: u64,
+        tail_max: u64,
         cache: Arc<RunCache>,
         listing: Listing,
     ) -> Keyed {
         Keyed {
             name,
             dir: dir.to_path_buf(),
+            fs,
             dense,
             count,
+            tail_max,
             runs: OnceLock::new(),
             tail: OnceLock::new(),
             scans: AtomicUsize::new(0),
@@ -250,21 +319,49 @@ impl Keyed {
         }
     }
 
+    /// The index's name (`ids` or `blobs`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// The dense records.
     pub fn dense(&self) -> &Dense<RECORD> {
         &self.dense
     }
 
-    /// Dense record `i`.
-    pub fn get(&self, i: u64) -> Option<Rec> {
-        (i < self.count).then(|| self.dense.get(i).map(|b| rec(b)))?
+    /// The number of records.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Dense record `i`, checked; `None` beyond the count.
+    pub fn get(&self, i: u64) -> Result<Option<Rec>, Damaged> {
+        if i >= self.count {
+            return Ok(None);
+        }
+        let Some(bytes) = self.dense.get(i) else {
+            return Ok(None);
+        };
+        decode(self.name, DENSE, i, bytes).map(Some).ok_or(Damaged {
+            file: self.name.to_string(),
+            record: i,
+        })
     }
 
     /// The runs in use (listed and mapped on first use).
     pub fn runs(&self) -> &[Run] {
         self.runs.get_or_init(|| {
-            let listed = self.listing.get_or_init(|| list(&self.dir));
-            chain(&self.dir, self.name, self.count, &self.cache, Some(listed))
+            let listed = self
+                .listing
+                .get_or_init(|| self.fs.list(&self.dir).unwrap_or_default());
+            chain(
+                &*self.fs,
+                &self.dir,
+                self.name,
+                self.count,
+                &self.cache,
+                Some(listed),
+            )
         })
     }
 
@@ -273,83 +370,109 @@ impl Keyed {
         self.runs().last().map_or(0, |r| r.end)
     }
 
-    /// The tail, sorted (on first use).
-    fn tail(&self) -> &[Rec] {
-        self.tail.get_or_init(|| {
-            let mut t: Vec<Rec> = (self.tail_start()..self.count)
-                .filter_map(|i| self.get(i))
-                .collect();
-            t.sort_unstable();
-            t
-        })
+    /// Records after which a writer sorts the tail into a run.
+    pub fn tail_max(&self) -> u64 {
+        self.tail_max
     }
 
-    /// The value of the first record with this key.
-    pub fn lookup(&self, key: &[u8; 32]) -> Option<u64> {
+    /// The tail, checked and sorted (on first use).
+    fn tail(&self) -> Result<&[Rec], Damaged> {
+        self.tail
+            .get_or_init(|| {
+                let mut t = (self.tail_start()..self.count)
+                    .filter_map(|i| self.get(i).transpose())
+                    .collect::<Result<Vec<Rec>, Damaged>>()?;
+                t.sort_unstable();
+                Ok(t)
+            })
+            .as_ref()
+            .map(Vec::as_slice)
+            .map_err(Clone::clone)
+    }
+
+    /// The value of the record with this key.
+    pub fn lookup(&self, key: &[u8; 32]) -> Result<Option<u64>, Damaged> {
         for run in self.runs() {
-            let i = run.lower_bound(key);
-            if i < run.len() && run.key(i) == key {
-                return Some(rec(&run.records()[i * RECORD..]).1);
+            let i = run.lower_bound(key)?;
+            if i < run.len() {
+                let (k, v) = run.get(i)?;
+                if k == *key {
+                    return Ok(Some(v));
+                }
             }
         }
         if self.tail.get().is_none()
             && self.scans.fetch_add(1, AtomicOrdering::Relaxed) < SCANS_BEFORE_SORT
         {
-            return (self.tail_start()..self.count)
-                .filter_map(|i| self.get(i))
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v);
+            for i in self.tail_start()..self.count {
+                if let Some((k, v)) = self.get(i)?
+                    && k == *key
+                {
+                    return Ok(Some(v));
+                }
+            }
+            return Ok(None);
         }
-        let tail = self.tail();
+        let tail = self.tail()?;
         let i = tail.partition_point(|(k, _)| k < key);
-        tail.get(i).filter(|(k, _)| k == key).map(|(_, v)| *v)
+        Ok(tail.get(i).filter(|(k, _)| k == key).map(|(_, v)| *v))
     }
 
     /// Records whose key starts with `prefix` (whole bytes), at most `limit` of them.
-    pub fn with_prefix(&self, prefix: &[u8], limit: usize) -> Vec<Rec> {
+    pub fn with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<Rec>, Damaged> {
         let mut out = Vec::new();
         for run in self.runs() {
-            let mut i = run.lower_bound(prefix);
-            while i < run.len() && run.key(i).starts_with(prefix) && out.len() < limit {
-                out.push(rec(&run.records()[i * RECORD..]));
+            let mut i = run.lower_bound(prefix)?;
+            while i < run.len() && out.len() < limit {
+                let r = run.get(i)?;
+                if !r.0.starts_with(prefix) {
+                    break;
+                }
+                out.push(r);
                 i += 1;
             }
         }
-        let tail = self.tail();
+        let tail = self.tail()?;
         let mut i = tail.partition_point(|(k, _)| k.as_slice() < prefix);
         while i < tail.len() && tail[i].0.starts_with(prefix) && out.len() < limit {
             out.push(tail[i]);
             i += 1;
         }
-        out
+        Ok(out)
     }
 }
 
-/// Writes the sorted `records` as the run over `start..end` of index `name`, atomically
-/// (a temporary file renamed into place). Runs are derived data and are not fsynced: one
-/// that did not reach the disk is shorter than its name says and is not used.
-fn write_run(dir: &Path, name: &str, start: u64, end: u64, records: &[u8]) -> std::io::Result<()> {
+/// Writes the run over `start..end` of index `name` holding `sorted`, atomically (a
+/// temporary file renamed into place). Runs are derived data and are not synced: one that did
+/// not reach the disk is shorter than its name says, or fails its checks, and is not used.
+fn write_run(
+    fs: &dyn Fs,
+    dir: &Path,
+    name: &str,
+    start: u64,
+    end: u64,
+    sorted: &[Rec],
+) -> std::io::Result<()> {
     let path = dir.join(run_name(name, start, end));
     let tmp = path.with_extension("run.tmp");
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(RUN_MAGIC)?;
-    f.write_all(records)?;
+    let f = fs.open(&tmp, Mode::ReadWrite)?;
+    f.set_len(0)?;
+    f.write_all_at(&run_bytes(name, start, end, sorted), 0)?;
     drop(f);
-    fs::rename(&tmp, &path)
+    fs.rename(&tmp, &path)
 }
 
-/// Merges two sorted record arrays.
-fn merge(a: &[u8], b: &[u8]) -> Vec<u8> {
+/// Merges two sorted record lists.
+fn merge(a: &[Rec], b: &[Rec]) -> Vec<Rec> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
-        let (x, y) = (&a[i..i + RECORD], &b[j..j + RECORD]);
-        if x.cmp(y) != Ordering::Greater {
-            out.extend_from_slice(x);
-            i += RECORD;
+        if a[i].cmp(&b[j]) != Ordering::Greater {
+            out.push(a[i]);
+            i += 1;
         } else {
-            out.extend_from_slice(y);
-            j += RECORD;
+            out.push(b[j]);
+            j += 1;
         }
     }
     out.extend_from_slice(&a[i..]);
@@ -357,48 +480,59 @@ fn merge(a: &[u8], b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A run's records, checked.
+fn run_records(run: &Run) -> std::io::Result<Vec<Rec>> {
+    (0..run.len())
+        .map(|i| run.get(i))
+        .collect::<Result<_, _>>()
+        .map_err(|d| std::io::Error::other(format!("{} record {} is damaged", d.file, d.record)))
+}
+
 /// A writer's upkeep after a commit, with the dense file holding exactly `count` records:
 /// sort a full tail into a run, merge runs, and delete runs and temporary files nothing uses.
+/// Records are checked as they are read, so a damaged record is never copied into a run.
 pub fn compact(
+    fs: &dyn Fs,
     dir: &Path,
     name: &'static str,
     dense: &Dense<RECORD>,
     count: u64,
+    tail_max: u64,
     cache: &RunCache,
 ) -> std::io::Result<()> {
-    let mut runs = chain(dir, name, count, cache, None);
+    let mut runs = chain(fs, dir, name, count, cache, None);
     let tail_start = runs.last().map_or(0, |r| r.end);
-    if count - tail_start >= TAIL_MAX {
-        let mut tail: Vec<[u8; RECORD]> = (tail_start..count)
-            .map(|i| *dense.get(i).expect("dense record below count"))
-            .collect();
+    if count - tail_start >= tail_max {
+        let mut tail: Vec<Rec> = (tail_start..count)
+            .map(|i| {
+                let bytes = dense.get(i).expect("dense record below count");
+                decode(name, DENSE, i, bytes)
+                    .ok_or_else(|| std::io::Error::other(format!("{name} record {i} is damaged")))
+            })
+            .collect::<std::io::Result<_>>()?;
         tail.sort_unstable();
-        write_run(dir, name, tail_start, count, tail.as_flattened())?;
-        runs = chain(dir, name, count, cache, None);
+        write_run(fs, dir, name, tail_start, count, &tail)?;
+        runs = chain(fs, dir, name, count, cache, None);
     }
     while runs.len() >= 2 {
         let (a, b) = (&runs[runs.len() - 2], &runs[runs.len() - 1]);
         if a.len() > 2 * b.len() {
             break;
         }
-        let merged = merge(a.records(), b.records());
-        write_run(dir, name, a.start, b.end, &merged)?;
-        runs = chain(dir, name, count, cache, None);
+        let merged = merge(&run_records(a)?, &run_records(b)?);
+        write_run(fs, dir, name, a.start, b.end, &merged)?;
+        runs = chain(fs, dir, name, count, cache, None);
     }
     // Anything not in the chain is superseded (merged) or left by an interrupted writer.
     let keep: Vec<&Path> = runs.iter().map(|r| r.path.as_path()).collect();
-    for (_, _, path) in run_files(dir, name) {
+    for (_, _, path) in run_files(fs, dir, name) {
         if !keep.contains(&path.as_path()) {
-            let _ = fs::remove_file(path);
+            let _ = fs.remove_file(&path);
         }
     }
-    if let Ok(listing) = fs::read_dir(dir) {
-        for e in listing.filter_map(|e| e.ok()) {
-            let file = e.file_name();
-            let file = file.to_string_lossy();
-            if file.starts_with(name) && file.ends_with(".run.tmp") {
-                let _ = fs::remove_file(e.path());
-            }
+    for file in fs.list(dir).unwrap_or_default() {
+        if file.starts_with(name) && file.ends_with(".run.tmp") {
+            let _ = fs.remove_file(&dir.join(file));
         }
     }
     Ok(())
@@ -412,16 +546,35 @@ mod tests {
         *blake3::hash(&n.to_le_bytes()).as_bytes()
     }
 
+    use super::super::io::RealFs;
+    use std::fs;
+
     fn dense_of(dir: &Path, n: u64) -> Dense<RECORD> {
         let path = dir.join("ids");
-        let bytes: Vec<u8> = (0..n).flat_map(|i| encode(&key(i), i)).collect();
+        let bytes: Vec<u8> = (0..n)
+            .flat_map(|i| encode("ids", DENSE, i, &key(i), i))
+            .collect();
         fs::write(&path, bytes).unwrap();
-        Dense::new(Mapped::open(&path).unwrap(), n)
+        Dense::new(RealFs.map(&path).unwrap(), n)
+    }
+
+    fn compact_n(dir: &Path, n: u64) {
+        let dense = dense_of(dir, n);
+        compact(
+            &RealFs,
+            dir,
+            "ids",
+            &dense,
+            n,
+            TAIL_MAX,
+            &RunCache::default(),
+        )
+        .unwrap();
     }
 
     /// Compacts the first `n` records of a fresh dense file, then opens the index over them.
     fn indexed(dir: &Path, n: u64) -> Keyed {
-        compact(dir, "ids", &dense_of(dir, n), n, &RunCache::default()).unwrap();
+        compact_n(dir, n);
         keyed(dir, n)
     }
 
@@ -429,8 +582,10 @@ mod tests {
         Keyed::new(
             "ids",
             dir,
+            RealFs::shared(),
             dense_of(dir, n),
             n,
+            TAIL_MAX,
             Default::default(),
             Default::default(),
         )
@@ -449,21 +604,20 @@ mod tests {
             3 * TAIL_MAX,
             7 * TAIL_MAX + 11,
         ] {
-            let dense = dense_of(dir.path(), n);
-            compact(dir.path(), "ids", &dense, n, &RunCache::default()).unwrap();
+            compact_n(dir.path(), n);
             let k = keyed(dir.path(), n);
             assert!(n - k.tail_start() < TAIL_MAX, "tail too long at {n}");
             for i in (0..n).step_by(7).chain([n - 1]) {
-                assert_eq!(k.lookup(&key(i)), Some(i), "record {i} of {n}");
+                assert_eq!(k.lookup(&key(i)), Ok(Some(i)), "record {i} of {n}");
             }
-            assert_eq!(k.lookup(&key(n)), None);
+            assert_eq!(k.lookup(&key(n)), Ok(None));
             let runs: Vec<u64> = k.runs().iter().map(|r| r.end - r.start).collect();
             for w in runs.windows(2) {
                 assert!(w[0] > 2 * w[1], "runs not geometric at {n}: {runs:?}");
             }
             sizes.push(runs.len());
             // Only the chain's files remain.
-            assert_eq!(run_files(dir.path(), "ids").len(), runs.len());
+            assert_eq!(run_files(&RealFs, dir.path(), "ids").len(), runs.len());
         }
         assert!(sizes.iter().all(|&s| s <= 4), "{sizes:?}");
     }
@@ -472,21 +626,76 @@ mod tests {
     fn a_short_or_foreign_run_is_not_used_and_lookups_still_work() {
         let dir = tempfile::tempdir().unwrap();
         let n = 3 * TAIL_MAX;
-        compact(
-            dir.path(),
-            "ids",
-            &dense_of(dir.path(), n),
-            n,
-            &RunCache::default(),
-        )
-        .unwrap();
-        let (_, _, path) = run_files(dir.path(), "ids").remove(0);
+        compact_n(dir.path(), n);
+        let (_, _, path) = run_files(&RealFs, dir.path(), "ids").remove(0);
         let bytes = fs::read(&path).unwrap();
         fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         let k = keyed(dir.path(), n);
         assert_eq!(k.tail_start(), 0);
-        assert_eq!(k.lookup(&key(5)), Some(5));
-        assert_eq!(k.lookup(&key(n - 1)), Some(n - 1));
+        assert_eq!(k.lookup(&key(5)), Ok(Some(5)));
+        assert_eq!(k.lookup(&key(n - 1)), Ok(Some(n - 1)));
+    }
+
+    /// Damage to a run or the dense file never makes a lookup answer wrongly: every lookup
+    /// over the damaged index either gives the intact answer or names a damaged record.
+    #[test]
+    fn damaged_records_make_lookups_fail_never_answer_wrongly() {
+        let n = TAIL_MAX + 300;
+        let probes: Vec<u64> = (0..n + 40).step_by(13).collect();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut refused = 0;
+        for round in 0..120 {
+            let dir = tempfile::tempdir().unwrap();
+            compact_n(dir.path(), n);
+            let (_, _, run) = run_files(&RealFs, dir.path(), "ids").remove(0);
+            let target = if round % 3 == 0 {
+                dir.path().join("ids")
+            } else {
+                run
+            };
+            let mut bytes = fs::read(&target).unwrap();
+            let body = if round % 3 == 0 { 0 } else { RUN_MAGIC.len() };
+            let records = (bytes.len() - body) / RECORD;
+            match round % 4 {
+                // A flipped bit.
+                0 | 1 => {
+                    let at = body + (next() as usize) % (bytes.len() - body);
+                    bytes[at] ^= 1 << (next() % 8);
+                }
+                // Two records swapped.
+                2 => {
+                    let (i, j) = (next() as usize % records, next() as usize % records);
+                    if i == j {
+                        continue;
+                    }
+                    for b in 0..RECORD {
+                        bytes.swap(body + i * RECORD + b, body + j * RECORD + b);
+                    }
+                }
+                // A record replaced by a well-formed record from elsewhere in the file.
+                _ => {
+                    let (i, j) = (next() as usize % records, next() as usize % records);
+                    let from = bytes[body + j * RECORD..body + (j + 1) * RECORD].to_vec();
+                    bytes[body + i * RECORD..body + (i + 1) * RECORD].copy_from_slice(&from);
+                }
+            }
+            fs::write(&target, &bytes).unwrap();
+            let k = keyed(dir.path(), n);
+            for &i in &probes {
+                let want = (i < n).then_some(i);
+                match k.lookup(&key(i)) {
+                    Ok(got) => assert_eq!(got, want, "round {round}: key {i} answered wrongly"),
+                    Err(_) => refused += 1,
+                }
+            }
+        }
+        assert!(refused > 0, "no damage was ever noticed");
     }
 
     #[test]
@@ -520,16 +729,16 @@ mod tests {
         ];
         for keys in sets {
             let dir = tempfile::tempdir().unwrap();
-            let mut sorted: Vec<[u8; RECORD]> = keys
+            let mut sorted: Vec<Rec> = keys
                 .iter()
                 .enumerate()
-                .map(|(i, k)| encode(k, i as u64))
+                .map(|(i, k)| (*k, i as u64))
                 .collect();
             sorted.sort_unstable();
-            sorted.dedup_by(|a, b| a[..32] == b[..32]);
+            sorted.dedup_by(|a, b| a.0 == b.0);
             let n = sorted.len() as u64;
-            write_run(dir.path(), "ids", 0, n, sorted.as_flattened()).unwrap();
-            let run = chain(dir.path(), "ids", n, &RunCache::default(), None).remove(0);
+            write_run(&RealFs, dir.path(), "ids", 0, n, &sorted).unwrap();
+            let run = chain(&RealFs, dir.path(), "ids", n, &RunCache::default(), None).remove(0);
             let mut probes: Vec<[u8; 32]> = keys.clone();
             probes.extend((0..500).map(|_| {
                 let mut k = keys[(next() % keys.len() as u64) as usize];
@@ -538,8 +747,8 @@ mod tests {
             }));
             probes.extend([[0u8; 32], [0xff; 32]]);
             for p in probes {
-                let want = sorted.partition_point(|r| r[..32] < p[..]);
-                assert_eq!(run.lower_bound(&p), want);
+                let want = sorted.partition_point(|r| r.0 < p);
+                assert_eq!(run.lower_bound(&p), Ok(want));
             }
         }
     }
@@ -551,7 +760,7 @@ mod tests {
         let k = indexed(dir.path(), n);
         for i in [0, 1, TAIL_MAX + 3, n - 1] {
             let want = key(i);
-            let found = k.with_prefix(&want[..3], 10);
+            let found = k.with_prefix(&want[..3], 10).unwrap();
             assert!(found.contains(&(want, i)), "{i}");
             assert!(found.iter().all(|(k, _)| k[..3] == want[..3]));
         }

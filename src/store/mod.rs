@@ -22,11 +22,13 @@
 mod append;
 mod files;
 mod index;
+mod io;
 mod legacy;
 mod log;
+pub mod sim;
 mod view;
 
-use std::fs::{self, File, OpenOptions as FsOpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -36,6 +38,7 @@ use rayon::prelude::*;
 
 pub use self::files::Dense;
 pub use self::index::{Keyed, Rec, Run, RunCache};
+pub use self::io::{Fs, FsFile, Mapped, Mode, RealFs};
 pub use self::log::{Commit, Framing, Record, Tag};
 pub use self::view::{Head, View};
 
@@ -48,7 +51,7 @@ use crate::digest::{Digest, EntryId, is_hex_prefix};
 use crate::entry::{ENTRY_FORMAT, Entry, Genesis, KeyGrant, Payload, UnsignedEntry};
 use crate::error::{Error, Result};
 use crate::keys::SecretKey;
-use crate::merkle::{self, Hash, HashReader, TreeSize};
+use crate::merkle::{self, Hash, TreeSize};
 use crate::registry::Registry;
 use crate::timestamp::Timestamp;
 
@@ -72,12 +75,19 @@ pub const IDS: &str = "ids";
 pub const BLOBS: &str = "blobs";
 pub const HASHES: &str = "hashes";
 pub const COMMITS: &str = "commits";
+/// The index directory's format tag file, and what it holds for the index format this evl
+/// writes; index files without it are from another format and are rebuilt from the log.
+pub const INDEX_TAG: &str = "format";
+pub const INDEX_FORMAT: &[u8] = b"evl-index/3\n";
 
 /// What verification and tools read of the log's layout (docs/FORMAT.md).
 pub mod layout {
-    pub use super::index::RECORD as INDEX_RECORD;
-    pub use super::log::{MAGIC, blob_parts, record_at, records};
-    pub use super::{LOG, TAG_FILE};
+    pub use super::index::{
+        DENSE, RECORD as INDEX_RECORD, RUN_MAGIC, check as index_check, run_bytes,
+    };
+    pub use super::log::{BLOB_HEAD, MAGIC, blob_parts, record_at, records};
+    pub use super::view::complete_commit_after;
+    pub use super::{INDEX_FORMAT, INDEX_TAG, LOG, TAG_FILE};
 }
 
 /// How to open a ledger.
@@ -85,6 +95,18 @@ pub mod layout {
 pub struct OpenOptions {
     /// When another process is appending, wait up to this long for it instead of failing.
     pub wait: Option<Duration>,
+    /// The file system to use (default: the operating system's; tests put a simulated disk
+    /// here).
+    pub fs: Option<Arc<dyn Fs>>,
+    /// Lookup records a writer leaves unsorted before it sorts them into a run (default
+    /// [`index::TAIL_MAX`]); only how fast lookups are depends on it, never what is stored.
+    pub index_tail: Option<u64>,
+}
+
+impl OpenOptions {
+    fn fs(&self) -> Arc<dyn Fs> {
+        self.fs.clone().unwrap_or_else(RealFs::shared)
+    }
 }
 
 /// An entry to be appended: its payload, the time its signer claims, and the artifact bytes
@@ -116,6 +138,8 @@ pub enum Resolved {
 pub struct Ledger {
     path: PathBuf,
     wait: Option<Duration>,
+    fs: Arc<dyn Fs>,
+    tail_max: u64,
     /// The current view and the generation it was opened at: an append through this handle
     /// (or [`Ledger::refresh`]) moves `generation` on, and the next read opens a new view. The
     /// old one stays until then, so a process that appends and exits never unmaps anything.
@@ -123,7 +147,7 @@ pub struct Ledger {
     generation: AtomicU64,
     /// The writers' lock file, opened once: flock(2) locks belong to an open file, and one
     /// opened per append could stay locked in a child forked meanwhile by another thread.
-    lock_file: Mutex<Option<File>>,
+    lock_file: Mutex<Option<Box<dyn FsFile>>>,
     /// Maps of the id and blob lookup runs, kept across views.
     runs: (Arc<RunCache>, Arc<RunCache>),
 }
@@ -137,6 +161,18 @@ impl Ledger {
         admins: Vec<KeyGrant>,
         signer: &SecretKey,
         at: Timestamp,
+    ) -> Result<Ledger> {
+        Ledger::init_with(path, origin, admins, signer, at, &OpenOptions::default())
+    }
+
+    /// [`Ledger::init`] with open options (e.g. another file system).
+    pub fn init_with(
+        path: &Path,
+        origin: &str,
+        admins: Vec<KeyGrant>,
+        signer: &SecretKey,
+        at: Timestamp,
+        opts: &OpenOptions,
     ) -> Result<Ledger> {
         check_origin(origin)?;
         if !admins.iter().any(|g| g.public_key == signer.public()) {
@@ -154,12 +190,14 @@ impl Ledger {
                 admins,
             }),
         };
-        Ledger::create(path, Entry::sign(body, signer))
+        Ledger::create(path, Entry::sign(body, signer), opts)
     }
 
     /// Creates a ledger at `path` whose first entry is `genesis`, already signed.
-    fn create(path: &Path, entry: Entry) -> Result<Ledger> {
-        if path.join(TAG_FILE).exists() || path.join(LOG).exists() || legacy::is_v1(path) {
+    fn create(path: &Path, entry: Entry, opts: &OpenOptions) -> Result<Ledger> {
+        let fs = opts.fs();
+        let exists = |p: &Path| fs.len(p).ok().flatten().is_some();
+        if exists(&path.join(TAG_FILE)) || exists(&path.join(LOG)) || legacy::is_v1(path) {
             return Err(Error::AlreadyExists(path.to_path_buf()));
         }
         if let Payload::Genesis(g) = &entry.body.payload {
@@ -171,8 +209,8 @@ impl Ledger {
         let id = entry.id();
         let leaf = merkle::leaf_hash(&bytes);
 
-        let io = |p: &Path| Error::io(p.to_path_buf());
-        fs::create_dir_all(path.join(INDEX_DIR)).map_err(io(path))?;
+        let io = |p: &Path| Error::store_io(p.to_path_buf());
+        fs.create_dir_all(&path.join(INDEX_DIR)).map_err(io(path))?;
         let mut log_bytes = log::MAGIC.to_vec();
         let entry_at = log_bytes.len() as u64;
         log::put(&mut log_bytes, Tag::Entry, &bytes);
@@ -192,33 +230,33 @@ impl Ledger {
         .seal(&mut batch);
         log_bytes.extend_from_slice(&batch);
         let log_path = path.join(LOG);
-        let log_file = FsOpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&log_path)
+        let log_file = fs
+            .open(&log_path, Mode::CreateNew)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => Error::AlreadyExists(path.to_path_buf()),
                 _ => io(&log_path)(e),
             })?;
-        write_durably(&log_file, &log_bytes, 0).map_err(io(&log_path))?;
+        write_durably(&*log_file, &log_bytes, 0).map_err(io(&log_path))?;
         let idx = path.join(INDEX_DIR);
         for (name, bytes) in [
+            (INDEX_TAG, INDEX_FORMAT.to_vec()),
             (ENTRIES, entry_at.to_le_bytes().to_vec()),
-            (IDS, index::encode(&id.0, 0).to_vec()),
+            (IDS, index::encode(IDS, index::DENSE, 0, &id.0, 0).to_vec()),
             (BLOBS, Vec::new()),
             (HASHES, leaf.0.to_vec()),
             (COMMITS, commit_at.to_le_bytes().to_vec()),
         ] {
             let p = idx.join(name);
-            fs::write(&p, bytes).map_err(io(&p))?;
+            let f = fs.open(&p, Mode::ReadWrite).map_err(io(&p))?;
+            f.write_all_at(&bytes, 0).map_err(io(&p))?;
         }
         let lock = path.join(LOCK);
-        File::create(&lock).map_err(io(&lock))?;
+        fs.open(&lock, Mode::ReadWrite).map_err(io(&lock))?;
         let tag = path.join(TAG_FILE);
-        let f = File::create(&tag).map_err(io(&tag))?;
-        write_durably(&f, LAYOUT, 0).map_err(io(&tag))?;
-        sync_dir(path).map_err(io(path))?;
-        Ledger::open(path, &OpenOptions::default())
+        let f = fs.open(&tag, Mode::ReadWrite).map_err(io(&tag))?;
+        write_durably(&*f, LAYOUT, 0).map_err(io(&tag))?;
+        fs.sync_dir(path).map_err(io(path))?;
+        Ledger::open(path, opts)
     }
 
     /// Copies the layout-1 (sled) ledger at `from` into a new ledger at `to`, appending every
@@ -256,7 +294,7 @@ impl Ledger {
             fs::remove_dir_all(&partial).map_err(Error::io(&partial))?;
         }
         let copy = || -> Result<()> {
-            let ledger = Ledger::create(&partial, old.entry(0)?.0)?;
+            let ledger = Ledger::create(&partial, old.entry(0)?.0, &OpenOptions::default())?;
             let mut next = 1;
             while next < size {
                 let end = (next + 4096).min(size);
@@ -289,7 +327,8 @@ impl Ledger {
 
     /// Opens an existing ledger, failing clearly when there is none.
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Ledger> {
-        match fs::read(path.join(TAG_FILE)) {
+        let fs = opts.fs();
+        match fs.read(&path.join(TAG_FILE)) {
             Ok(tag) if tag == LAYOUT => {}
             Ok(tag) => {
                 return Err(Error::Storage {
@@ -312,6 +351,8 @@ impl Ledger {
         let ledger = Ledger {
             path: path.to_path_buf(),
             wait: opts.wait,
+            fs,
+            tail_max: opts.index_tail.unwrap_or(index::TAIL_MAX).max(1),
             view: RwLock::new(None),
             generation: AtomicU64::new(0),
             lock_file: Mutex::new(None),
@@ -331,7 +372,12 @@ impl Ledger {
         {
             return Ok(v.clone());
         }
-        let v = Arc::new(View::open(&self.path, &self.runs)?);
+        let v = Arc::new(View::open(
+            &self.path,
+            self.fs.clone(),
+            &self.runs,
+            self.tail_max,
+        )?);
         *self.view.write().unwrap_or_else(|p| p.into_inner()) = Some((generation, v.clone()));
         Ok(v)
     }
@@ -378,7 +424,7 @@ impl Ledger {
 
     /// The log index of entry `id`, if present.
     pub fn index_of(&self, id: &EntryId) -> Result<Option<u64>> {
-        Ok(self.view()?.index_of(id))
+        self.view()?.index_of(id)
     }
 
     /// The entry with id `id` and its index.
@@ -386,19 +432,15 @@ impl Ledger {
         self.view()?.entry_by_id(id)
     }
 
-    /// Stored bytes by digest, as stored (callers that depend on them re-hash them).
+    /// Stored bytes by digest, checked to hash to it (refused, naming the damage, when
+    /// they no longer do).
     pub fn blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
         Ok(self.view()?.blob(digest)?.map(<[u8]>::to_vec))
     }
 
-    /// Stored bytes by digest, refused when they no longer hash to it.
-    pub fn blob_checked(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
-        match self.blob(digest)? {
-            Some(b) if Digest::of(&b) != *digest => Err(Error::Corrupt(format!(
-                "the bytes stored for {digest} no longer hash to it (altered)"
-            ))),
-            other => Ok(other),
-        }
+    /// Stored bytes by digest as they are, not checked (see [`View::blob_as_stored`]).
+    pub fn blob_as_stored(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        Ok(self.view()?.blob_as_stored(digest)?.map(<[u8]>::to_vec))
     }
 
     /// Resolves a full digest or unique hex prefix to an entry id or a blob digest.
@@ -418,22 +460,17 @@ impl Ledger {
         let mut found: std::collections::BTreeMap<String, Resolved> = Default::default();
         // A prefix of whole bytes narrows the search; an odd trailing nibble is checked here.
         let whole = hex::decode(&text[..text.len() / 2 * 2]).expect("hex prefix checked above");
-        for (k, index) in view.ids().with_prefix(&whole, 9) {
-            let hexk = hex::encode(k);
-            if hexk.starts_with(&text) && view.id_at(index) == Some(Digest(k)) {
-                found.insert(
-                    hexk,
-                    Resolved::Entry {
-                        index,
-                        id: Digest(k),
-                    },
-                );
+        let (ids, blobs) = view.with_prefix(&whole, 9)?;
+        for (id, index) in ids {
+            let hexk = id.to_hex();
+            if hexk.starts_with(&text) {
+                found.insert(hexk, Resolved::Entry { index, id });
             }
         }
-        for (k, _) in view.blobs().with_prefix(&whole, 9) {
-            let hexk = hex::encode(k);
+        for d in blobs {
+            let hexk = d.to_hex();
             if hexk.starts_with(&text) {
-                found.entry(hexk).or_insert(Resolved::Blob(Digest(k)));
+                found.entry(hexk).or_insert(Resolved::Blob(d));
             }
         }
         match found.len() {
@@ -456,7 +493,7 @@ impl Ledger {
                     |e: &Entry| matches!(&e.body.payload, Payload::Artifact(m) if m.content == d);
                 // The blob record names the entry that first carried the bytes; only when that
                 // one holds them as parsed facts or a document is the log searched.
-                if let Some((first, _)) = view.blob_record(&d)? {
+                if let Some(first) = view.first_carrier(&d)? {
                     let e = view.entry(first)?;
                     if is_content(&e) {
                         return Ok((first, e));
@@ -494,6 +531,33 @@ impl Ledger {
         self.write(|w| {
             let head = w.view.head().commit;
             let base = w.view.head().end();
+            // Stored only what `evl verify` accepts: a note for this origin signed by a key
+            // that was an admin at its size, of a tree this log holds (FORMAT.md §"Checkpoints").
+            let origin = w.view.origin()?;
+            let registry = w.view.registry()?;
+            let admins: Vec<crate::keys::PublicKey> = registry
+                .keys()
+                .values()
+                .filter(|k| k.roles.contains(&crate::keys::Role::Admin))
+                .map(|k| k.public_key)
+                .collect();
+            let cp = crate::checkpoint::open(note, &origin, &admins)
+                .map_err(|e| Error::Invalid(format!("checkpoint refused: {e}")))?;
+            let signer_ok = registry
+                .get(&cp.signer)
+                .is_some_and(|k| k.active_at(cp.size.saturating_sub(1)));
+            if !signer_ok {
+                return Err(Error::Invalid(format!(
+                    "checkpoint refused: its signer was not an active admin at size {}",
+                    cp.size
+                )));
+            }
+            if cp.size == 0 || cp.size > head.size || w.view.root_at(cp.size)? != cp.root {
+                return Err(Error::Invalid(format!(
+                    "checkpoint refused: this ledger holds no tree of size {} with the root it signs",
+                    cp.size
+                )));
+            }
             let mut batch = Vec::with_capacity(note.len() + 256);
             log::put(&mut batch, Tag::Checkpoint, note);
             Commit {
@@ -607,15 +671,17 @@ impl Ledger {
             let within = ids.windows(2).find(|w| w[0].0 == w[1].0).map(|w| w[1].1);
             // Which ids and which carried bytes the ledger already holds, one lookup each, in
             // parallel for a large batch.
-            let look = |p: &Prepared| -> (bool, Vec<bool>) {
-                let stored = p.blob_digests.iter();
-                let stored = stored.map(|d| view.blobs().lookup(&d.0).is_some());
-                (view.index_of(&p.id).is_some(), stored.collect())
+            let look = |p: &Prepared| -> Result<(bool, Vec<bool>)> {
+                let stored = p.blob_digests.iter().map(|d| view.has_blob(d));
+                Ok((
+                    view.index_of(&p.id)?.is_some(),
+                    stored.collect::<Result<_>>()?,
+                ))
             };
             let looked: Vec<(bool, Vec<bool>)> = if prepared.len() < PARALLEL_FROM {
-                prepared.iter().map(look).collect()
+                prepared.iter().map(look).collect::<Result<_>>()?
             } else {
-                prepared.par_iter().map(look).collect()
+                prepared.par_iter().map(look).collect::<Result<_>>()?
             };
             let known = looked.iter().position(|(id_known, _)| *id_known);
             if let Some(i) = within.into_iter().chain(known).min() {
@@ -661,92 +727,69 @@ impl Ledger {
         let mut guard = self.lock_file.lock().unwrap_or_else(|p| p.into_inner());
         let lock_path = self.path.join(LOCK);
         if guard.is_none() {
-            let f = FsOpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&lock_path)
-                .map_err(Error::io(&lock_path))?;
+            let f = self
+                .fs
+                .open(&lock_path, Mode::ReadWrite)
+                .map_err(Error::store_io(&lock_path))?;
             *guard = Some(f);
         }
         let lock = guard.as_ref().expect("opened above");
         let deadline = self.wait.map(|w| Instant::now() + w);
         loop {
             match lock.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) => match deadline {
+                Ok(true) => break,
+                Ok(false) => match deadline {
                     Some(d) if Instant::now() < d => std::thread::sleep(Duration::from_millis(5)),
                     _ => return Err(Error::Busy(self.path.clone())),
                 },
-                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path)(e)),
+                Err(e) => return Err(Error::store_io(&lock_path)(e)),
             }
         }
         /// Unlocks the store when the write ends, however it ends.
-        struct Unlock<'a>(&'a File);
+        struct Unlock<'a>(&'a dyn FsFile);
         impl Drop for Unlock<'_> {
             fn drop(&mut self) {
-                let _ = self.0.unlock();
+                self.0.unlock();
             }
         }
-        let _unlock = Unlock(lock);
+        let _unlock = Unlock(&**lock);
         let view = match self.view.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
             Some((_, v)) if v.is_current() => Some(v.clone()),
             _ => None,
         };
         let view = match view {
             Some(v) => v,
-            None => Arc::new(View::open(&self.path, &self.runs)?),
+            None => Arc::new(View::open(
+                &self.path,
+                self.fs.clone(),
+                &self.runs,
+                self.tail_max,
+            )?),
         };
+        // What the new batch builds on must be as it was committed.
+        view.check_head()?;
         let mut writer = Writer::new(&self.path, view, self.runs.clone())?;
         let out = f(&mut writer);
         self.generation.fetch_add(1, AtomicOrdering::AcqRel);
         out
     }
 
-    /// The root hash of the tree of the first `size` entries.
+    /// The root hash of the tree of the first `size` entries, checked against the newest
+    /// commit's.
     pub fn root(&self, size: TreeSize) -> Result<Hash> {
-        let view = self.view()?;
-        if size == view.size() {
-            return Ok(view.head().commit.root);
-        }
-        merkle::root(size, &*view).map_err(|e| Error::Corrupt(format!("tree hashes: {e}")))
+        self.view()?.root_at(size)
     }
 
-    /// Inclusion proof for entry `index` in the tree of `size` entries.
+    /// Inclusion proof for entry `index` in the tree of `size` entries, checked before it is
+    /// returned.
     pub fn prove_inclusion(&self, index: u64, size: TreeSize) -> Result<Vec<Hash>> {
-        let view = self.view()?;
-        if index >= size || size > view.size() {
-            return Err(Error::Invalid(format!(
-                "entry {index} is not in a tree of size {size}"
-            )));
-        }
-        merkle::prove_inclusion(size, index, &*view)
-            .map_err(|e| Error::Corrupt(format!("tree hashes: {e}")))
+        self.view()?.prove_inclusion(index, size)
     }
 
-    /// Consistency proof from the tree of `old` entries to the tree of `new` entries.
+    /// Consistency proof from the tree of `old` entries to the tree of `new` entries,
+    /// checked before it is returned.
     pub fn prove_consistency(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>> {
-        let view = self.view()?;
-        if old == 0 || old > new || new > view.size() {
-            return Err(Error::Invalid(format!(
-                "cannot prove consistency from size {old} to size {new}: it needs 1 <= old <= new, and the ledger has {} entries",
-                view.size()
-            )));
-        }
-        merkle::prove_consistency(new, old, &*view)
-            .map_err(|e| Error::Corrupt(format!("tree hashes: {e}")))
-    }
-}
-
-impl HashReader for Ledger {
-    fn read_hashes(
-        &self,
-        indexes: &[u64],
-    ) -> std::result::Result<Vec<Hash>, tlog_tiles::tlog::Error> {
-        let view = self
-            .view()
-            .map_err(|_| tlog_tiles::tlog::Error::IndexesNotInTree)?;
-        view.read_hashes(indexes)
+        self.view()?.prove_consistency(old, new)
     }
 }
 
@@ -767,7 +810,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 
 /// Makes a directory's entries (new files) durable.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
+    RealFs.sync_dir(dir)
 }
 
 /// Checks an origin string: printable ASCII without spaces or `+` (C2SP signed-note key names).

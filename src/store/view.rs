@@ -2,15 +2,22 @@
 //! independent of the ledger's size: the newest commit is found through the commit index,
 //! and only records the derived files do not cover yet (after an interrupted writer) are read
 //! from the log and indexed in memory.
+//!
+//! Nothing a view hands out is taken from derived data unchecked (docs/FORMAT.md §"What
+//! authenticates what"): the tree hashes of the newest tree must fold to the root its commit
+//! records; an entry's bytes must lie on a path of checked hashes up to that root; stored bytes
+//! must hash to the digest they are asked for; the registry snapshot's batch must match its
+//! commit's check; every lookup record is checked where it sits. What fails names the file.
 
-use std::fs::File;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::files::{Dense, Mapped};
-use super::index::{self, Keyed, RunCache};
+use super::index::{self, Damaged, Keyed, RunCache};
+use super::io::{Fs, Mode, read_full};
 use super::log::{self, COMMIT_RECORD, Commit, Record, Tag};
-use super::{BLOBS, COMMITS, ENTRIES, HASHES, IDS, INDEX_DIR, LOG};
+use super::{BLOBS, COMMITS, ENTRIES, HASHES, IDS, INDEX_DIR, INDEX_FORMAT, INDEX_TAG, LOG};
 use crate::codec;
 use crate::digest::{Digest, EntryId};
 use crate::entry::{Entry, Payload};
@@ -36,6 +43,7 @@ impl Head {
 /// A read-only snapshot of a ledger.
 pub struct View {
     dir: PathBuf,
+    fs: Arc<dyn Fs>,
     log: Mapped,
     head: Head,
     entries: Dense<8>,
@@ -45,15 +53,28 @@ pub struct View {
     blobs: Keyed,
     /// Length of the log and of the commit index when opened.
     lens: (u64, u64),
+    /// Whether the index directory holds files of the current index format.
+    index_current: bool,
+    /// Whether the newest commit's batch was read and checked while opening.
+    head_checked: bool,
     genesis: OnceLock<std::result::Result<(EntryId, String), String>>,
+    registry_checked: OnceLock<std::result::Result<(), String>>,
+    /// Stored-hash indexes known to agree with the newest commit's root.
+    verified: Mutex<HashSet<u64>>,
 }
 
 fn corrupt(what: impl Into<String>) -> Error {
     Error::Corrupt(what.into())
 }
 
-fn file_len(path: &Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
+/// The error for a lookup record whose check fails.
+fn damaged(dir: &Path, d: Damaged) -> Error {
+    corrupt(format!(
+        "index/{} record {} is damaged (its check does not match): the index is derived from the log; delete {} and the next evl command rebuilds it",
+        d.file,
+        d.record,
+        dir.join(INDEX_DIR).display()
+    ))
 }
 
 /// Records found after the derived files' coverage, awaiting their commit.
@@ -81,26 +102,12 @@ struct Scan {
     commit_offsets: Vec<u64>,
     /// What the derived files already hold: entries, blobs, commits.
     covered: (u64, u64, u64),
-    /// Where a batch failed although an intact commit follows it: not an interrupted
-    /// write (which can only be the last batch) but altered bytes.
-    altered: Option<(u64, u64)>,
 }
 
 impl Scan {
     /// Scans `bytes`, which are the log from offset `base`; returns false once a batch does
-    /// not end in a commit that checks (the rest is an unfinished write).
+    /// not end in a commit that checks (what follows is an unfinished write or damage).
     fn run(&mut self, bytes: &[u8], base: u64) -> bool {
-        let complete = self.walk(bytes, base);
-        if !complete {
-            let failed = self.batch_start - base;
-            if let Some(later) = later_valid_commit(bytes, base, failed) {
-                self.altered = Some((self.batch_start, later));
-            }
-        }
-        complete
-    }
-
-    fn walk(&mut self, bytes: &[u8], base: u64) -> bool {
         let mut at = 0u64;
         let mut pending_size = self.size;
         let mut pending_blobs = self.blobs;
@@ -167,40 +174,64 @@ impl Scan {
     }
 }
 
-/// The offset of an intact commit record in `bytes` (the log from `base`) at or after
-/// `from`, found by its header bytes: proof that the bytes before it were altered rather than
-/// cut short by a crash.
-fn later_valid_commit(bytes: &[u8], base: u64, from: u64) -> Option<u64> {
+/// The offset of a complete commit record in `tail` (the log from offset `base`, just past
+/// the last commit that checks, whose size and blob count are `size` and `blobs`), if any.
+///
+/// An interrupted append leaves a prefix of its batch: its records frame up to where the
+/// bytes end, and its commit record, the batch's last, is incomplete or absent. So a commit
+/// record found by walking the records, or — where a record does not frame — a commit
+/// header followed by a body whose counts could follow the last commit, proves the bytes were
+/// altered after they were committed (docs/FORMAT.md §"The log").
+pub fn complete_commit_after(tail: &[u8], base: u64, size: u64, blobs: u64) -> Option<u64> {
+    let mut at = 0u64;
+    loop {
+        match log::record_at(tail, at) {
+            Ok(r) if r.tag == Tag::Commit => return Some(base + at),
+            Ok(r) => at = r.end(),
+            Err(log::Framing::Truncated) => return None,
+            Err(log::Framing::Malformed(_)) => break,
+        }
+    }
     let mut pattern = [Tag::Commit as u8, 0, 0, 0, 0];
     pattern[1..].copy_from_slice(&(log::COMMIT_BODY as u32).to_le_bytes());
-    let start = from as usize;
-    bytes
-        .get(start..)?
+    let start = at as usize;
+    tail.get(start..)?
         .windows(pattern.len())
         .enumerate()
         .find_map(|(i, w)| {
-            let at = (start + i) as u64;
+            let at = start + i;
             if w != pattern {
                 return None;
             }
-            let r = log::record_at(bytes, at).ok()?;
-            let c = Commit::decode(r.body)?;
-            let local = Commit {
-                batch_start: c.batch_start.checked_sub(base)?,
-                ..c
-            };
-            local.checks(bytes, at).then_some(base + at)
+            let body = tail.get(at + log::HEADER..at + COMMIT_RECORD)?;
+            let c = Commit::decode(body)?;
+            (c.size > size && c.blobs >= blobs && c.batch_start >= base).then_some(base + at as u64)
         })
 }
 
 impl View {
     /// Opens the view of the ledger in `dir` as of its newest commit; the lookup runs of the
-    /// id and blob indexes are mapped through `runs` (kept by the ledger across views).
-    pub fn open(dir: &Path, runs: &(Arc<RunCache>, Arc<RunCache>)) -> Result<View> {
+    /// id and blob indexes are mapped through `runs` (kept by the ledger across views), and a
+    /// writer sorts `tail_max` unindexed lookup records into a run.
+    pub fn open(
+        dir: &Path,
+        fs: Arc<dyn Fs>,
+        runs: &(Arc<RunCache>, Arc<RunCache>),
+        tail_max: u64,
+    ) -> Result<View> {
         let idx = dir.join(INDEX_DIR);
-        let map = |name: &str| {
+        let store_io = |p: &Path| Error::store_io(p.to_path_buf());
+        // Index files of another format (an older evl's) are not read: the log is scanned as
+        // if they were absent, and the next writer replaces them.
+        let index_current = fs
+            .read(&idx.join(INDEX_TAG))
+            .is_ok_and(|t| t == INDEX_FORMAT);
+        let map = |name: &str| -> Result<Mapped> {
+            if !index_current {
+                return Ok(Mapped::empty());
+            }
             let p = idx.join(name);
-            Mapped::open(&p).map_err(Error::io(&p))
+            fs.map(&p).map_err(store_io(&p))
         };
         // In the order a writer appends in reverse: the commit index first, then the other
         // index files, then the log. Whatever a concurrent writer adds meanwhile, every file
@@ -213,9 +244,11 @@ impl View {
         let ids_map = map(IDS)?;
         let blobs_map = map(BLOBS)?;
         let log_path = dir.join(LOG);
-        let log_file = File::open(&log_path).map_err(Error::io(&log_path))?;
-        let log_len = log_file.metadata().map_err(Error::io(&log_path))?.len();
-        let log_map = Mapped::file_of(&log_file, log_len).map_err(Error::io(&log_path))?;
+        let log_file = fs
+            .open(&log_path, Mode::Read)
+            .map_err(store_io(&log_path))?;
+        let log_len = log_file.len().map_err(store_io(&log_path))?;
+        let log_map = log_file.map(log_len).map_err(store_io(&log_path))?;
         if !log_map.bytes().starts_with(log::MAGIC) {
             return Err(corrupt(format!(
                 "{} does not start with the evl-log/2 magic",
@@ -241,7 +274,8 @@ impl View {
             let off = commits.u64(k).expect("below len");
             let c = read_commit(off).ok_or_else(|| {
                 corrupt(format!(
-                    "index/commits record {k} names log offset {off}, where the log holds no commit record: the log lost committed bytes (truncated or edited), or the index is damaged (then deleting the index directory rebuilds it from the log)"
+                    "index/commits record {k} names log offset {off}, where the log holds no commit record: the log lost committed bytes (truncated or edited), or the index is damaged (then deleting {} rebuilds it from the log)",
+                    idx.display()
                 ))
             })?;
             if k + 1 == indexed {
@@ -272,7 +306,6 @@ impl View {
             blob_recs: Vec::new(),
             commit_offsets: Vec::new(),
             covered: (covered_entries, covered_blobs, indexed),
-            altered: None,
         };
         if let Some((k, h)) = resume {
             let c = h.commit;
@@ -283,29 +316,32 @@ impl View {
             scan.head = Some(h);
         }
         // Up to the newest indexed commit the log is durable: read it through the map. Past
-        // it lies at most an unfinished write, which a writer may cut off at any moment: read
+        // it lies at most an unfinished write, which a writer may replace at any moment: read
         // it into memory instead.
         let from = scan.batch_start;
-        let mut complete = true;
         if from < indexed_end {
-            complete = scan.run(&log_map.bytes()[from as usize..indexed_end as usize], from);
+            let complete = scan.run(&log_map.bytes()[from as usize..indexed_end as usize], from);
             if !complete || scan.batch_start != indexed_end {
                 return Err(corrupt(format!(
                     "the log between offsets {from} and {indexed_end} does not hold the commits its index names"
                 )));
             }
         }
-        if complete && log_len > scan.batch_start {
+        let scanned_from = scan.batch_start;
+        if log_len > scan.batch_start {
             let start = scan.batch_start;
             let mut tail = vec![0u8; (log_len - start) as usize];
-            let n = read_at(&log_file, &mut tail, start).map_err(Error::io(&log_path))?;
+            let n = read_full(&*log_file, &mut tail, start).map_err(store_io(&log_path))?;
             tail.truncate(n);
-            scan.run(&tail, start);
-        }
-        if let Some((at, later)) = scan.altered {
-            return Err(corrupt(format!(
-                "the batch of the log starting at offset {at} does not match its commit, yet an intact commit follows at offset {later}: the log was altered"
-            )));
+            if !scan.run(&tail, start) {
+                let end = scan.batch_start;
+                let rest = &tail[(end - start) as usize..];
+                if let Some(at) = complete_commit_after(rest, end, scan.size, scan.blobs) {
+                    return Err(corrupt(format!(
+                        "the log's bytes from offset {end} do not end in a commit that checks, yet a complete commit record follows at offset {at}: they were altered or damaged after they were committed, not left by an interrupted append; evl will not cut them (`evl verify` names what differs)"
+                    )));
+                }
+            }
         }
         let Some(head) = scan.head else {
             return Err(Error::Storage {
@@ -313,6 +349,7 @@ impl View {
                 message: "the ledger holds no commit: its initialisation did not finish; remove the directory and run `evl init` again".into(),
             });
         };
+        let head_checked = head.offset >= scanned_from;
         let c = head.commit;
         // Every commit found lies within the `log_len` bytes mapped above.
         debug_assert!(head.end() <= log_map.bytes().len() as u64);
@@ -332,7 +369,7 @@ impl View {
                 entries.push(&offset.to_le_bytes());
             }
             if index >= ids.len() {
-                ids.push(&index::encode(&id.0, index));
+                ids.push(&index::encode(IDS, index::DENSE, index, &id.0, index));
             }
             if index >= covered_leaves {
                 let add = merkle::hashes_to_store(index, *leaf, &DenseHashes(&hashes))
@@ -344,8 +381,9 @@ impl View {
         }
         let first_blob = c.blobs - scan.blob_recs.len() as u64;
         for (i, (d, off)) in scan.blob_recs.iter().enumerate() {
-            if first_blob + i as u64 >= blobs.len() {
-                blobs.push(&index::encode(&d.0, *off));
+            let j = first_blob + i as u64;
+            if j >= blobs.len() {
+                blobs.push(&index::encode(BLOBS, index::DENSE, j, &d.0, *off));
             }
         }
         for off in &scan.commit_offsets {
@@ -362,29 +400,84 @@ impl View {
             ));
         }
         let listing = index::Listing::default();
-        Ok(View {
+        let view = View {
             dir: dir.to_path_buf(),
             log: log_map,
             head,
             entries,
             hashes,
             commits,
-            ids: Keyed::new(IDS, &idx, ids, c.size, runs.0.clone(), listing.clone()),
-            blobs: Keyed::new(BLOBS, &idx, blobs, c.blobs, runs.1.clone(), listing),
+            ids: Keyed::new(
+                IDS,
+                &idx,
+                fs.clone(),
+                ids,
+                c.size,
+                tail_max,
+                runs.0.clone(),
+                listing.clone(),
+            ),
+            blobs: Keyed::new(
+                BLOBS,
+                &idx,
+                fs.clone(),
+                blobs,
+                c.blobs,
+                tail_max,
+                runs.1.clone(),
+                listing,
+            ),
+            fs,
             lens: (log_len, commits_len),
+            index_current,
+            head_checked,
             genesis: OnceLock::new(),
-        })
+            registry_checked: OnceLock::new(),
+            verified: Mutex::new(HashSet::new()),
+        };
+        view.check_frontier()?;
+        Ok(view)
+    }
+
+    /// Checks that the stored hashes of the newest tree's complete subtrees fold to the root
+    /// the newest commit records, and remembers them as checked.
+    fn check_frontier(&self) -> Result<()> {
+        let size = self.size();
+        let indexes = tlog_tiles::tlog::sub_tree_index(0, size, Vec::new());
+        let folded = merkle::root(size, self).ok();
+        if folded != Some(self.head.commit.root) {
+            return Err(corrupt(format!(
+                "the tree hashes in {} do not give the root the newest commit records for size {size} (either is damaged): delete the index directory to rebuild it from the log, and run `evl verify`",
+                self.dir.join(INDEX_DIR).join(HASHES).display()
+            )));
+        }
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(indexes);
+        Ok(())
+    }
+
+    /// The file system the view reads through.
+    pub fn fs(&self) -> &Arc<dyn Fs> {
+        &self.fs
     }
 
     /// Whether the files still look as they did when this view was opened (nobody appended).
     pub fn is_current(&self) -> bool {
         let idx = self.dir.join(INDEX_DIR);
-        (file_len(&self.dir.join(LOG)), file_len(&idx.join(COMMITS))) == self.lens
+        let len = |p: &Path| self.fs.len(p).ok().flatten().unwrap_or(0);
+        (len(&self.dir.join(LOG)), len(&idx.join(COMMITS))) == self.lens
     }
 
     /// The log file's length when this view was opened.
     pub fn log_file_len(&self) -> u64 {
         self.lens.0
+    }
+
+    /// Whether the index directory holds files of the current index format.
+    pub fn index_current(&self) -> bool {
+        self.index_current
     }
 
     /// Whether derived records are held in memory that the index files lack.
@@ -399,6 +492,18 @@ impl View {
     /// The newest commit.
     pub fn head(&self) -> Head {
         self.head
+    }
+
+    /// Checks that the newest commit's batch matches its check hash (what a writer builds
+    /// on must not be damaged; a batch read while opening was checked then).
+    pub fn check_head(&self) -> Result<()> {
+        if self.head_checked || self.head.commit.checks(self.log(), self.head.offset) {
+            return Ok(());
+        }
+        Err(corrupt(format!(
+            "the newest commit (log offset {}) does not match its batch's bytes: they were altered or damaged; evl will not append to it (`evl verify` names what differs)",
+            self.head.offset
+        )))
     }
 
     /// The number of entries (the tree size).
@@ -449,8 +554,16 @@ impl View {
         }
     }
 
-    /// The stored bytes of entry `index`.
+    /// The stored bytes of entry `index`, checked against the newest commit's root: their
+    /// leaf hash must lie on a path of tree hashes that folds to it.
     pub fn entry_bytes(&self, index: u64) -> Result<&[u8]> {
+        let r = self.entry_record(index)?;
+        self.check_leaf(index, r.offset, merkle::leaf_hash(r.body))?;
+        Ok(r.body)
+    }
+
+    /// The record of entry `index`, located by the entry index, not yet checked.
+    fn entry_record(&self, index: u64) -> Result<Record<'_>> {
         if index >= self.size() {
             return Err(Error::Invalid(format!(
                 "entry {index} is beyond the end of the ledger ({} entries)",
@@ -460,11 +573,51 @@ impl View {
         let off = self
             .entry_offset(index)
             .ok_or_else(|| corrupt(format!("entry {index} is missing from the entry index")))?;
-        Ok(self
-            .record(off, Tag::Entry, &|| {
-                format!("the entry index for entry {index}")
-            })?
-            .body)
+        self.record(off, Tag::Entry, &|| {
+            format!("the entry index for entry {index}")
+        })
+    }
+
+    /// Checks that `leaf` is the hash of leaf `index` of the newest tree. Hashes that a
+    /// check proves (the path and its siblings) are remembered, so reading many entries
+    /// costs about one hash each.
+    fn check_leaf(&self, index: u64, offset: u64, leaf: Hash) -> Result<()> {
+        let fail = || {
+            corrupt(format!(
+                "entry {index}, read at log offset {offset} as index/entries places it, does not match the tree the newest commit records: the log, index/entries or index/hashes is damaged (`evl verify` names which; deleting {} rebuilds the index)",
+                self.dir.join(INDEX_DIR).display()
+            ))
+        };
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = |level: u8, n: u64| self.stored_hash(merkle::stored_hash_index(level, n));
+        let (mut level, mut n, mut hash) = (0u8, index, leaf);
+        let mut proven = Vec::new();
+        loop {
+            let at = merkle::stored_hash_index(level, n);
+            if verified.contains(&at) {
+                if stored(level, n) != Some(hash) {
+                    return Err(fail());
+                }
+                break;
+            }
+            // The frontier subtrees are all checked, so the walk meets a checked hash before
+            // it climbs out of the tree.
+            let sibling = stored(level, n ^ 1).ok_or_else(fail)?;
+            proven.push(at);
+            proven.push(merkle::stored_hash_index(level, n ^ 1));
+            hash = if n & 1 == 0 {
+                tlog_tiles::tlog::node_hash(hash, sibling)
+            } else {
+                tlog_tiles::tlog::node_hash(sibling, hash)
+            };
+            level += 1;
+            n >>= 1;
+            if level > 63 {
+                return Err(fail());
+            }
+        }
+        verified.extend(proven);
+        Ok(())
     }
 
     /// Entry `index`, decoded.
@@ -473,38 +626,108 @@ impl View {
             .map_err(|e| corrupt(format!("entry {index} does not decode: {e}")))
     }
 
-    /// The id of entry `index`, by the id index.
-    pub fn id_at(&self, index: u64) -> Option<EntryId> {
-        self.ids.get(index).map(|(k, _)| Digest(k))
+    /// The id of entry `index`, by the id index (its record checked).
+    pub fn id_at(&self, index: u64) -> Result<Option<EntryId>> {
+        Ok(self
+            .ids
+            .get(index)
+            .map_err(|d| damaged(&self.dir, d))?
+            .map(|(k, _)| Digest(k)))
     }
 
-    /// The log index of entry `id`, if present.
-    pub fn index_of(&self, id: &EntryId) -> Option<u64> {
-        let index = self.ids.lookup(&id.0)?;
-        // A damaged run could point anywhere: trust it only where the dense record agrees.
-        (self.id_at(index) == Some(*id)).then_some(index)
+    /// The log index of entry `id`, if present: the lookup's records are checked, and an
+    /// entry found is read and must have that id.
+    pub fn index_of(&self, id: &EntryId) -> Result<Option<u64>> {
+        match self.ids.lookup(&id.0).map_err(|d| damaged(&self.dir, d))? {
+            None => Ok(None),
+            Some(index) => {
+                self.entry_by_index_with_id(index, id)?;
+                Ok(Some(index))
+            }
+        }
+    }
+
+    /// Entry `index`, which the id index says has id `id`.
+    fn entry_by_index_with_id(&self, index: u64, id: &EntryId) -> Result<Entry> {
+        if index >= self.size() {
+            return Err(corrupt(format!(
+                "the id index places {} at entry {index}, beyond the ledger's {} entries (delete {} to rebuild it)",
+                id.short(),
+                self.size(),
+                self.dir.join(INDEX_DIR).display()
+            )));
+        }
+        let bytes = self.entry_bytes(index)?;
+        if Digest::of(&bytes[..bytes.len().saturating_sub(64)]) != *id {
+            return Err(corrupt(format!(
+                "the id index places {} at entry {index}, which has another id (delete {} to rebuild it)",
+                id.short(),
+                self.dir.join(INDEX_DIR).display()
+            )));
+        }
+        Entry::from_bytes(bytes).map_err(|e| corrupt(format!("entry {index} does not decode: {e}")))
     }
 
     /// The entry with id `id` and its index.
     pub fn entry_by_id(&self, id: &EntryId) -> Result<(u64, Entry)> {
         let index = self
-            .index_of(id)
+            .ids
+            .lookup(&id.0)
+            .map_err(|d| damaged(&self.dir, d))?
             .ok_or_else(|| Error::Unknown(id.to_hex()))?;
-        let bytes = self.entry_bytes(index)?;
-        let entry = Entry::from_bytes(bytes)
-            .map_err(|e| corrupt(format!("entry {index} does not decode: {e}")))?;
-        if Digest::of(&bytes[..bytes.len() - 64]) != *id {
-            return Err(corrupt(format!(
-                "the id index points {} at entry {index}, which has another id",
-                id.short()
-            )));
-        }
-        Ok((index, entry))
+        Ok((index, self.entry_by_index_with_id(index, id)?))
     }
 
-    /// The blob record of `digest`: (the entry that first carried it, its bytes).
+    /// Entry ids and stored digests starting with `prefix` (whole bytes), at most `limit`
+    /// of each; every record read is checked.
+    pub fn with_prefix(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<(Vec<(Digest, u64)>, Vec<Digest>)> {
+        let ids = self
+            .ids
+            .with_prefix(prefix, limit)
+            .map_err(|d| damaged(&self.dir, d))?;
+        let blobs = self
+            .blobs
+            .with_prefix(prefix, limit)
+            .map_err(|d| damaged(&self.dir, d))?;
+        Ok((
+            ids.into_iter().map(|(k, i)| (Digest(k), i)).collect(),
+            blobs.into_iter().map(|(k, _)| Digest(k)).collect(),
+        ))
+    }
+
+    /// Whether bytes with `digest` are stored (the lookup's records checked).
+    pub fn has_blob(&self, digest: &Digest) -> Result<bool> {
+        Ok(self.blob_offset(digest)?.is_some())
+    }
+
+    fn blob_offset(&self, digest: &Digest) -> Result<Option<u64>> {
+        self.blobs
+            .lookup(&digest.0)
+            .map_err(|d| damaged(&self.dir, d))
+    }
+
+    /// The blob record of `digest`: (the entry that first carried it, its bytes). The bytes
+    /// are checked to hash to `digest`; the entry index is as the record states it.
     pub fn blob_record(&self, digest: &Digest) -> Result<Option<(u64, &[u8])>> {
-        let Some(off) = self.blobs.lookup(&digest.0) else {
+        let Some((off, entry, bytes)) = self.blob_record_unhashed(digest)? else {
+            return Ok(None);
+        };
+        if Digest::of(bytes) != *digest {
+            return Err(corrupt(format!(
+                "the bytes stored for {digest} (log offset {off}) no longer hash to it: they were altered or damaged"
+            )));
+        }
+        Ok(Some((entry, bytes)))
+    }
+
+    /// The blob record of `digest`, its digest field checked but not its bytes: (offset,
+    /// entry index, bytes).
+    fn blob_record_unhashed(&self, digest: &Digest) -> Result<Option<(u64, u64, &[u8])>> {
+        let Some(off) = self.blob_offset(digest)? else {
             return Ok(None);
         };
         let r = self.record(off, Tag::Blob, &|| {
@@ -518,10 +741,43 @@ impl View {
                 Digest(stated).short()
             )));
         }
-        Ok(Some((entry, bytes)))
+        Ok(Some((off, entry, bytes)))
     }
 
-    /// Artifact bytes by content digest.
+    /// The entry whose record the blob record of `digest` follows — the first entry that
+    /// carried those bytes — checked: the blob record must be one of the records right after
+    /// that entry's.
+    pub fn first_carrier(&self, digest: &Digest) -> Result<Option<u64>> {
+        let Some((off, entry, _)) = self.blob_record_unhashed(digest)? else {
+            return Ok(None);
+        };
+        let r = self.entry_record(entry)?;
+        self.check_leaf(entry, r.offset, merkle::leaf_hash(r.body))?;
+        let mut at = r.end();
+        // An entry carries at most two blobs (an artifact's bytes and its parsed facts).
+        for _ in 0..2 {
+            if at == off {
+                return Ok(Some(entry));
+            }
+            match log::record_at(self.log(), at) {
+                Ok(b) if b.tag == Tag::Blob => at = b.end(),
+                _ => break,
+            }
+        }
+        Err(corrupt(format!(
+            "the blob record of {} (log offset {off}) names entry {entry}, whose record it does not follow (`evl verify` names what differs)",
+            digest.short()
+        )))
+    }
+
+    /// Stored bytes by digest as they are, NOT checked to hash to it: only for callers that
+    /// check the digest themselves and report a mismatch in their own terms (replay shows
+    /// what an altered document says).
+    pub fn blob_as_stored(&self, digest: &Digest) -> Result<Option<&[u8]>> {
+        Ok(self.blob_record_unhashed(digest)?.map(|(_, _, b)| b))
+    }
+
+    /// Stored bytes by digest, checked to hash to it.
     pub fn blob(&self, digest: &Digest) -> Result<Option<&[u8]>> {
         Ok(self.blob_record(digest)?.map(|(_, b)| b))
     }
@@ -530,7 +786,10 @@ impl View {
     fn genesis(&self) -> Result<&(EntryId, String)> {
         self.genesis
             .get_or_init(|| {
-                let bytes = self.entry_bytes(0).map_err(|e| e.to_string())?;
+                let bytes = self.entry_bytes(0).map_err(|e| match e {
+                    Error::Corrupt(m) => m,
+                    e => e.to_string(),
+                })?;
                 let e = Entry::from_bytes(bytes)
                     .map_err(|e| format!("entry 0 does not decode: {e}"))?;
                 match e.body.payload {
@@ -552,17 +811,35 @@ impl View {
         Ok(self.genesis()?.1.clone())
     }
 
-    /// The key registry as of the newest commit, from its snapshot record.
+    /// The key registry as of the newest commit, from its snapshot record, whose batch is
+    /// checked against the commit that closes it (the record just after it).
     pub fn registry(&self) -> Result<Registry> {
-        let r = self.record(self.head.commit.registry, Tag::Registry, &|| {
+        let at = self.head.commit.registry;
+        let r = self.record(at, Tag::Registry, &|| {
             "the newest commit's registry pointer".into()
         })?;
+        self.registry_checked
+            .get_or_init(|| {
+                let closing = log::record_at(self.log(), r.end())
+                    .ok()
+                    .filter(|c| c.tag == Tag::Commit)
+                    .and_then(|c| Some((c.offset, Commit::decode(c.body)?)));
+                match closing {
+                    Some((off, c)) if c.checks(self.log(), off) => Ok(()),
+                    _ => Err(format!(
+                        "the key registry record at log offset {at} is not followed by a commit that matches its batch: it was altered or damaged"
+                    )),
+                }
+            })
+            .clone()
+            .map_err(corrupt)?;
         let states: Vec<KeyState> = codec::decode(r.body, log::MAX_BODY)
             .map_err(|e| corrupt(format!("the key registry record: {e}")))?;
         Ok(Registry::from_states(states))
     }
 
-    /// The latest stored checkpoint note, if one was stored.
+    /// The latest stored checkpoint note, if one was stored (a signed note: its reader
+    /// checks the signature).
     pub fn latest_checkpoint(&self) -> Option<&[u8]> {
         let off = self.head.commit.checkpoint;
         (off != 0)
@@ -572,9 +849,73 @@ impl View {
             .map(|r| r.body)
     }
 
-    /// Stored tree hash `index`.
+    /// Stored tree hash `index` (derived data: see [`View::root_at`] and the proofs for
+    /// checked values).
     pub fn stored_hash(&self, index: u64) -> Option<Hash> {
         self.hashes.get(index).map(|b| Hash(*b))
+    }
+
+    /// The root of the tree of the first `size` entries, checked: the newest commit's, or one
+    /// computed from the tree hashes and proven consistent with it.
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        let head = self.head.commit;
+        if size == head.size {
+            return Ok(head.root);
+        }
+        if size == 0 || size > head.size {
+            return Err(Error::Invalid(format!(
+                "there is no tree of size {size} in a ledger of {} entries",
+                head.size
+            )));
+        }
+        let root = merkle::root(size, self).map_err(|e| self.hash_damage(e))?;
+        let proof =
+            merkle::prove_consistency(head.size, size, self).map_err(|e| self.hash_damage(e))?;
+        if !merkle::check_consistency(&proof, head.size, head.root, size, root) {
+            return Err(self.hash_damage("the tree of that size is not a prefix of the newest"));
+        }
+        Ok(root)
+    }
+
+    /// An inclusion proof of entry `index` in the tree of `size` entries, checked against
+    /// that tree's checked root and the entry's stored bytes.
+    pub fn prove_inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        if index >= size || size > self.size() {
+            return Err(Error::Invalid(format!(
+                "entry {index} is not in a tree of size {size}"
+            )));
+        }
+        let root = self.root_at(size)?;
+        let leaf = merkle::leaf_hash(self.entry_bytes(index)?);
+        let proof = merkle::prove_inclusion(size, index, self).map_err(|e| self.hash_damage(e))?;
+        if !merkle::check_inclusion(&proof, size, root, index, leaf) {
+            return Err(self.hash_damage("an inclusion proof read from them does not check"));
+        }
+        Ok(proof)
+    }
+
+    /// A consistency proof from the tree of `old` entries to the tree of `new`, checked
+    /// against both trees' checked roots.
+    pub fn prove_consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
+        if old == 0 || old > new || new > self.size() {
+            return Err(Error::Invalid(format!(
+                "cannot prove consistency from size {old} to size {new}: it needs 1 <= old <= new, and the ledger has {} entries",
+                self.size()
+            )));
+        }
+        let (old_root, new_root) = (self.root_at(old)?, self.root_at(new)?);
+        let proof = merkle::prove_consistency(new, old, self).map_err(|e| self.hash_damage(e))?;
+        if !merkle::check_consistency(&proof, new, new_root, old, old_root) {
+            return Err(self.hash_damage("a consistency proof read from them does not check"));
+        }
+        Ok(proof)
+    }
+
+    fn hash_damage(&self, why: impl std::fmt::Display) -> Error {
+        corrupt(format!(
+            "the tree hashes in {} are damaged ({why}): delete the index directory to rebuild it from the log",
+            self.dir.join(INDEX_DIR).join(HASHES).display()
+        ))
     }
 }
 
@@ -591,19 +932,6 @@ fn leaves_covered(stored: u64) -> u64 {
         }
     }
     lo
-}
-
-/// Reads into `buf` at `offset` until it is full or the file ends; returns the bytes read.
-fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    use std::os::unix::fs::FileExt;
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read_at(&mut buf[n..], offset + n as u64)? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Stored hashes read from a dense array.

@@ -139,6 +139,28 @@ pub fn rewrite(ledger: &Path, mut edit: impl FnMut(u8, &[u8]) -> Option<Vec<u8>>
     drop_index(ledger);
 }
 
+/// An index record of `ids` (which 1) or `blobs` (2) at `position` of the file covering
+/// `scope` ((0, 0) for the dense file, (START, END) for a run), with its check
+/// (docs/FORMAT.md §"The index files").
+pub fn index_record(
+    which: u8,
+    scope: (u64, u64),
+    position: u64,
+    key: &[u8; 32],
+    value: u64,
+) -> [u8; 48] {
+    let mut r = [0u8; 48];
+    r[..32].copy_from_slice(key);
+    r[32..40].copy_from_slice(&value.to_le_bytes());
+    let mut input = vec![which];
+    for v in [scope.0, scope.1, position] {
+        input.extend_from_slice(&v.to_le_bytes());
+    }
+    input.extend_from_slice(&r[..40]);
+    r[40..].copy_from_slice(&xxhash_rust::xxh3::xxh3_64(&input).to_le_bytes());
+    r
+}
+
 /// Removes the derived index directory (evl rebuilds it from the log).
 pub fn drop_index(ledger: &Path) {
     let _ = std::fs::remove_dir_all(ledger.join("index"));

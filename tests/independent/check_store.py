@@ -23,7 +23,7 @@ admin's grant must list `admin`; a key is "active at a checkpoint's size" N if a
 position < N and not retired at a position < N; entry ids are unique in a ledger; the
 revoked_reason of a rotated key is not checked (undocumented).
 
-Needs: python3, `pip install blake3 cryptography`.
+Needs: python3, `pip install blake3 cryptography xxhash`.
 Usage: python3 tests/independent/check_store.py LEDGER_DIR [--checkpoint NOTE]
 Prints one line per problem and a summary; exits 0 if there is none, 1 otherwise.
 """
@@ -34,6 +34,7 @@ import struct
 import sys
 
 import blake3
+import xxhash
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -47,7 +48,16 @@ STORE_COMMIT = b"evl/store-commit/v2\n"
 # §"Store layout"
 STORE_TAG = b"evl-store/2\n"
 LOG_MAGIC = b"evl-log/2\n" + bytes(6)
-RUN_MAGIC = b"evl-run/2\n" + bytes(6)
+RUN_MAGIC = b"evl-run/3\n" + bytes(6)
+INDEX_FORMAT = b"evl-index/3\n"
+WHICH = {"ids": 1, "blobs": 2}
+
+
+def index_record(kind, scope, position, key_value):
+    """A 48-byte lookup record: key || value, then XXH3-64 of which || start || end || position
+    || key || value (FORMAT.md §"The index files")."""
+    check = xxhash.xxh3_64_intdigest(bytes([WHICH[kind]]) + struct.pack("<QQQ", *scope, position) + key_value)
+    return key_value + struct.pack("<Q", check)
 RUN_BATCH = 2048
 T_ENTRY, T_BLOB, T_REGISTRY, T_CHECKPOINT, T_COMMIT = 1, 2, 3, 4, 5
 TAG_NAMES = {1: "entry", 2: "blob", 3: "registry", 4: "checkpoint", 5: "commit"}
@@ -608,13 +618,23 @@ class Checker:
         size = len(self.entries)
         self.expect = {
             "entries": (8, [struct.pack("<Q", off) for off, _, _ in self.entries]),
-            "ids": (40, [(eid or bytes(32)) + struct.pack("<Q", n) for n, (_, _, eid) in enumerate(self.entries)]),
-            "blobs": (40, [(d or bytes(32)) + struct.pack("<Q", off) for off, d in self.blobs]),
+            "ids": (48, [index_record("ids", (0, 0), n, (eid or bytes(32)) + struct.pack("<Q", n))
+                         for n, (_, _, eid) in enumerate(self.entries)]),
+            "blobs": (48, [index_record("blobs", (0, 0), n, (d or bytes(32)) + struct.pack("<Q", off))
+                           for n, (off, d) in enumerate(self.blobs)]),
             "hashes": (32, self.tree.hashes[:self.tree.count(size)]),
             "commits": (8, [struct.pack("<Q", off) for off in self.commits]),
         }
         if not os.path.isdir(os.path.join(self.dir, "index")):
             self.problem("index", "index/", "missing (derived data: the next evl command rebuilds it)")
+            return
+        try:
+            tag = self.read("index/format")
+        except OSError:
+            tag = None
+        if tag != INDEX_FORMAT:
+            self.problem("index", "index/format", f"is {tag!r}, not {INDEX_FORMAT!r}: the index files are of another "
+                         "format (derived data: the next writer rebuilds them)")
             return
         for name, (w, recs) in self.expect.items():
             where = f"index/{name}"
@@ -635,7 +655,7 @@ class Checker:
                 if last + 5 > len(self.log) or self.log[last] != T_COMMIT:
                     self.problem("index", where, f"last record points at {last}, where no commit record lies")
         for fn in sorted(os.listdir(os.path.join(self.dir, "index"))):
-            if fn not in self.expect:
+            if fn not in self.expect and fn != "format":
                 self.check_run(fn)
         for kind, starts in self.runs.items():
             at = 0  # the chain a reader uses: from record 0, the longest run at each start
@@ -666,14 +686,14 @@ class Checker:
         if e > len(recs):
             self.problem("run", where, f"range ends past the {len(recs)} {kind} records the log defines")
             return
-        if len(got) != 16 + 40 * (e - s):
-            self.problem("run", where, f"{len(got)} bytes, not the {16 + 40 * (e - s)} its name implies "
+        if len(got) != 16 + 48 * (e - s):
+            self.problem("run", where, f"{len(got)} bytes, not the {16 + 48 * (e - s)} its name implies "
                          "(a reader skips it)")
             return
-        body = [got[16 + 40 * n:16 + 40 * (n + 1)] for n in range(e - s)]
-        if any(a > b for a, b in zip(body, body[1:])):
-            self.problem("run", where, "records are not sorted by their 40 bytes")
-        want = sorted(recs[s:e])
+        body = [got[16 + 48 * n:16 + 48 * (n + 1)] for n in range(e - s)]
+        if any(a[:32] >= b[:32] for a, b in zip(body, body[1:])):
+            self.problem("run", where, "records are not sorted by their keys")
+        want = [index_record(kind, (s, e), n, r[:40]) for n, r in enumerate(sorted(r[:40] for r in recs[s:e]))]
         if body != want:
             bad = sum(1 for a, b in zip(body, want) if a != b)
             self.problem("run", where, f"{bad} of {e - s} records differ from the sorted {kind} records {s}..{e}")
