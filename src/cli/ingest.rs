@@ -94,18 +94,15 @@ pub enum InvalidPolicies {
 
 /// One line summarising facts, for people.
 fn summary(f: &Facts) -> String {
-    let v = serde_json::to_value(f).unwrap_or_default();
-    let facts = &v["facts"];
-    let count = |k: &str| facts[k].as_array().map(|a| a.len()).unwrap_or(0);
     match f {
-        Facts::Cert(_) => format!("{} certificate(s)", count("certificates")),
-        Facts::Mesh(_) => format!(
+        Facts::Cert(c) => format!("{} certificate(s)", c.certificates.len()),
+        Facts::Mesh(m) => format!(
             "{} object(s), {} warning(s)",
-            count("objects"),
-            count("warnings")
+            m.objects.len(),
+            m.warnings.len()
         ),
-        Facts::Inventory(_) => format!("{} workload(s)", count("workloads")),
-        Facts::Telemetry(_) => format!("{} workload series", count("workloads")),
+        Facts::Inventory(i) => format!("{} workload(s)", i.workloads.len()),
+        Facts::Telemetry(t) => format!("{} workload series", t.workloads.len()),
     }
 }
 

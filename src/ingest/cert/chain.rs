@@ -30,6 +30,11 @@ pub(super) struct Info<'a> {
     pub label: String,
 }
 
+/// Most signatures checked for one file (issuer search and links together); a link beyond
+/// them is reported unchecked. Real chains need a handful; the cap keeps a hostile file of
+/// a thousand certificates from costing a thousand signature checks.
+pub const MAX_SIGNATURE_CHECKS: usize = 256;
+
 /// keyUsage keyCertSign, as x509-parser numbers the flags.
 pub(super) const KEY_CERT_SIGN: u16 = 1 << 5;
 
@@ -85,6 +90,9 @@ pub(super) fn build(certs: &[Info<'_>]) -> Chain {
     // name, preferring the one whose subjectKeyIdentifier is its authorityKeyIdentifier. A
     // self-issued certificate (subject = issuer) is a root unless another certificate of that
     // name verifiably signed it (a key rollover, or a leaf named like its CA).
+    // Signatures checked, capped (MAX_SIGNATURE_CHECKS) so a file of many same-named
+    // certificates cannot make the search quadratic, nor a long file cost one per certificate.
+    let mut tries = 0usize;
     let parent_of: Vec<Option<usize>> = unique
         .iter()
         .map(|&i| {
@@ -95,17 +103,21 @@ pub(super) fn build(certs: &[Info<'_>]) -> Chain {
                 .filter(|&j| j != i && certs[j].subject == c.issuer)
                 .collect();
             if c.self_issued() {
-                let verifies = |key| signature::check(c.cert, key).0 == SignatureCheck::Verified;
+                let mut verifies = |key| {
+                    tries += 1;
+                    tries <= MAX_SIGNATURE_CHECKS
+                        && signature::check(c.cert, key).0 == SignatureCheck::Verified
+                };
                 if candidates.is_empty()
                     || (c.aki.is_some() && c.aki == c.ski)
                     || verifies(c.cert.public_key())
                 {
                     return None;
                 }
-                return candidates.into_iter().find(|&j| {
-                    signature::check(c.cert, certs[j].cert.public_key()).0
-                        == SignatureCheck::Verified
-                });
+                return candidates
+                    .into_iter()
+                    .filter(|&j| c.aki.is_none() || certs[j].ski == c.aki)
+                    .find(|&j| verifies(certs[j].cert.public_key()));
             }
             candidates
                 .iter()
@@ -115,8 +127,11 @@ pub(super) fn build(certs: &[Info<'_>]) -> Chain {
         })
         .collect();
     let is_parent = |j: usize| parent_of.contains(&Some(j));
-    let file_links = |certs: &[Info<'_>]| -> Vec<ChainLink> {
-        unique.windows(2).map(|w| link(certs, w, 1)).collect()
+    let file_links = |certs: &[Info<'_>], tries: &mut usize| -> Vec<ChainLink> {
+        unique
+            .windows(2)
+            .map(|w| link(certs, w, 1, tries))
+            .collect()
     };
     if unique.len() == 1 {
         return Chain {
@@ -136,7 +151,7 @@ pub(super) fn build(certs: &[Info<'_>]) -> Chain {
             links: if all_ca {
                 Vec::new()
             } else {
-                file_links(certs)
+                file_links(certs, &mut tries)
             },
             warnings,
         };
@@ -161,7 +176,7 @@ pub(super) fn build(certs: &[Info<'_>]) -> Chain {
             shape: "mixed",
             order: "none",
             path: Vec::new(),
-            links: file_links(certs),
+            links: file_links(certs, &mut tries),
             warnings,
         };
     }
@@ -181,7 +196,7 @@ pub(super) fn build(certs: &[Info<'_>]) -> Chain {
     };
     let mut links = Vec::new();
     for k in 1..path.len() {
-        links.push(link(certs, &path, k));
+        links.push(link(certs, &path, k, &mut tries));
     }
     Chain {
         shape: "chain",
@@ -193,10 +208,20 @@ pub(super) fn build(certs: &[Info<'_>]) -> Chain {
 }
 
 /// The link from `path[k - 1]` to its issuer `path[k]`, with every rule it breaks.
-fn link(certs: &[Info<'_>], path: &[usize], k: usize) -> ChainLink {
+fn link(certs: &[Info<'_>], path: &[usize], k: usize, tries: &mut usize) -> ChainLink {
     let (c, p) = (&certs[path[k - 1]], &certs[path[k]]);
     let names_match = c.issuer == p.subject;
-    let (signature, signature_note) = signature::check(c.cert, p.cert.public_key());
+    *tries += 1;
+    let (signature, signature_note) = if *tries <= MAX_SIGNATURE_CHECKS {
+        signature::check(c.cert, p.cert.public_key())
+    } else {
+        (
+            SignatureCheck::Unsupported,
+            Some(format!(
+                "not checked: the file needs more than {MAX_SIGNATURE_CHECKS} signature checks"
+            )),
+        )
+    };
     let mut violations = Vec::new();
     let pl = &p.label;
     if !names_match {

@@ -17,7 +17,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
-pub use chain::ChainLink;
+pub use chain::{ChainLink, MAX_SIGNATURE_CHECKS};
 pub use pem::OpenSslTrust;
 pub use signature::SignatureCheck;
 

@@ -659,6 +659,16 @@ impl Builder<'_> {
         match check_authorization_policy(obj, &mut warnings) {
             Ok(ap) => {
                 self.facts.warnings.extend(warnings);
+                if obj
+                    .spec()
+                    .get("selector")
+                    .is_some_and(|s| !s.is_null() && ap.selector.is_empty())
+                {
+                    self.facts.warnings.push(format!(
+                        "{} has a workload selector without labels; Istio applies it to every workload of the namespace",
+                        obj.oref.id()
+                    ));
+                }
                 if ap.scope == "target-ref" {
                     self.facts.warnings.push(format!(
                         "{} is attached by targetRef to {}; Istio applies it at that gateway or waypoint, never to sidecar workloads",

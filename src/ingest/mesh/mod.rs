@@ -42,7 +42,7 @@ pub const MAX_DOCUMENTS: usize = 10_000;
 /// Most selector comparisons (policy or server against workload) spent resolving which
 /// policies apply to which workloads; a file needing more is refused rather than left to run
 /// quadratically.
-pub const MAX_SELECTOR_CHECKS: usize = 4_000_000;
+pub const MAX_SELECTOR_CHECKS: usize = 1_000_000;
 /// Most (workload, policy) pairs recorded in the facts.
 pub const MAX_POLICY_PAIRS: usize = 250_000;
 /// Istio's default root namespace: a PeerAuthentication or AuthorizationPolicy there without a

@@ -8,14 +8,15 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+mod prometheus;
 
 use super::{IngestError, check_size, csv_data_row, csv_error};
 
 /// Largest accepted input.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
 /// Most series (JSON) or rows (CSV) accepted.
-pub const MAX_SERIES: usize = 100_000;
+pub const MAX_SERIES: usize = 20_000;
 
 /// The measures, in canonical order; also the CSV columns after `workload,namespace`.
 pub const MEASURES: [&str; 6] = [
@@ -176,7 +177,7 @@ impl Mapping {
     }
 
     /// The measure of a series with `__name__` `name` and the `evl_metric` label `evl`.
-    fn measure_of(&self, name: Option<&str>, evl: Option<&str>) -> Option<String> {
+    pub(super) fn measure_of(&self, name: Option<&str>, evl: Option<&str>) -> Option<String> {
         let by_name = self.metrics.iter().find_map(|m| {
             let (metric, measure) = m.split_once('=')?;
             (Some(metric) == name).then(|| measure.to_string())
@@ -199,7 +200,7 @@ impl TelemetrySummary {
 }
 
 impl WorkloadMetrics {
-    fn new(namespace: String, workload: String) -> Self {
+    pub(super) fn new(namespace: String, workload: String) -> Self {
         WorkloadMetrics {
             namespace,
             workload,
@@ -212,7 +213,7 @@ impl WorkloadMetrics {
         }
     }
 
-    fn slot(&mut self, measure: &str) -> &mut Option<Measurement> {
+    pub(super) fn slot(&mut self, measure: &str) -> &mut Option<Measurement> {
         match measure {
             "success_rate" => &mut self.success_rate,
             "error_rate" => &mut self.error_rate,
@@ -274,7 +275,7 @@ pub fn parse_mapped(
         }
         Some(b'{') => {
             let applied = mapping.apply(source_name)?;
-            let map = parse_prometheus(source_name, bytes, mapping, &applied, &mut summary)?;
+            let map = prometheus::parse(source_name, bytes, mapping, &applied, &mut summary)?;
             summary.mapping = Some(applied);
             map
         }
@@ -292,9 +293,9 @@ pub fn parse_mapped(
     Ok(summary)
 }
 
-type ByWorkload = BTreeMap<(String, String), WorkloadMetrics>;
+pub(super) type ByWorkload = BTreeMap<(String, String), WorkloadMetrics>;
 
-fn check_value(
+pub(super) fn check_value(
     source_name: &str,
     line: Option<usize>,
     what: &str,
@@ -327,357 +328,6 @@ fn check_value(
         ));
     }
     Ok(())
-}
-
-/// A JSON value's type, for messages (never Rust `Debug` text).
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// The strings of an optional array field of the envelope (`warnings`, `infos`).
-fn envelope_strings(
-    source_name: &str,
-    doc: &Value,
-    field: &str,
-) -> Result<Vec<String>, IngestError> {
-    match doc.get(field) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|w| {
-                w.as_str().map(str::to_string).ok_or_else(|| {
-                    IngestError::malformed(
-                        source_name,
-                        None,
-                        Some(field),
-                        format!("the response's {field} hold {}, not a string", json_type(w)),
-                    )
-                })
-            })
-            .collect(),
-        Some(other) => Err(IngestError::malformed(
-            source_name,
-            None,
-            Some(field),
-            format!(
-                "the response's {field} is {}, not an array of strings",
-                json_type(other)
-            ),
-        )),
-    }
-}
-
-fn parse_prometheus(
-    source_name: &str,
-    bytes: &[u8],
-    mapping: &Mapping,
-    applied: &AppliedMapping,
-    summary: &mut TelemetrySummary,
-) -> Result<ByWorkload, IngestError> {
-    let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
-        IngestError::malformed(
-            source_name,
-            Some(e.line()),
-            None,
-            format!("the JSON does not parse ({e})"),
-        )
-    })?;
-    let status = doc.get("status").and_then(Value::as_str);
-    if status != Some("success") {
-        let detail = [doc.get("errorType"), doc.get("error")]
-            .iter()
-            .filter_map(|v| v.and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(": ");
-        return Err(IngestError::malformed(
-            source_name,
-            None,
-            Some("status"),
-            format!(
-                "the Prometheus response status is {} not \"success\"{}",
-                match status {
-                    Some(s) => format!("{s:?}"),
-                    None => "missing".to_string(),
-                },
-                if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({detail})")
-                }
-            ),
-        ));
-    }
-    summary.warnings = envelope_strings(source_name, &doc, "warnings")?;
-    summary.infos = envelope_strings(source_name, &doc, "infos")?;
-    // VictoriaMetrics (and vmselect-compatible proxies) flag results missing some storage nodes.
-    if doc.get("isPartial").and_then(Value::as_bool) == Some(true) {
-        summary.warnings.push(
-            "the response is marked isPartial: some storage nodes did not answer, so series may be missing"
-                .to_string(),
-        );
-    }
-    let data = doc.get("data").filter(|d| d.is_object()).ok_or_else(|| {
-        IngestError::malformed(
-            source_name,
-            None,
-            Some("data"),
-            "the Prometheus response has no data object",
-        )
-    })?;
-    let key = match data.get("resultType") {
-        Some(Value::String(t)) if t == "vector" => {
-            summary.format = "prometheus-vector".to_string();
-            "value"
-        }
-        Some(Value::String(t)) if t == "matrix" => {
-            summary.format = "prometheus-matrix".to_string();
-            "values"
-        }
-        Some(Value::String(t)) if t == "scalar" || t == "string" => {
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some("data.resultType"),
-                format!(
-                    "the result type is \"{t}\", one value without labels; evl needs per-workload series, a \"vector\" (instant query) or \"matrix\" (range query) result"
-                ),
-            ));
-        }
-        Some(Value::String(t)) => {
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some("data.resultType"),
-                format!("the result type {t:?} is not one of vector, matrix, scalar, string"),
-            ));
-        }
-        None | Some(Value::Null) => {
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some("data.resultType"),
-                "the response has no data.resultType",
-            ));
-        }
-        Some(other) => {
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some("data.resultType"),
-                format!("data.resultType is {}, not a string", json_type(other)),
-            ));
-        }
-    };
-    let result = data
-        .get("result")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            IngestError::malformed(
-                source_name,
-                None,
-                Some("data.result"),
-                "the result is missing or not an array",
-            )
-        })?;
-    if result.len() > MAX_SERIES {
-        return Err(IngestError::too_large(
-            source_name,
-            None,
-            "the number of series",
-            MAX_SERIES,
-            result.len(),
-        ));
-    }
-    if result.is_empty() {
-        summary
-            .warnings
-            .push("the result holds no series".to_string());
-    }
-    let mut map = ByWorkload::new();
-    for (i, series) in result.iter().enumerate() {
-        let field = format!("data.result[{i}]");
-        let labels = series
-            .get("metric")
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&format!("{field}.metric")),
-                    "the series has no metric labels object",
-                )
-            })?;
-        let label = |names: &[String]| {
-            names
-                .iter()
-                .find_map(|n| labels.get(n).and_then(Value::as_str))
-                .map(str::to_string)
-        };
-        let name = series_name(labels);
-        let measure = mapping
-            .measure_of(
-                labels.get("__name__").and_then(Value::as_str),
-                labels.get("evl_metric").and_then(Value::as_str),
-            )
-            .ok_or_else(|| IngestError::malformed(source_name, None, Some(&field), format!("series {name} does not say which measure it is: name it with --metric MEASURE (every series) or --metric METRIC=MEASURE, or give it a label evl_metric set to one of {}", MEASURES.join(", "))))?;
-        if !MEASURES.contains(&measure.as_str()) {
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some(&format!("{field}.metric.evl_metric")),
-                format!(
-                    "series {name} names the unknown measure {measure:?} (expected one of {})",
-                    MEASURES.join(", ")
-                ),
-            ));
-        }
-        let missing = |what: &str, names: &[String]| {
-            IngestError::malformed(
-                source_name,
-                None,
-                Some(&format!("{field}.metric")),
-                format!(
-                    "series {name} has no {} label for the {what} (map another label with --{what}-label)",
-                    names.join(" or ")
-                ),
-            )
-        };
-        let workload = label(&applied.workload_labels)
-            .ok_or_else(|| missing("workload", &applied.workload_labels))?;
-        let namespace = label(&applied.namespace_labels)
-            .ok_or_else(|| missing("namespace", &applied.namespace_labels))?;
-        if series.get("histogram").is_some() || series.get("histograms").is_some() {
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some(&format!("{field}.histogram")),
-                format!(
-                    "series {name} carries native histogram samples; query a number per sample (e.g. histogram_quantile(0.95, …))"
-                ),
-            ));
-        }
-        let samples: Vec<&Value> = if key == "value" {
-            vec![series.get("value").ok_or_else(|| {
-                IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&format!("{field}.value")),
-                    format!("series {name} has no value"),
-                )
-            })?]
-        } else {
-            series
-                .get("values")
-                .and_then(Value::as_array)
-                .ok_or_else(|| {
-                    IngestError::malformed(
-                        source_name,
-                        None,
-                        Some(&format!("{field}.values")),
-                        format!("series {name} has no values array"),
-                    )
-                })?
-                .iter()
-                .collect()
-        };
-        if samples.is_empty() {
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some(&format!("{field}.values")),
-                format!("series {name} has no samples"),
-            ));
-        }
-        let mut points = Vec::with_capacity(samples.len());
-        for s in samples {
-            let pair = s.as_array().filter(|a| a.len() == 2);
-            let ts = pair.and_then(|a| a[0].as_f64());
-            let text = pair.and_then(|a| a[1].as_str());
-            let (Some(ts), Some(text)) = (ts, text) else {
-                return Err(IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&format!("{field}.{key}")),
-                    format!("series {name} has a sample that is not [timestamp, \"value\"]"),
-                ));
-            };
-            let v: f64 = text.trim().parse().map_err(|_| {
-                IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&format!("{field}.{key}")),
-                    format!("series {name} has the sample value {text:?}, which is not a number"),
-                )
-            })?;
-            check_value(source_name, None, &format!("series {name}"), &measure, v)?;
-            if !ts.is_finite() {
-                return Err(IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&format!("{field}.{key}")),
-                    format!("series {name} has a non-finite timestamp"),
-                ));
-            }
-            points.push((ts, v));
-        }
-        // Order by timestamp so the summary does not depend on the order Prometheus sent.
-        points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        let (last_at, last) = points[points.len() - 1];
-        let m = Measurement {
-            last,
-            min: points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
-            max: points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max),
-            samples: points.len(),
-            last_at: Some(last_at),
-        };
-        let entry = map
-            .entry((namespace.clone(), workload.clone()))
-            .or_insert_with(|| WorkloadMetrics::new(namespace.clone(), workload.clone()));
-        let slot = entry.slot(&measure);
-        if slot.is_some() {
-            let hint = if labels.contains_key("reporter") {
-                "; Istio reports each request twice (reporter=\"source\" and reporter=\"destination\"): filter one reporter"
-            } else {
-                ""
-            };
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some(&field),
-                format!(
-                    "series {name} repeats measure {measure} for workload {namespace}/{workload}; aggregate the query (e.g. sum by (destination_workload, destination_workload_namespace)) so each workload has one series per measure{hint}"
-                ),
-            ));
-        }
-        *slot = Some(m);
-    }
-    Ok(map)
-}
-
-/// A readable name for a series: `__name__{label="value",...}` with labels sorted.
-fn series_name(labels: &serde_json::Map<String, Value>) -> String {
-    let name = labels.get("__name__").and_then(Value::as_str).unwrap_or("");
-    let rest: BTreeMap<&str, String> = labels
-        .iter()
-        .filter(|(k, _)| *k != "__name__")
-        .map(|(k, v)| {
-            (
-                k.as_str(),
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string()),
-            )
-        })
-        .collect();
-    let inner: Vec<String> = rest.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-    format!("{name}{{{}}}", inner.join(","))
 }
 
 fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<ByWorkload, IngestError> {
