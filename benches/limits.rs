@@ -1,5 +1,6 @@
 //! The physical limits evl is judged against: Ed25519 signing and (batch) verification on one
-//! core, over the 55-byte message an entry signature covers (docs/PERFORMANCE.md).
+//! core, over the 55-byte message an entry signature covers (docs/PERFORMANCE.md); beside them,
+//! evl's own single and batch checks (`keys::verify`, `batch_verify::verify`).
 //!
 //! `cargo bench --bench limits -- --quick`
 
@@ -12,6 +13,8 @@ use evl::entry::signature_message;
 
 /// Signatures per batch, as `evl::verify` uses.
 const BATCH: usize = 256;
+/// Signatures per batch of evl's own equation, as docs/PERFORMANCE.md measures it.
+const GROUPED_BATCH: usize = 4096;
 
 fn messages(n: u64) -> Vec<Vec<u8>> {
     (0..n)
@@ -37,6 +40,29 @@ fn ed25519(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BATCH as u64));
     g.bench_function("verify_batch-256x55B", |b| {
         b.iter(|| ed25519_dalek::verify_batch(black_box(&refs), &sigs, &keys).unwrap())
+    });
+    // evl's rule (docs/FORMAT.md §"Signature validity"): one signature, and one batch equation
+    // over 4,096 signatures by one key.
+    let public = evl::keys::PublicKey(Digest(vk.to_bytes()));
+    let raw = evl::keys::SignatureBytes(sigs[0].to_bytes());
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("evl-verify-55B", |b| {
+        b.iter(|| assert!(evl::keys::verify(&public, black_box(&msgs[0]), &raw)))
+    });
+    let many = messages(GROUPED_BATCH as u64);
+    let many_sigs: Vec<[u8; 64]> = many.iter().map(|m| sk.sign(m).to_bytes()).collect();
+    let items: Vec<evl::batch_verify::Item> = many
+        .iter()
+        .zip(&many_sigs)
+        .map(|(message, signature)| evl::batch_verify::Item {
+            key: &vk,
+            message,
+            signature,
+        })
+        .collect();
+    g.throughput(Throughput::Elements(GROUPED_BATCH as u64));
+    g.bench_function("evl-batch_verify-4096x55B", |b| {
+        b.iter(|| assert!(evl::batch_verify::verify(black_box(&items))))
     });
     g.finish();
 }

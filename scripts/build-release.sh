@@ -5,8 +5,10 @@
 #   - linked statically against musl (the Rust target is added with rustup when missing), with
 #     dlmalloc as its allocator (Cargo.toml). glibc's start-up queries the CPU dozens of times;
 #     on a virtual machine each query traps to the hypervisor, and a static glibc program spends
-#     ~0.3 ms there before `main`. If the musl target cannot be added (no rustup, offline), the
-#     binary is linked statically against glibc instead, as before, and this script says so.
+#     ~0.3 ms there before `main`. If the musl target cannot be added (no rustup, offline), or
+#     there is no C compiler for it (the `ring` crate builds C: Debian's `musl-tools` provides
+#     `x86_64-linux-musl-gcc`; .ci/run installs it), the binary is linked statically against
+#     glibc instead, as before, and this script says so.
 #   - position-dependent: nothing to relocate at start. The price is that the executable's own
 #     address is not randomised (there are no shared libraries; heap and stack still are).
 #   - with the functions a single append runs laid out together (scripts/evl.symbol-order, made
@@ -16,7 +18,9 @@
 # Elsewhere it is an ordinary release build.
 # Usage: bash scripts/build-release.sh [cargo build options]
 #        EVL_NO_ORDER=1 bash scripts/build-release.sh      (no symbol ordering: to make a new one)
-#        EVL_ORDER_STRICT=1 bash scripts/build-release.sh  (fail when the order file is stale; CI)
+#        EVL_ORDER_STRICT=1 bash scripts/build-release.sh  (fail when the order file is stale,
+#            e.g. before committing a regenerated one; CI only warns: the names belong to one
+#            rustc and one Cargo.lock, and a stale order never makes a wrong binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host="$(rustc -vV | sed -n 's/^host: //p')"
@@ -28,6 +32,19 @@ x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu)
     if ! [ -d "$(rustc --print target-libdir --target "$target" 2>/dev/null)" ]; then
         if ! rustup target add "$target" >&2; then
             echo "build-release: cannot add the $target target; building against glibc" >&2
+            target="$host"
+        fi
+    fi
+    # A C compiler for the musl target: cc-rs looks for `<arch>-linux-musl-gcc`; `musl-gcc`
+    # (musl's own wrapper) serves too. CC_<target> or TARGET_CC, when set, is the user's choice.
+    cc_var="CC_${target//-/_}"
+    if [ "$target" != "$host" ] && [ -z "${!cc_var:-}" ] && [ -z "${TARGET_CC:-}" ] &&
+        ! command -v "${target%%-*}-linux-musl-gcc" >/dev/null; then
+        if command -v musl-gcc >/dev/null; then
+            export "$cc_var=musl-gcc"
+        else
+            echo "build-release: no C compiler for $target (${target%%-*}-linux-musl-gcc or musl-gcc;" \
+                "on Debian: apt-get install musl-tools); building against glibc" >&2
             target="$host"
         fi
     fi

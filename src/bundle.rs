@@ -21,6 +21,7 @@ use crate::merkle::{self, Hash};
 use crate::registry::Registry;
 use crate::replay;
 use crate::store::Ledger;
+use crate::trust::{self, Roots, Trusted};
 
 /// Largest bundle accepted.
 pub const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
@@ -71,6 +72,19 @@ fn admins(reg: &Registry) -> Vec<PublicKey> {
         .values()
         .filter(|s| s.roles.contains(&Role::Admin))
         .map(|s| s.public_key)
+        .collect()
+}
+
+/// The admin keys of `reg` that count for a checkpoint of `size` entries (active at its last
+/// entry), as docs/FORMAT.md §"Checkpoints" requires of the checkpoint's signer.
+fn admins_at(reg: &Registry, size: u64) -> Vec<trust::AdminKey> {
+    reg.keys()
+        .values()
+        .filter(|s| s.roles.contains(&Role::Admin) && s.active_at(size.saturating_sub(1)))
+        .map(|s| trust::AdminKey {
+            name: s.name.clone(),
+            public_key: s.public_key,
+        })
         .collect()
 }
 
@@ -187,6 +201,8 @@ pub struct Report {
     pub artifacts_checked: u64,
     pub proofs_checked: u64,
     pub dispositions_replayed: u64,
+    /// What the verification trusted and why (set when the trust roots held).
+    pub trusted: Option<Trusted>,
     /// Each failure names the entry, blob or structure involved.
     pub failures: Vec<String>,
 }
@@ -217,10 +233,26 @@ impl EntrySource for Carried {
     }
 }
 
-/// Verifies a bundle offline: structure, every signature (with the carried key entries), every
-/// artifact hash, every inclusion proof, the checkpoint signature, and replays every disposition.
-pub fn verify_bundle(bytes: &[u8]) -> Report {
+/// The origin a bundle names, unverified: only to find the auditor state that may anchor it.
+pub fn claimed_origin(bytes: &[u8]) -> Option<String> {
+    let rest = bytes.strip_prefix(domain::BUNDLE_MAGIC)?;
+    codec::decode::<BundleBody>(rest, MAX_BUNDLE_BYTES)
+        .ok()
+        .map(|b| b.origin)
+}
+
+/// Verifies a bundle offline, starting from `roots` (docs/FORMAT.md §"Bundles"): structure,
+/// every signature (with the carried key entries), every artifact hash, every inclusion proof,
+/// the checkpoint signature, that a trust root the verifier holds anchors the bundle
+/// ([`trust::check`]), and replays every disposition. With no root at all, nothing is checked
+/// and the report says so.
+pub fn verify_bundle(bytes: &[u8], roots: &Roots) -> Report {
     let mut r = Report::default();
+    if roots.is_empty() {
+        r.failures
+            .push(format!("the bundle is not verified: {}", trust::NO_ROOT));
+        return r;
+    }
     let Some(rest) = bytes.strip_prefix(domain::BUNDLE_MAGIC) else {
         r.failures
             .push("the file does not start with the evl bundle magic".into());
@@ -285,9 +317,23 @@ pub fn verify_bundle(bytes: &[u8]) -> Report {
         }
         entries.insert(id, (be.index, e.clone()));
     }
-    // The checkpoint, signed by an admin key of the carried registry.
+    // The checkpoint, signed by an admin key of the carried registry that counted at its size.
     let cp = match checkpoint::open(&body.checkpoint, &body.origin, &admins(&registry)) {
-        Ok(cp) => Some(cp),
+        Ok(cp)
+            if admins_at(&registry, cp.size)
+                .iter()
+                .any(|a| a.public_key.id() == cp.signer) =>
+        {
+            Some(cp)
+        }
+        Ok(cp) => {
+            r.failures.push(format!(
+                "the checkpoint is signed by key {}, which was not an admin key at size {}",
+                cp.signer.0.short(),
+                cp.size
+            ));
+            None
+        }
         Err(e) => {
             r.failures
                 .push(format!("the checkpoint does not verify: {e}"));
@@ -311,6 +357,49 @@ pub fn verify_bundle(bytes: &[u8]) -> Report {
                     "the inclusion proof of entry at index {} does not lead to the checkpoint root",
                     be.index
                 ));
+            }
+        }
+    }
+    // The trust roots: what the verifier already holds must anchor the genesis or checkpoint.
+    let genesis_entry = decoded
+        .first()
+        .filter(|(b, _)| b.index == 0)
+        .map(|(_, e)| e);
+    if let (Some(cp), Some(g)) = (&cp, genesis_entry)
+        && let Payload::Genesis(gp) = &g.body.payload
+    {
+        if gp.origin != body.origin {
+            r.failures.push(format!(
+                "the bundle names origin '{}' but its genesis entry names '{}'",
+                body.origin, gp.origin
+            ));
+        } else if genesis == g.id() {
+            let root_at = |n: u64| (n == cp.size).then_some(cp.root);
+            let subject = trust::Subject {
+                what: "the bundle",
+                origin: &gp.origin,
+                genesis,
+                genesis_signer: g.body.signer,
+                genesis_admins: gp
+                    .admins
+                    .iter()
+                    .map(|a| trust::AdminKey {
+                        name: a.name.clone(),
+                        public_key: a.public_key,
+                    })
+                    .collect(),
+                admins: admins_at(&registry, cp.size),
+                checkpoint: Some((&body.checkpoint, cp.clone())),
+                size: cp.size,
+                root: cp.root,
+                whole_tree: false,
+                root_at: &root_at,
+            };
+            match trust::check(&subject, roots) {
+                Ok(t) => r.trusted = Some(t),
+                Err(fails) => r
+                    .failures
+                    .extend(fails.into_iter().map(|f| format!("trust: {f}"))),
             }
         }
     }
@@ -366,6 +455,10 @@ pub fn verify_bundle(bytes: &[u8]) -> Report {
         .filter(|(_, (_, e))| matches!(e.body.payload, Payload::Disposition(_)))
         .map(|(id, _)| *id)
         .collect();
+    if r.trusted.is_none() && r.failures.is_empty() {
+        r.failures
+            .push("trust: nothing anchors the bundle's genesis entry and checkpoint".into());
+    }
     if !r.failures.is_empty() {
         // Replaying evidence already known to be altered proves nothing more; say so.
         r.failures.push(format!(

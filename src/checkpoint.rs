@@ -7,10 +7,15 @@
 //! signed-note implementation (e.g. Go's `golang.org/x/mod/sumdb/note`) verifies it with the
 //! verifier key `evl checkpoint --json` prints.
 
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
 use signed_note::{Note, NoteError, StandardVerifier, Verifier, VerifierList};
 use tlog_tiles::checkpoint::Checkpoint;
 
-use crate::keys::{KeyId, PublicKey, SecretKey};
+use crate::digest::Digest;
+use crate::keys::{self, KeyId, PublicKey, SecretKey, SignatureBytes};
 use crate::merkle::{Hash, TreeSize};
 
 /// A checkpoint whose signature has been checked.
@@ -53,6 +58,29 @@ impl signed_note::Signer for NoteSigner<'_> {
     }
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
         Ok(self.key.sign(msg).0.to_vec())
+    }
+}
+
+/// A signed-note verifier for `key` that applies evl's signature rule (docs/FORMAT.md
+/// §"Signature validity"), not the note library's own (ed25519-dalek's cofactorless `verify`,
+/// which accepts small-order keys): a checkpoint signature is valid exactly when an entry
+/// signature by the same key would be.
+struct NoteVerifier {
+    name: String,
+    id: u32,
+    key: PublicKey,
+}
+
+impl Verifier for NoteVerifier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn key_id(&self) -> u32 {
+        self.id
+    }
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        sig.try_into()
+            .is_ok_and(|sig| keys::verify(&self.key, msg, &SignatureBytes(sig)))
     }
 }
 
@@ -100,8 +128,13 @@ pub fn open(
     let parsed = Note::from_bytes(note).map_err(|_| CheckpointError::Malformed)?;
     let verifiers: Vec<Box<dyn Verifier>> = candidates
         .iter()
-        .filter_map(|pk| StandardVerifier::new(&verifier_key(origin, pk)).ok())
-        .map(|v| Box::new(v) as Box<dyn Verifier>)
+        .map(|pk| {
+            Box::new(NoteVerifier {
+                name: origin.to_string(),
+                id: note_key_id(origin, pk),
+                key: *pk,
+            }) as Box<dyn Verifier>
+        })
         .collect();
     let list = VerifierList::new(verifiers);
     let (verified, _unknown) = parsed.verify(&list).map_err(|e| match e {
@@ -130,6 +163,99 @@ pub fn open(
         root: *cp.hash(),
         signer,
     })
+}
+
+/// The body of a checkpoint note — origin, size, root — read without checking any signature:
+/// for a note the auditor kept, whose tree head they already trust.
+pub fn body_of(note: &[u8]) -> Result<(String, TreeSize, Hash), CheckpointError> {
+    let parsed = Note::from_bytes(note).map_err(|_| CheckpointError::Malformed)?;
+    let cp = Checkpoint::from_bytes(parsed.text()).map_err(|_| CheckpointError::MalformedBody)?;
+    Ok((cp.origin().to_string(), cp.size(), *cp.hash()))
+}
+
+/// A C2SP signed-note verifier key (`<name>+<hex key id>+<base64(0x01 || Ed25519 key)>`), as
+/// `evl checkpoint --json` prints it: well formed, its key id matching its key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifierKey {
+    text: String,
+    name: String,
+    id: u32,
+    key: PublicKey,
+}
+
+/// A string that is not a usable verifier key.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "'{0}' is not a C2SP note verifier key: expected <origin>+<8 hex>+<base64 key>, as `evl checkpoint --json` prints it as verifier_key"
+)]
+pub struct ParseVerifierKeyError(pub String);
+
+impl FromStr for VerifierKey {
+    type Err = ParseVerifierKeyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let bad = || ParseVerifierKeyError(s.to_string());
+        // The note library checks the form, the algorithm byte and the key id.
+        let v = StandardVerifier::new(s).map_err(|_| bad())?;
+        // A key name holds no '+'; the base64 key may.
+        let encoded = s.splitn(3, '+').nth(2).ok_or_else(bad)?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| bad())?;
+        let key: [u8; 32] = key
+            .get(1..)
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(bad)?;
+        Ok(VerifierKey {
+            text: s.to_string(),
+            name: v.name().to_string(),
+            id: v.key_id(),
+            key: PublicKey(Digest(key)),
+        })
+    }
+}
+
+impl VerifierKey {
+    /// The key name: for an evl checkpoint key, the ledger's origin.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this is the verifier key of `public` under key name `origin`.
+    pub fn is_key_of(&self, origin: &str, public: &PublicKey) -> bool {
+        self.name == origin
+            && self.id == note_key_id(origin, public)
+            && public
+                .verifying_key()
+                .is_some_and(|vk| signed_note::new_ed25519_verifier_key(origin, &vk) == self.text)
+    }
+
+    /// Whether `note` carries a valid signature by this key (and no invalid one claiming it),
+    /// by evl's signature rule (docs/FORMAT.md §"Signature validity").
+    pub fn signed(&self, note: &[u8]) -> bool {
+        let Ok(parsed) = Note::from_bytes(note) else {
+            return false;
+        };
+        let v = NoteVerifier {
+            name: self.name.clone(),
+            id: self.id,
+            key: self.key,
+        };
+        let list = VerifierList::new(vec![Box::new(v) as Box<dyn Verifier>]);
+        parsed.verify(&list).is_ok()
+    }
+}
+
+impl fmt::Display for VerifierKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}+{:08x}", self.name, self.id)
+    }
+}
+
+impl fmt::Debug for VerifierKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerifierKey({self})")
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, EntryId};
 use crate::domain;
+use crate::entry::Tier;
 use crate::timestamp::Timestamp;
 
-/// The `format` value of this version of the disposition document.
-pub const DISPOSITION_FORMAT: &str = "evl-disposition/v1";
+/// The `format` value of the disposition documents this evl derives (engine 2): version 1 plus
+/// `unblock` on every blocker.
+pub const DISPOSITION_FORMAT: &str = "evl-disposition/v2";
+/// The `format` value of documents derived by engine 1.
+pub const DISPOSITION_FORMAT_V1: &str = "evl-disposition/v1";
 /// Largest disposition document read back.
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 
@@ -86,6 +90,37 @@ pub struct Blocker {
     /// Entry ids of the evidence behind it, sorted.
     pub evidence: Vec<EntryId>,
     pub reason: String,
+    /// What would clear it (format v2; absent in v1 documents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unblock: Option<Unblock>,
+}
+
+/// The concrete action that would clear a blocker (docs/GATES.md §"What would unblock it").
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Unblock {
+    /// `add-evidence`, `refresh-evidence`, `replace-evidence`, `update-inventory`,
+    /// `renew-exception`, `acknowledge` or `close-review`.
+    pub action: String,
+    /// The evidence kind to add, if the action adds evidence.
+    pub kind: Option<String>,
+    /// Labels that evidence must carry.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The lowest tier that counts.
+    pub min_tier: Option<Tier>,
+    /// Whether the evidence must be sealed.
+    pub sealed: bool,
+    /// The role whose signature is needed: the evidence signer's, the acknowledger's or the
+    /// reviewer's.
+    pub role: Option<String>,
+    /// The entry the action concerns: the artifact to supersede or acknowledge, the
+    /// annotation to accept.
+    pub subject: Option<EntryId>,
+    /// Evidence observed before this time is not fresh at the proposed checkpoint.
+    pub observed_after: Option<Timestamp>,
+    /// The latest time the action helps: the proposed checkpoint, or an earlier expiry.
+    pub by: Option<Timestamp>,
+    /// The action in one sentence.
+    pub text: String,
 }
 
 /// The exact split of the packet's workloads and namespaces.
@@ -166,6 +201,10 @@ pub enum DocumentError {
     Json(String),
     #[error("the disposition document is not in canonical form (re-encoding it changes its bytes)")]
     NotCanonical,
+    #[error("the disposition document says format '{0}'; this evl reads evl-disposition/v1 and v2")]
+    Format(String),
+    #[error("a blocker of a {0} document {1} an `unblock` field")]
+    Unblock(&'static str, &'static str),
 }
 
 impl Disposition {
@@ -186,7 +225,16 @@ impl Disposition {
         if d.canonical_bytes() != bytes {
             return Err(DocumentError::NotCanonical);
         }
-        Ok(d)
+        match d.format.as_str() {
+            DISPOSITION_FORMAT_V1 if d.blockers.iter().any(|b| b.unblock.is_some()) => {
+                Err(DocumentError::Unblock("v1", "has"))
+            }
+            DISPOSITION_FORMAT if d.blockers.iter().any(|b| b.unblock.is_none()) => {
+                Err(DocumentError::Unblock("v2", "lacks"))
+            }
+            DISPOSITION_FORMAT_V1 | DISPOSITION_FORMAT => Ok(d),
+            other => Err(DocumentError::Format(other.to_string())),
+        }
     }
 
     /// The blocker set as `code subject` strings, for comparing results.

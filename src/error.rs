@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::entry::EntryError;
 use crate::keys::KeyError;
 use crate::registry::AuthError;
+use crate::trust::StateError;
 
 /// Exit codes, documented in `evl --help`.
 pub mod exit {
@@ -20,6 +21,12 @@ pub mod exit {
     pub const BUSY: i32 = 4;
     /// Storage failure: the disk is full or unwritable, or stored bytes are unreadable.
     pub const STORAGE: i32 = 5;
+    /// `evaluate --fail-on hold`: the derived verdict is HOLD.
+    pub const VERDICT_HOLD: i32 = 10;
+    /// `evaluate --fail-on narrow`: the derived verdict is NARROW.
+    pub const VERDICT_NARROW: i32 = 11;
+    /// `evaluate --fail-on escalate`: the derived verdict is ESCALATE.
+    pub const VERDICT_ESCALATE: i32 = 12;
 }
 
 /// Everything a ledger operation can report. Each message is one sentence naming what is wrong.
@@ -65,6 +72,8 @@ pub enum Error {
     Corrupt(String),
     #[error("entry cannot be stored: {0}")]
     Entry(#[from] EntryError),
+    #[error(transparent)]
+    State(#[from] crate::trust::StateError),
 }
 
 impl Error {
@@ -78,6 +87,8 @@ impl Error {
             Error::Unauthorized(_) => exit::REFUSED,
             Error::Key(KeyError::OpenPermissions { .. }) => exit::REFUSED,
             Error::Corrupt(_) => exit::INVALID,
+            Error::State(StateError::OpenPermissions { .. }) => exit::REFUSED,
+            Error::State(StateError::Io { source, .. }) if is_storage_io(source) => exit::STORAGE,
             _ => exit::INPUT,
         }
     }

@@ -1,30 +1,40 @@
 //! The gate engine: a pure function from (packet, gate definition, basis, as-of, engine
 //! version) to a [`Disposition`]. No clock, no environment, no unordered iteration; the
 //! algorithm is specified in docs/GATES.md §"Evaluation".
+//!
+//! This module holds the current engine (`evl-engine/2`) and the entry points; [`v1`] keeps
+//! engine 1 frozen so that dispositions recorded with it still replay ([`evaluate_with`]).
+//! Evaluation has two steps: `basis::Basis::load` reads the pinned basis once into typed
+//! evidence at the as-of time, then the rules below are pure functions over those values.
+
+mod v1;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::basis::{Basis, Evidence};
 use crate::digest::{Digest, EntryId};
 use crate::disposition::{
     Blocker, DISPOSITION_FORMAT, Disposition, ProposalStatus, ScopeSplit, Subject, TraceLine,
-    Verdict, basis_digest,
+    Unblock, Verdict, basis_digest,
 };
-use crate::entry::{
-    AnnotationKind, ArtifactMeta, Entry, PacketRevision, Payload, Tier, WorkloadRef,
+use crate::entry::{AnnotationKind, ArtifactMeta, Entry, PacketRevision, Payload, WorkloadRef};
+use crate::evidence::Outcome;
+use crate::gate::{
+    Cover, EvidenceRule, GATE_KIND, GateDefinition, GateError, Requirement, Statistic,
 };
-use crate::evidence::{AuthoritySnapshot, DRILL_KIND, ExceptionRegister, Outcome, RollbackDrill};
-use crate::gate::{Cover, EvidenceRule, GATE_KIND, GateDefinition, GateError, Selector, Statistic};
-use crate::ingest::inventory::{self, Compatibility, Inventory};
-use crate::ingest::telemetry::{self, Measurement, TelemetrySummary};
+use crate::ingest::inventory::{Compatibility, Inventory};
+use crate::ingest::telemetry::Measurement;
 use crate::keys::{KeyId, Role};
 use crate::registry::Registry;
 use crate::store::Ledger;
 use crate::timestamp::Timestamp;
 
-/// The engine version every disposition records; bump it whenever derived output can change.
-pub const ENGINE_VERSION: &str = "evl-engine/1";
+/// The engine version every disposition derived now records; bump it (and keep the old
+/// engine, as [`v1`] is kept) whenever derived output can change.
+pub const ENGINE_VERSION: &str = "evl-engine/2";
 
-const DAY: i64 = 86_400;
+/// Every engine version this evl can derive with, oldest first.
+pub const ENGINE_VERSIONS: [&str; 2] = [v1::ENGINE_VERSION, ENGINE_VERSION];
 
 /// One entry of the basis with what evaluation needs to know about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +85,10 @@ pub enum EvalError {
     },
     #[error("reading the ledger: {0}")]
     Ledger(String),
+    #[error(
+        "engine version '{0}' is not one this evl can derive with (it has evl-engine/1 and evl-engine/2)"
+    )]
+    UnknownEngine(String),
 }
 
 /// Where entries, blobs and signer roles come from: a ledger or a bundle.
@@ -190,27 +204,34 @@ pub struct Evaluation {
     /// Sorted, unique instants where some comparison against the as-of time changes.
     pub time_points: Vec<Timestamp>,
 }
-
-/// Evaluates `input` at `as_of` (docs/GATES.md §"Evaluation").
+/// Evaluates `input` at `as_of` with the current engine (docs/GATES.md §"Evaluation").
 pub fn evaluate(input: &EvalInput, as_of: Timestamp) -> Result<Disposition, EvalError> {
     Ok(evaluate_full(input, as_of)?.disposition)
 }
 
-/// An artifact usable by rules: current (not superseded), at its effective tier.
-struct Art<'a> {
-    item: &'a BasisItem,
-    meta: &'a ArtifactMeta,
-    tier: Tier,
-    bytes: &'a [u8],
+/// Evaluates `input` at `as_of` with the engine named `engine` (one of [`ENGINE_VERSIONS`]):
+/// what replay uses, so a disposition re-derives with the engine it was recorded with.
+pub fn evaluate_with(
+    engine: &str,
+    input: &EvalInput,
+    as_of: Timestamp,
+) -> Result<Disposition, EvalError> {
+    match engine {
+        ENGINE_VERSION => evaluate(input, as_of),
+        v1::ENGINE_VERSION => Ok(v1::evaluate_full(input, as_of)?.disposition),
+        other => Err(EvalError::UnknownEngine(other.to_string())),
+    }
 }
 
+/// Everything the rules read and write while deriving one disposition.
 struct Ctx<'a> {
     input: &'a EvalInput,
-    gate: GateDefinition,
+    gate: &'a GateDefinition,
+    basis: &'a Basis<'a>,
     as_of: Timestamp,
+    checkpoint: Timestamp,
     in_scope: BTreeSet<WorkloadRef>,
     namespaces: BTreeSet<String>,
-    arts: Vec<Art<'a>>,
     blockers: Vec<Blocker>,
     trace: Vec<TraceLine>,
     times: BTreeSet<Timestamp>,
@@ -224,7 +245,17 @@ fn pct(ratio: f64) -> String {
     format!("{:.2} %", ratio * 100.0)
 }
 
-impl<'a> Ctx<'a> {
+/// A blocker about to be raised.
+struct Raise {
+    code: String,
+    subject: Subject,
+    affects: Vec<WorkloadRef>,
+    evidence: Vec<EntryId>,
+    reason: String,
+    unblock: Unblock,
+}
+
+impl Ctx<'_> {
     fn trace(&mut self, rule: &str, outcome: &str, detail: impl Into<String>) {
         self.trace.push(TraceLine {
             rule: rule.to_string(),
@@ -233,35 +264,38 @@ impl<'a> Ctx<'a> {
         });
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn block(
-        &mut self,
-        rule: &str,
-        code: &str,
-        subject: Subject,
-        affects: Vec<WorkloadRef>,
-        evidence: Vec<EntryId>,
-        reason: String,
-    ) {
-        let mut affects: Vec<String> = affects
+    fn notes(&mut self, rule: &str, notes: Vec<String>) {
+        for n in notes {
+            self.trace(rule, "ignored", n);
+        }
+    }
+
+    fn block(&mut self, rule: &str, r: Raise) {
+        let mut affects: Vec<String> = r
+            .affects
             .iter()
             .filter(|w| self.in_scope.contains(*w))
             .map(ws)
             .collect();
         affects.sort();
         affects.dedup();
-        let mut evidence = evidence;
+        let mut evidence = r.evidence;
         evidence.sort();
         evidence.dedup();
-        let scoped = self.gate.is_scoped(code) && !affects.is_empty();
-        self.trace(rule, "blocker", format!("{code} on {subject}: {reason}"));
+        let scoped = self.gate.is_scoped(&r.code) && !affects.is_empty();
+        self.trace(
+            rule,
+            "blocker",
+            format!("{} on {}: {}", r.code, r.subject, r.reason),
+        );
         self.blockers.push(Blocker {
-            code: code.to_string(),
-            subject,
+            code: r.code,
+            subject: r.subject,
             scoped,
             affects,
             evidence,
-            reason,
+            reason: r.reason,
+            unblock: Some(r.unblock),
         });
     }
 
@@ -273,73 +307,80 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
-    /// Current artifacts matching `sel` at `min_tier` or above, oldest first; others traced.
-    fn select(&mut self, rule: &str, sel: &Selector, min_tier: Tier, sealed: bool) -> Vec<usize> {
-        let mut out = Vec::new();
-        let mut notes = Vec::new();
-        for (i, a) in self.arts.iter().enumerate() {
-            if a.meta.kind != sel.kind
-                || !sel
-                    .labels
-                    .iter()
-                    .all(|(k, v)| a.meta.labels.get(k) == Some(v))
-            {
-                continue;
-            }
-            if a.tier.rank() < min_tier.rank() {
-                notes.push(format!(
-                    "{} ({}) ignored: tier {} is below the required {}",
-                    a.meta.file_name,
-                    a.item.id.short(),
-                    a.tier,
-                    min_tier
-                ));
-                continue;
-            }
-            if sealed && !a.meta.sealed {
-                notes.push(format!(
-                    "{} ({}) ignored: not sealed",
-                    a.meta.file_name,
-                    a.item.id.short()
-                ));
-                continue;
-            }
-            out.push(i);
-        }
-        for n in notes {
-            self.trace(rule, "ignored", n);
-        }
-        out.sort_by_key(|&i| (self.arts[i].meta.captured_at, self.arts[i].item.index));
-        out
+    /// The latest instant that counts for freshness: the checkpoint, or the as-of time if
+    /// evaluating after it.
+    fn horizon(&self) -> Timestamp {
+        self.checkpoint.max(self.as_of)
     }
 
-    fn latest(
-        &mut self,
-        rule: &str,
-        sel: &Selector,
-        min_tier: Tier,
-        sealed: bool,
-    ) -> Option<usize> {
-        self.select(rule, sel, min_tier, sealed).last().copied()
+    /// The action that adds (or, with `replacing`, refreshes) evidence meeting `req`.
+    fn add_evidence(
+        &self,
+        action: &str,
+        req: &Requirement,
+        what: &str,
+        replacing: Option<EntryId>,
+    ) -> Unblock {
+        let observed_after = req
+            .max_age_days
+            .map(|d| self.horizon().plus_seconds(-i64::from(d) * DAY));
+        let mut text = format!("add {} {}", describe_req(req), what);
+        if let (Some(t), Some(d)) = (observed_after, req.max_age_days) {
+            text.push_str(&format!(
+                ", observed at or after {t} so it is inside its {d}-day window at {}",
+                self.horizon()
+            ));
+        }
+        if let Some(old) = replacing {
+            text.push_str(&format!(", superseding {}", old.short()));
+        }
+        text.push_str(&format!(
+            "; pin it in a new packet revision before the proposed checkpoint {}",
+            self.checkpoint
+        ));
+        Unblock {
+            action: action.into(),
+            kind: Some(req.kind.clone()),
+            labels: req.labels.clone(),
+            min_tier: Some(req.min_tier),
+            sealed: req.sealed,
+            role: req.signer_role.map(|r| r.name().to_string()),
+            subject: replacing,
+            observed_after,
+            by: Some(self.checkpoint),
+            text,
+        }
     }
 }
 
-/// An evidence artifact as an evidence rule sees it.
-struct View {
-    id: EntryId,
-    name: String,
-    path: Option<String>,
-    observed_at: Timestamp,
-    workloads: Vec<WorkloadRef>,
-    namespaces: Vec<String>,
-    pass: bool,
-    /// Why it does not count now (stale, failed, expired), if so.
-    problem: Option<String>,
+/// "an authoritative, sealed rollback-drill labelled {..} signed by a security-signer".
+fn describe_req(req: &Requirement) -> String {
+    let mut s = format!("{} ", article(req.min_tier.name()));
+    s.push_str(&format!("{}-tier", req.min_tier));
+    if req.sealed {
+        s.push_str(", sealed");
+    }
+    s.push(' ');
+    s.push_str(&req.kind);
+    if !req.labels.is_empty() {
+        let l: Vec<String> = req.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        s.push_str(&format!(" labelled {}", l.join(", ")));
+    }
+    if let Some(r) = req.signer_role {
+        s.push_str(&format!(" signed by a key holding the {r} role"));
+    }
+    s
 }
 
-fn parse_workloads(list: &[String]) -> Vec<WorkloadRef> {
-    list.iter().filter_map(|s| s.parse().ok()).collect()
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
+
+const DAY: i64 = 86_400;
 
 /// Evaluates `input` at `as_of`, also returning the instants where time-dependent rules flip.
 pub fn evaluate_full(input: &EvalInput, as_of: Timestamp) -> Result<Evaluation, EvalError> {
@@ -347,240 +388,168 @@ pub fn evaluate_full(input: &EvalInput, as_of: Timestamp) -> Result<Evaluation, 
         id: input.packet.gate,
         source,
     })?;
+    let basis = Basis::load(input, &gate, as_of);
     let in_scope: BTreeSet<WorkloadRef> = input.packet.in_scope.iter().cloned().collect();
     let namespaces: BTreeSet<String> = in_scope.iter().map(|w| w.namespace.clone()).collect();
     let mut cx = Ctx {
         input,
-        gate,
+        gate: &gate,
+        basis: &basis,
         as_of,
+        checkpoint: input.packet.checkpoint_at,
         in_scope,
         namespaces,
-        arts: Vec::new(),
         blockers: Vec::new(),
-        trace: Vec::new(),
-        times: BTreeSet::new(),
+        trace: basis.trace.clone(),
+        times: basis.appearances.clone(),
     };
     cx.times.insert(input.packet.checkpoint_at);
-    sources(&mut cx);
-    let rules = cx.gate.evidence.clone();
-    for r in &rules {
+    for r in &gate.evidence {
         evidence_rule(&mut cx, r);
     }
     let inv = inventory_rule(&mut cx);
     ack_rules(&mut cx);
-    exception_rule(&mut cx, inv.as_ref());
+    exception_rule(&mut cx, inv);
     telemetry_rule(&mut cx);
     reviewer_blockers(&mut cx);
     Ok(conclude(cx))
 }
 
-/// Source precedence: supersession, exclusion and promotion.
-fn sources(cx: &mut Ctx) {
-    let basis = &cx.input.basis;
-    let mut superseded: BTreeMap<EntryId, EntryId> = BTreeMap::new();
-    let mut promoted: BTreeMap<EntryId, (Tier, EntryId)> = BTreeMap::new();
-    let mut notes = Vec::new();
-    for b in basis {
-        match &b.entry.body.payload {
-            Payload::Artifact(m) => {
-                if let Some(old) = m.supersedes {
-                    superseded.insert(old, b.id);
-                }
-            }
-            Payload::Promotion(p) => {
-                if b.signer_roles.contains(&Role::Owner) {
-                    let e = promoted.entry(p.artifact).or_insert((p.to, b.id));
-                    if p.to.rank() > e.0.rank() {
-                        *e = (p.to, b.id);
-                    }
-                } else {
-                    notes.push((
-                        "source precedence",
-                        "ignored",
-                        format!(
-                            "promotion {} ignored: signer '{}' did not hold the owner role",
-                            b.id.short(),
-                            b.signer_name
-                        ),
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut arts = Vec::new();
-    for b in basis {
-        let Payload::Artifact(m) = &b.entry.body.payload else {
-            continue;
-        };
-        let Some(bytes) = b.artifact.as_deref() else {
-            continue;
-        };
-        if let Some(by) = superseded.get(&b.id) {
-            notes.push((
-                "source precedence",
-                "ignored",
-                format!(
-                    "{} ({}) is superseded by {}",
-                    m.file_name,
-                    b.id.short(),
-                    by.short()
-                ),
-            ));
-            continue;
-        }
-        let mut tier = m.tier;
-        if let Some((to, by)) = promoted.get(&b.id)
-            && to.rank() > tier.rank()
-        {
-            notes.push((
-                "source precedence",
-                "info",
-                format!(
-                    "{} ({}) promoted from {} to {} by {}",
-                    m.file_name,
-                    b.id.short(),
-                    tier,
-                    to,
-                    by.short()
-                ),
-            ));
-            tier = *to;
-        }
-        if tier == Tier::Excluded {
-            notes.push((
-                "source precedence",
-                "ignored",
-                format!(
-                    "{} ({}) is excluded-tier material and was not promoted",
-                    m.file_name,
-                    b.id.short()
-                ),
-            ));
-            continue;
-        }
-        arts.push(Art {
-            item: b,
-            meta: m,
-            tier,
-            bytes,
-        });
-    }
-    cx.arts = arts;
-    for (r, o, d) in notes {
-        cx.trace(r, o, d);
-    }
+/// An evidence artifact as an `[[evidence]]` rule sees it.
+struct View<'e> {
+    ev: &'e Evidence<'e>,
+    /// Why it does not count now (failed, expired, stale), if so.
+    problem: Option<String>,
 }
 
-fn view_of(cx: &mut Ctx, rule: &EvidenceRule, i: usize) -> Result<View, String> {
-    let a = &cx.arts[i];
-    let mut v = View {
-        id: a.item.id,
-        name: format!("{} ({})", a.meta.file_name, a.item.id.short()),
-        path: a.meta.labels.get("path").cloned(),
-        observed_at: a.meta.captured_at,
-        workloads: parse_workloads(&a.meta.scope.workloads),
-        namespaces: a.meta.scope.namespaces.clone(),
-        pass: true,
-        problem: None,
+fn covers(ev: &Evidence, w: &WorkloadRef) -> bool {
+    ev.workloads.contains(w) || ev.namespaces.contains(&w.namespace)
+}
+
+fn view<'e>(cx: &mut Ctx, r: &EvidenceRule, req: &Requirement, ev: &'e Evidence<'e>) -> View<'e> {
+    let pass = match &ev.drill {
+        Some(Ok(d)) => d.outcome == Outcome::Pass,
+        _ => true,
     };
-    if a.meta.kind == DRILL_KIND {
-        let d = RollbackDrill::parse(&a.meta.file_name, a.bytes).map_err(|e| e.to_string())?;
-        v.path = Some(d.path);
-        v.observed_at = d.performed_at;
-        v.workloads.extend(d.workloads);
-        v.namespaces.extend(d.namespaces);
-        v.pass = d.outcome == Outcome::Pass;
-    }
-    v.workloads.sort();
-    v.workloads.dedup();
-    v.namespaces.sort();
-    v.namespaces.dedup();
-    let valid_until = a.meta.valid_until;
-    let as_of = cx.as_of;
-    cx.times.insert(v.observed_at);
-    if v.observed_at > as_of {
-        v.problem = Some(format!(
-            "observed at {} after the as-of time",
-            v.observed_at
-        ));
-    } else if rule.require_pass && !v.pass {
-        v.problem = Some(format!("the drill of {} failed", v.observed_at));
+    let valid_until = ev.meta.valid_until;
+    let problem = if r.require_pass && !pass {
+        Some(format!("the drill of {} failed", ev.observed_at))
     } else if let Some(vu) = valid_until
-        && vu < as_of
+        && vu < cx.as_of
     {
-        v.problem = Some(format!("valid only until {vu}"));
+        Some(format!("valid only until {vu}"))
     } else if let Some(vu) = valid_until
-        && rule.valid_through_checkpoint
-        && vu < cx.input.packet.checkpoint_at
+        && r.valid_through_checkpoint
+        && vu < cx.checkpoint
     {
-        v.problem = Some(format!(
+        Some(format!(
             "valid only until {vu}, before the proposed checkpoint {}",
-            cx.input.packet.checkpoint_at
-        ));
-    } else if let Some(days) = rule.max_age_days {
-        let end = v.observed_at.plus_seconds(i64::from(days) * DAY);
-        if as_of > end {
-            v.problem = Some(format!(
-                "observed {}, more than {days} days before the as-of time: its {days}-day freshness window closed at {end}",
-                v.observed_at
-            ));
-        }
-    }
-    if let Some(days) = rule.max_age_days {
-        cx.times
-            .insert(v.observed_at.plus_seconds(i64::from(days) * DAY));
+            cx.checkpoint
+        ))
+    } else {
+        ev.staleness(req, cx.as_of)
+    };
+    cx.times.insert(ev.observed_at);
+    if let Some(end) = ev.fresh_until(req) {
+        cx.times.insert(end);
     }
     if let Some(vu) = valid_until {
         cx.times.insert(vu);
     }
-    Ok(v)
-}
-
-fn covers(v: &View, w: &WorkloadRef) -> bool {
-    v.workloads.contains(w) || v.namespaces.contains(&w.namespace)
+    View { ev, problem }
 }
 
 fn evidence_rule(cx: &mut Ctx, r: &EvidenceRule) {
-    let sel = Selector {
-        kind: r.kind.clone(),
-        labels: r.labels.clone(),
-    };
-    let idx = cx.select(&r.name, &sel, r.min_tier, r.sealed);
+    let req = r.requirement();
+    let (found, notes) = cx.basis.candidates(&req);
+    cx.notes(&r.name, notes);
     let mut views = Vec::new();
-    for i in idx {
-        match view_of(cx, r, i) {
-            Ok(v) => views.push(v),
-            Err(e) => {
-                let id = cx.arts[i].item.id;
-                cx.block(
-                    &r.name,
-                    "evidence-unreadable",
-                    Subject::Rule(r.name.clone()),
-                    vec![],
-                    vec![id],
-                    e,
-                );
-            }
+    for ev in found {
+        if let Some(Err(e)) = &ev.drill {
+            let unblock = cx.add_evidence(
+                "replace-evidence",
+                &req,
+                "that parses (this one does not)",
+                Some(ev.id),
+            );
+            cx.block(
+                &r.name,
+                Raise {
+                    code: "evidence-unreadable".into(),
+                    subject: Subject::Rule(r.name.clone()),
+                    affects: vec![],
+                    evidence: vec![ev.id],
+                    reason: e.clone(),
+                    unblock,
+                },
+            );
+            continue;
         }
+        views.push(view(cx, r, &req, ev));
     }
+    let qualifier = {
+        let mut q = Vec::new();
+        if r.require_pass {
+            q.push("passing".to_string());
+        }
+        if r.valid_through_checkpoint {
+            q.push(format!("valid through {}", cx.checkpoint));
+        }
+        if q.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", q.join(", "))
+        }
+    };
     // The freshest acceptable view decides; a stale or failed one explains a blocker.
     let judge = |cx: &mut Ctx, what: Subject, matching: Vec<&View>, affects: Vec<WorkloadRef>| {
         if let Some(ok) = matching.iter().rev().find(|v| v.problem.is_none()) {
-            let d = format!("{what}: {} observed {}", ok.name, ok.observed_at);
+            let d = format!("{what}: {} observed {}", ok.ev.name(), ok.ev.observed_at);
             cx.trace(&r.name, "pass", d);
-        } else if let Some(last) = matching.iter().max_by_key(|v| v.observed_at) {
+        } else if let Some(last) = matching.iter().max_by_key(|v| v.ev.observed_at) {
             let reason = format!(
                 "{} evidence for {what} is not current: {} {}",
                 r.kind,
-                last.name,
+                last.ev.name(),
                 last.problem.clone().unwrap_or_default()
             );
-            let ids = matching.iter().map(|v| v.id).collect();
-            cx.block(&r.name, &r.stale_code, what, affects, ids, reason);
+            let ids = matching.iter().map(|v| v.ev.id).collect();
+            let unblock = cx.add_evidence(
+                "refresh-evidence",
+                &req,
+                &format!("for {what}{qualifier}"),
+                Some(last.ev.id),
+            );
+            cx.block(
+                &r.name,
+                Raise {
+                    code: r.stale_code.clone(),
+                    subject: what,
+                    affects,
+                    evidence: ids,
+                    reason,
+                    unblock,
+                },
+            );
         } else {
             let reason = format!("no acceptable {} evidence for {what}", r.kind);
-            cx.block(&r.name, &r.missing_code, what, affects, vec![], reason);
+            let unblock = cx.add_evidence(
+                "add-evidence",
+                &req,
+                &format!("for {what}{qualifier}"),
+                None,
+            );
+            cx.block(
+                &r.name,
+                Raise {
+                    code: r.missing_code.clone(),
+                    subject: what,
+                    affects,
+                    evidence: vec![],
+                    reason,
+                    unblock,
+                },
+            );
         }
     };
     match r.cover {
@@ -590,7 +559,7 @@ fn evidence_rule(cx: &mut Ctx, r: &EvidenceRule) {
         }
         Cover::Workloads => {
             for w in cx.in_scope.clone() {
-                let m = views.iter().filter(|v| covers(v, &w)).collect();
+                let m = views.iter().filter(|v| covers(v.ev, &w)).collect();
                 judge(cx, Subject::Workload(ws(&w)), m, vec![w]);
             }
         }
@@ -598,18 +567,18 @@ fn evidence_rule(cx: &mut Ctx, r: &EvidenceRule) {
             for ns in cx.namespaces.clone() {
                 let m = views
                     .iter()
-                    .filter(|v| v.namespaces.contains(&ns))
+                    .filter(|v| v.ev.namespaces.contains(&ns))
                     .collect();
                 let affects = cx.in_ns(&ns);
                 judge(cx, Subject::Namespace(ns), m, affects);
             }
         }
         Cover::Paths => {
-            // The views of each path, in the views' order: one pass over the views instead of
-            // one per path (a gate may name a thousand paths, each with its drill).
+            // The views of each path in one pass over the views (a gate may name a thousand
+            // paths, each with its drill).
             let mut by_path: BTreeMap<&str, Vec<&View>> = BTreeMap::new();
             for v in &views {
-                if let Some(p) = v.path.as_deref() {
+                if let Some(p) = v.ev.path.as_deref() {
                     by_path.entry(p).or_default().push(v);
                 }
             }
@@ -618,7 +587,7 @@ fn evidence_rule(cx: &mut Ctx, r: &EvidenceRule) {
                 let mut affects: Vec<WorkloadRef> = Vec::new();
                 for v in &m {
                     for w in cx.in_scope.iter() {
-                        if covers(v, w) {
+                        if covers(v.ev, w) {
                             affects.push(w.clone());
                         }
                     }
@@ -638,76 +607,159 @@ fn compat_name(c: Compatibility) -> &'static str {
     }
 }
 
-fn inventory_rule(cx: &mut Ctx) -> Option<Inventory> {
-    let rule = cx.gate.inventory.clone()?;
-    let name = "inventory";
-    let Some(i) = cx.latest(name, &rule.select, rule.min_tier, false) else {
+/// What a single-artifact rule reads: the artifact, or `None` after raising the blocker that
+/// says why there is none to read (missing, stale is raised but still read).
+fn read_one<'b>(
+    cx: &mut Ctx<'b>,
+    name: &str,
+    subject: &str,
+    req: &Requirement,
+) -> Option<&'b Evidence<'b>> {
+    let basis: &'b Basis<'b> = cx.basis;
+    let (found, notes) = basis.one(req);
+    cx.notes(name, notes);
+    let Some(ev) = found else {
+        let reason = format!(
+            "no {}{} artifact{} in the basis",
+            if req.sealed { "sealed " } else { "" },
+            req.kind,
+            if req.labels.is_empty() {
+                String::new()
+            } else {
+                format!(" labelled {:?}", req.labels)
+            }
+        );
+        let unblock = cx.add_evidence("add-evidence", req, &format!("for {name}"), None);
         cx.block(
             name,
-            "evidence-missing",
-            Subject::Rule(name.into()),
-            vec![],
-            vec![],
-            format!("no {} artifact in the basis", rule.select.kind),
+            Raise {
+                code: "evidence-missing".into(),
+                subject: Subject::Rule(subject.into()),
+                affects: vec![],
+                evidence: vec![],
+                reason,
+                unblock,
+            },
         );
         return None;
     };
-    let (id, file) = (cx.arts[i].item.id, cx.arts[i].meta.file_name.clone());
-    let inv = match inventory::parse_csv(&file, cx.arts[i].bytes) {
+    if let Some(end) = ev.fresh_until(req) {
+        cx.times.insert(end);
+    }
+    if let Some(why) = ev.staleness(req, cx.as_of) {
+        let unblock = cx.add_evidence("refresh-evidence", req, &format!("for {name}"), Some(ev.id));
+        cx.block(
+            name,
+            Raise {
+                code: "evidence-stale".into(),
+                subject: Subject::Rule(subject.into()),
+                affects: vec![],
+                evidence: vec![ev.id],
+                reason: format!("{} {why}", ev.name()),
+                unblock,
+            },
+        );
+    }
+    Some(ev)
+}
+
+/// Raises `evidence-unreadable` for `ev`, read by rule `name`.
+fn unreadable(
+    cx: &mut Ctx,
+    name: &str,
+    subject: &str,
+    req: &Requirement,
+    ev: &Evidence,
+    e: String,
+) {
+    let unblock = cx.add_evidence(
+        "replace-evidence",
+        req,
+        "that parses (this one does not)",
+        Some(ev.id),
+    );
+    cx.block(
+        name,
+        Raise {
+            code: "evidence-unreadable".into(),
+            subject: Subject::Rule(subject.into()),
+            affects: vec![],
+            evidence: vec![ev.id],
+            reason: e,
+            unblock,
+        },
+    );
+}
+
+fn inventory_rule<'b>(cx: &mut Ctx<'b>) -> Option<&'b Inventory> {
+    let rule = cx.gate.inventory.as_ref()?;
+    let req = rule.requirement();
+    let name = "inventory";
+    let ev = read_one(cx, name, name, &req)?;
+    let inv = match ev.inventory() {
         Ok(inv) => inv,
         Err(e) => {
-            cx.block(
-                name,
-                "evidence-unreadable",
-                Subject::Rule(name.into()),
-                vec![],
-                vec![id],
-                e.to_string(),
-            );
+            unreadable(cx, name, name, &req, ev, e);
             return None;
         }
     };
+    let file = &ev.meta.file_name;
     cx.trace(
         name,
         "info",
         format!(
             "inventory {file} ({}) with {} workloads",
-            id.short(),
+            ev.id.short(),
             inv.workloads.len()
         ),
     );
+    let wanted = rule.required_compatibility.join(" or ");
     for w in cx.in_scope.clone() {
+        let update = |cx: &Ctx, what: String| {
+            let mut u = cx.add_evidence("update-inventory", &req, &what, Some(ev.id));
+            u.text = u.text.replacen("add ", "record ", 1);
+            u
+        };
         match inv.get(&w.namespace, &w.workload) {
-            None => cx.block(
-                name,
-                &rule.missing_code,
-                Subject::Workload(ws(&w)),
-                vec![w.clone()],
-                vec![id],
-                format!("{w} is not in the frozen inventory {file}"),
-            ),
+            None => {
+                let unblock = update(cx, format!("listing {w} with compatibility {wanted}"));
+                cx.block(
+                    name,
+                    Raise {
+                        code: rule.missing_code.clone(),
+                        subject: Subject::Workload(ws(&w)),
+                        affects: vec![w.clone()],
+                        evidence: vec![ev.id],
+                        reason: format!("{w} is not in the frozen inventory {file}"),
+                        unblock,
+                    },
+                );
+            }
             Some(row) => {
                 let status = compat_name(row.compatibility);
                 if rule.required_compatibility.iter().any(|s| s == status) {
                     cx.trace(name, "pass", format!("{w}: compatibility {status}"));
                 } else {
                     let reason = format!(
-                        "sidecar compatibility is {status} ({}, sidecar mode {}); the gate requires {}",
+                        "sidecar compatibility is {status} ({}, sidecar mode {}); the gate requires {wanted}",
                         if row.stateful {
                             "stateful"
                         } else {
                             "stateless"
                         },
                         row.sidecar_mode,
-                        rule.required_compatibility.join(" or ")
                     );
+                    let unblock = update(cx, format!("in which {w}'s compatibility is {wanted}"));
                     cx.block(
                         name,
-                        &rule.code,
-                        Subject::Workload(ws(&w)),
-                        vec![w.clone()],
-                        vec![id],
-                        reason,
+                        Raise {
+                            code: rule.code.clone(),
+                            subject: Subject::Workload(ws(&w)),
+                            affects: vec![w.clone()],
+                            evidence: vec![ev.id],
+                            reason,
+                            unblock,
+                        },
                     );
                 }
             }
@@ -717,40 +769,75 @@ fn inventory_rule(cx: &mut Ctx) -> Option<Inventory> {
 }
 
 fn ack_rules(cx: &mut Ctx) {
-    for rule in cx.gate.acknowledgments.clone() {
+    for rule in &cx.gate.acknowledgments {
         let role: Role = rule.role.parse().expect("gate: roles checked at parse");
-        let subject = match &rule.subject {
-            Some(sel) => match cx.latest(&rule.name, sel, Tier::Operational, false) {
-                Some(i) => Some(Some(cx.arts[i].item.id)),
-                None => Some(None),
-            },
+        // The artifact acknowledgments must name, if the rule names one: `Some(None)` when
+        // there is none to acknowledge.
+        let subject = match rule.subject_requirement() {
             None => None,
+            Some(req) => {
+                let basis = cx.basis;
+                let (found, notes) = basis.one(&req);
+                cx.notes(&rule.name, notes);
+                if let Some(ev) = found {
+                    if let Some(end) = ev.fresh_until(&req) {
+                        cx.times.insert(end);
+                    }
+                    if let Some(why) = ev.staleness(&req, cx.as_of) {
+                        let unblock = cx.add_evidence(
+                            "refresh-evidence",
+                            &req,
+                            &format!("for {} to acknowledge", rule.name),
+                            Some(ev.id),
+                        );
+                        cx.block(
+                            &rule.name,
+                            Raise {
+                                code: "evidence-stale".into(),
+                                subject: Subject::Rule(rule.name.clone()),
+                                affects: vec![],
+                                evidence: vec![ev.id],
+                                reason: format!("{} {why}", ev.name()),
+                                unblock,
+                            },
+                        );
+                    }
+                }
+                Some((req, found.map(|e| e.id)))
+            }
         };
         for ns in cx.namespaces.clone() {
             let mut good = Vec::new();
             let mut notes = Vec::new();
-            for b in &cx.input.basis {
-                let Payload::Acknowledgment(a) = &b.entry.body.payload else {
-                    continue;
-                };
-                if a.topic != rule.topic || a.namespace.as_deref() != Some(ns.as_str()) {
+            for a in &cx.basis.acknowledgments {
+                let b = a.body;
+                if b.topic != rule.topic || b.namespace.as_deref() != Some(ns.as_str()) {
                     continue;
                 }
-                if !b.signer_roles.contains(&role) {
-                    notes.push(format!("acknowledgment {} by '{}' ignored: the signer did not hold the {role} role", b.id.short(), b.signer_name));
+                if !a.roles.contains(&role) {
+                    notes.push(format!(
+                        "acknowledgment {} by '{}' ignored: the signer did not hold the {role} role",
+                        a.id.short(),
+                        a.signer
+                    ));
                     continue;
                 }
-                if let Some(want) = &subject
-                    && a.subject != *want
+                if let Some((_, want)) = &subject
+                    && (want.is_none() || b.subject != *want)
                 {
-                    notes.push(format!("acknowledgment {} by '{}' ignored: it acknowledges {} , not the current {}", b.id.short(), b.signer_name, a.subject.map(|d| d.short()).unwrap_or("nothing".into()), want.map(|d| d.short()).unwrap_or("(missing)".into())));
+                    notes.push(format!(
+                        "acknowledgment {} by '{}' ignored: it acknowledges {}, not the current {}",
+                        a.id.short(),
+                        a.signer,
+                        b.subject.map(|d| d.short()).unwrap_or("nothing".into()),
+                        want.map(|d| d.short())
+                            .unwrap_or("(none in the basis)".into())
+                    ));
                     continue;
                 }
-                good.push((b.id, b.signer_name.clone()));
+                good.push((a.id, a.signer));
             }
-            for n in notes {
-                cx.trace(&rule.name, "ignored", n);
-            }
+            cx.notes(&rule.name, notes);
             if let Some((id, who)) = good.first() {
                 cx.trace(
                     &rule.name,
@@ -761,57 +848,82 @@ fn ack_rules(cx: &mut Ctx) {
                         id.short()
                     ),
                 );
-            } else {
-                let affects = cx.in_ns(&ns);
-                let ev = subject.flatten().into_iter().collect();
-                cx.block(
-                    &rule.name,
-                    &rule.code,
-                    Subject::Namespace(ns.clone()),
-                    affects,
-                    ev,
-                    format!(
-                        "no {} acknowledgment for namespace {ns} signed by a {role}",
-                        rule.topic
-                    ),
-                );
+                continue;
             }
+            let affects = cx.in_ns(&ns);
+            let want = subject.as_ref().and_then(|(_, w)| *w);
+            let mut reason = format!(
+                "no {} acknowledgment for namespace {ns} signed by a {role}",
+                rule.topic
+            );
+            if let Some((req, None)) = &subject {
+                reason.push_str(&format!(
+                    "; there is no current {} in the basis to acknowledge",
+                    req.kind
+                ));
+            }
+            let text = match want {
+                Some(w) => format!(
+                    "a key holding the {role} role signs `evl ack --topic {} --namespace {ns} --subject {}`; pin it in a new packet revision before the proposed checkpoint {}",
+                    rule.topic,
+                    w.short(),
+                    cx.checkpoint
+                ),
+                None if subject.is_some() => format!(
+                    "add the {} to acknowledge, then a key holding the {role} role acknowledges it (topic {}, namespace {ns}) before the proposed checkpoint {}",
+                    subject
+                        .as_ref()
+                        .map(|(r, _)| r.kind.as_str())
+                        .unwrap_or_default(),
+                    rule.topic,
+                    cx.checkpoint
+                ),
+                None => format!(
+                    "a key holding the {role} role signs `evl ack --topic {} --namespace {ns}`; pin it in a new packet revision before the proposed checkpoint {}",
+                    rule.topic, cx.checkpoint
+                ),
+            };
+            let unblock = Unblock {
+                action: "acknowledge".into(),
+                kind: None,
+                labels: BTreeMap::new(),
+                min_tier: None,
+                sealed: false,
+                role: Some(role.name().into()),
+                subject: want,
+                observed_after: None,
+                by: Some(cx.checkpoint),
+                text,
+            };
+            cx.block(
+                &rule.name,
+                Raise {
+                    code: rule.code.clone(),
+                    subject: Subject::Namespace(ns.clone()),
+                    affects,
+                    evidence: want.into_iter().collect(),
+                    reason,
+                    unblock,
+                },
+            );
         }
     }
 }
 
 fn exception_rule(cx: &mut Ctx, inv: Option<&Inventory>) {
-    let Some(rule) = cx.gate.exceptions.clone() else {
+    let Some(rule) = &cx.gate.exceptions else {
         return;
     };
+    let req = rule.requirement();
     let name = "exceptions";
-    let Some(i) = cx.latest(name, &rule.select, rule.min_tier, false) else {
-        cx.block(
-            name,
-            "evidence-missing",
-            Subject::Rule(name.into()),
-            vec![],
-            vec![],
-            format!("no {} artifact in the basis", rule.select.kind),
-        );
+    let Some(ev) = read_one(cx, name, name, &req) else {
         return;
     };
-    let (id, file) = (cx.arts[i].item.id, cx.arts[i].meta.file_name.clone());
-    let reg = match ExceptionRegister::parse(&file, cx.arts[i].bytes) {
+    let reg = match ev.exceptions() {
         Ok(r) => r,
-        Err(e) => {
-            cx.block(
-                name,
-                "evidence-unreadable",
-                Subject::Rule(name.into()),
-                vec![],
-                vec![id],
-                e.to_string(),
-            );
-            return;
-        }
+        Err(e) => return unreadable(cx, name, name, &req, ev, e),
     };
-    let checkpoint = cx.input.packet.checkpoint_at;
+    let checkpoint = cx.checkpoint;
     for e in &reg.exceptions {
         let mut affects: BTreeSet<WorkloadRef> = e.workloads.iter().cloned().collect();
         for w in &cx.in_scope {
@@ -843,26 +955,49 @@ fn exception_rule(cx: &mut Ctx, inv: Option<&Inventory>) {
         }
         cx.times.insert(e.expires_at);
         let on = affects.iter().map(ws).collect::<Vec<_>>().join(", ");
+        let renew = |cx: &Ctx, by: Timestamp| {
+            let mut u = cx.add_evidence("renew-exception", &req, "", Some(ev.id));
+            u.text = format!(
+                "record {} in which {} runs past the proposed checkpoint {checkpoint} (or no longer covers {on}), superseding {}; pin it in a new packet revision before {by}",
+                describe_req(&req),
+                e.id,
+                ev.id.short()
+            );
+            u.by = Some(by);
+            u
+        };
         if e.expires_at <= cx.as_of {
+            let unblock = renew(cx, checkpoint);
             cx.block(
                 name,
-                &rule.expired_code,
-                Subject::Exception(e.id.clone()),
-                affects,
-                vec![id],
-                format!("{} expired at {} and still covers {on}", e.id, e.expires_at),
+                Raise {
+                    code: rule.expired_code.clone(),
+                    subject: Subject::Exception(e.id.clone()),
+                    affects,
+                    evidence: vec![ev.id],
+                    reason: format!("{} expired at {} and still covers {on}", e.id, e.expires_at),
+                    unblock,
+                },
             );
         } else if e.expires_at < checkpoint {
+            let mut unblock = renew(cx, e.expires_at);
+            unblock.text.push_str(&format!(
+                ", when it expires and the blocker becomes {}",
+                rule.expired_code
+            ));
             cx.block(
                 name,
-                &rule.code,
-                Subject::Exception(e.id.clone()),
-                affects,
-                vec![id],
-                format!(
-                    "{} expires at {}, before the proposed checkpoint {checkpoint}; it covers {on}",
-                    e.id, e.expires_at
-                ),
+                Raise {
+                    code: rule.code.clone(),
+                    subject: Subject::Exception(e.id.clone()),
+                    affects,
+                    evidence: vec![ev.id],
+                    reason: format!(
+                        "{} expires at {}, before the proposed checkpoint {checkpoint}; it covers {on}",
+                        e.id, e.expires_at
+                    ),
+                    unblock,
+                },
             );
         } else {
             cx.trace(
@@ -882,86 +1017,27 @@ fn stat(m: &Measurement, s: Statistic, higher_is_worse: bool) -> f64 {
     }
 }
 
-fn telemetry_of(cx: &Ctx, i: usize) -> Result<TelemetrySummary, String> {
-    let a = &cx.arts[i];
-    let window = a
-        .meta
-        .labels
-        .get("window")
-        .cloned()
-        .unwrap_or_else(|| a.meta.file_name.clone());
-    // The label mapping a Prometheus response was ingested with is recorded in its entry.
-    let mapping = crate::facts::telemetry_mapping(&a.meta);
-    telemetry::parse_mapped(&a.meta.file_name, a.bytes, &window, a.meta.sealed, &mapping)
-        .map_err(|e| e.to_string())
-}
-
 fn telemetry_rule(cx: &mut Ctx) {
-    let Some(rule) = cx.gate.telemetry.clone() else {
+    let Some(rule) = &cx.gate.telemetry else {
         return;
     };
     let name = "telemetry";
-    let Some(ci) = cx.latest(name, &rule.canary, rule.min_tier, rule.sealed) else {
-        let reason = format!(
-            "no{} {} artifact labelled {:?} in the basis",
-            if rule.sealed { " sealed" } else { "" },
-            rule.canary.kind,
-            rule.canary.labels
-        );
-        cx.block(
-            name,
-            "evidence-missing",
-            Subject::Rule("telemetry canary".into()),
-            vec![],
-            vec![],
-            reason,
-        );
+    let creq = rule.canary_requirement();
+    let Some(cev) = read_one(cx, name, "telemetry canary", &creq) else {
         return;
     };
-    let cid = cx.arts[ci].item.id;
-    let canary = match telemetry_of(cx, ci) {
+    let cid = cev.id;
+    let canary = match cev.telemetry() {
         Ok(t) => t,
-        Err(e) => {
-            return cx.block(
-                name,
-                "evidence-unreadable",
-                Subject::Rule("telemetry canary".into()),
-                vec![],
-                vec![cid],
-                e,
-            );
-        }
+        Err(e) => return unreadable(cx, name, "telemetry canary", &creq, cev, e),
     };
     let mut baseline = None;
-    if let Some(sel) = &rule.baseline {
-        match cx.latest(name, sel, rule.min_tier, false) {
-            None => {
-                cx.block(
-                    name,
-                    "evidence-missing",
-                    Subject::Rule("telemetry baseline".into()),
-                    vec![],
-                    vec![],
-                    format!(
-                        "no {} baseline artifact labelled {:?} in the basis",
-                        sel.kind, sel.labels
-                    ),
-                );
-            }
-            Some(bi) => {
-                let bid = cx.arts[bi].item.id;
-                match telemetry_of(cx, bi) {
-                    Ok(t) => baseline = Some((bid, t)),
-                    Err(e) => cx.block(
-                        name,
-                        "evidence-unreadable",
-                        Subject::Rule("telemetry baseline".into()),
-                        vec![],
-                        vec![bid],
-                        e,
-                    ),
-                }
-            }
+    if let Some(breq) = rule.baseline_requirement()
+        && let Some(bev) = read_one(cx, name, "telemetry baseline", &breq)
+    {
+        match bev.telemetry() {
+            Ok(t) => baseline = Some((bev.id, t)),
+            Err(e) => unreadable(cx, name, "telemetry baseline", &breq, bev, e),
         }
     }
     cx.trace(
@@ -974,15 +1050,34 @@ fn telemetry_rule(cx: &mut Ctx) {
             if canary.sealed { ", sealed" } else { "" }
         ),
     );
+    let mut limits = Vec::new();
+    if let Some(m) = rule.max_error_rate_pct {
+        limits.push(format!("error rate at most {m:.2} %"));
+    }
+    if let Some(m) = rule.min_success_rate_pct {
+        limits.push(format!("success rate at least {m:.2} %"));
+    }
+    if let Some(m) = rule.max_p95_increase_pct {
+        limits.push(format!("p95 latency at most +{m:.1} % over the baseline"));
+    }
     for w in cx.in_scope.clone() {
         let Some(m) = canary.get(&w.namespace, &w.workload) else {
+            let unblock = cx.add_evidence(
+                "refresh-evidence",
+                &creq,
+                &format!("canary window with a series for {w}"),
+                Some(cid),
+            );
             cx.block(
                 name,
-                &rule.missing_code,
-                Subject::Workload(ws(&w)),
-                vec![w.clone()],
-                vec![cid],
-                format!("the canary window {} has no series for {w}", canary.window),
+                Raise {
+                    code: rule.missing_code.clone(),
+                    subject: Subject::Workload(ws(&w)),
+                    affects: vec![w.clone()],
+                    evidence: vec![cid],
+                    reason: format!("the canary window {} has no series for {w}", canary.window),
+                    unblock,
+                },
             );
             continue;
         };
@@ -1029,13 +1124,22 @@ fn telemetry_rule(cx: &mut Ctx) {
         if why.is_empty() {
             cx.trace(name, "pass", format!("{w}: within thresholds"));
         } else {
+            let unblock = cx.add_evidence(
+                "refresh-evidence",
+                &creq,
+                &format!("canary window in which {w} is within {}", limits.join(", ")),
+                Some(cid),
+            );
             cx.block(
                 name,
-                &rule.code,
-                Subject::Workload(ws(&w)),
-                vec![w.clone()],
-                ev,
-                why.join("; "),
+                Raise {
+                    code: rule.code.clone(),
+                    subject: Subject::Workload(ws(&w)),
+                    affects: vec![w.clone()],
+                    evidence: ev,
+                    reason: why.join("; "),
+                    unblock,
+                },
             );
         }
     }
@@ -1043,32 +1147,20 @@ fn telemetry_rule(cx: &mut Ctx) {
 
 fn reviewer_blockers(cx: &mut Ctx) {
     let name = "reviewer annotations";
-    let basis = &cx.input.basis;
+    let basis = cx.basis;
     let accepted: BTreeSet<EntryId> = basis
+        .annotations
         .iter()
-        .filter(|b| b.signer_roles.contains(&Role::Reviewer))
-        .filter_map(|b| match &b.entry.body.payload {
-            Payload::Annotation(a) if a.kind == AnnotationKind::Accept => Some(a.subject),
-            _ => None,
-        })
+        .filter(|a| a.roles.contains(&Role::Reviewer) && a.body.kind == AnnotationKind::Accept)
+        .map(|a| a.body.subject)
         .collect();
-    let mut found = Vec::new();
-    for b in basis {
-        let Payload::Annotation(a) = &b.entry.body.payload else {
-            continue;
-        };
-        if a.kind != AnnotationKind::Blocker {
-            continue;
-        }
-        found.push((
-            b.id,
-            b.signer_name.clone(),
-            b.signer_roles.contains(&Role::Reviewer),
-            a.clone(),
-        ));
-    }
-    for (id, who, reviewer, a) in found {
-        if !reviewer {
+    for a in basis
+        .annotations
+        .iter()
+        .filter(|a| a.body.kind == AnnotationKind::Blocker)
+    {
+        let (id, who) = (a.id, a.signer);
+        if !a.roles.contains(&Role::Reviewer) {
             cx.trace(
                 name,
                 "ignored",
@@ -1090,44 +1182,53 @@ fn reviewer_blockers(cx: &mut Ctx) {
             );
             continue;
         }
-        let text = a.text.lines().next().unwrap_or("").to_string();
-        let ev = vec![id, a.subject];
+        let text = a.body.text.lines().next().unwrap_or("").to_string();
+        let ev = vec![id, a.body.subject];
         let reason = format!("'{who}': {text}");
-        let wls = parse_workloads(&a.scope.workloads);
-        if wls.is_empty() && a.scope.namespaces.is_empty() {
-            cx.block(
-                name,
-                "reviewer-blocker",
-                Subject::Global,
-                vec![],
-                ev,
-                reason,
-            );
+        let unblock = Unblock {
+            action: "close-review".into(),
+            kind: None,
+            labels: BTreeMap::new(),
+            min_tier: None,
+            sealed: false,
+            role: Some(Role::Reviewer.name().into()),
+            subject: Some(id),
+            observed_after: None,
+            by: Some(cx.checkpoint),
+            text: format!(
+                "answer the concern; a key holding the reviewer role closes it with `evl annotate {} --kind accept`, pinned in a new packet revision before the proposed checkpoint {}",
+                id.short(),
+                cx.checkpoint
+            ),
+        };
+        let raise = |subject: Subject, affects: Vec<WorkloadRef>| Raise {
+            code: "reviewer-blocker".into(),
+            subject,
+            affects,
+            evidence: ev.clone(),
+            reason: reason.clone(),
+            unblock: unblock.clone(),
+        };
+        let wls: Vec<WorkloadRef> = a
+            .body
+            .scope
+            .workloads
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        if wls.is_empty() && a.body.scope.namespaces.is_empty() {
+            cx.block(name, raise(Subject::Global, vec![]));
             continue;
         }
         for w in wls {
             if cx.in_scope.contains(&w) {
-                cx.block(
-                    name,
-                    "reviewer-blocker",
-                    Subject::Workload(ws(&w)),
-                    vec![w.clone()],
-                    ev.clone(),
-                    reason.clone(),
-                );
+                cx.block(name, raise(Subject::Workload(ws(&w)), vec![w.clone()]));
             }
         }
-        for ns in &a.scope.namespaces {
+        for ns in &a.body.scope.namespaces {
             if cx.namespaces.contains(ns) {
                 let affects = cx.in_ns(ns);
-                cx.block(
-                    name,
-                    "reviewer-blocker",
-                    Subject::Namespace(ns.clone()),
-                    affects,
-                    ev.clone(),
-                    reason.clone(),
-                );
+                cx.block(name, raise(Subject::Namespace(ns.clone()), affects));
             }
         }
     }
@@ -1139,6 +1240,109 @@ fn share_text(out: usize, total: usize) -> String {
     }
     let bp = out * 10_000 / total;
     format!("{}.{:02}", bp / 100, bp % 100)
+}
+
+/// Why the authority rule escalates a would-be verdict, if it does.
+fn authority_check(
+    cx: &mut Ctx,
+    would_be: Verdict,
+    dropped: usize,
+    total: usize,
+) -> Option<String> {
+    let rule = cx.gate.authority.as_ref()?;
+    let name = "authority";
+    let req = rule.requirement();
+    let basis = cx.basis;
+    let (found, notes) = basis.one(&req);
+    cx.notes(name, notes);
+    let Some(ev) = found else {
+        return Some(format!(
+            "no delegated-authority snapshot ({}) is in the basis; packaging a {} needs {} permitting it",
+            req.kind,
+            would_be.name(),
+            describe_req(&req)
+        ));
+    };
+    let a = match ev.authority() {
+        Ok(a) => a,
+        Err(e) => {
+            return Some(format!(
+                "the authority snapshot cannot be read: {e}; packaging a {} needs a readable one",
+                would_be.name()
+            ));
+        }
+    };
+    cx.times.insert(a.valid_until);
+    cx.times.insert(a.taken_at);
+    if let Some(end) = ev.fresh_until(&req) {
+        cx.times.insert(end);
+    }
+    let to = if a.escalate_to.is_empty() {
+        String::new()
+    } else {
+        format!(", or the decision goes to {}", a.escalate_to)
+    };
+    if a.valid_until < cx.as_of {
+        return Some(format!(
+            "authority snapshot {} lapsed at {}; packaging a {} needs a snapshot in force through the proposed checkpoint {}{to}",
+            a.id,
+            a.valid_until,
+            would_be.name(),
+            cx.checkpoint
+        ));
+    }
+    if a.taken_at > cx.as_of {
+        return Some(format!(
+            "authority snapshot {} takes effect only at {}{to}",
+            a.id, a.taken_at
+        ));
+    }
+    if let Some(why) = ev.staleness(&req, cx.as_of) {
+        return Some(format!(
+            "authority snapshot {} is stale: {} {why}; a fresher snapshot is needed{to}",
+            a.id,
+            ev.name()
+        ));
+    }
+    if !a.permits(would_be.name()) {
+        return Some(format!(
+            "authority snapshot {} does not let {} package a {} recommendation (it permits: {}); that needs a snapshot permitting {}{to}",
+            a.id,
+            a.holder,
+            would_be.name(),
+            a.permitted_verdicts.join(", "),
+            would_be.name()
+        ));
+    }
+    let share_ok = (dropped as f64) * 100.0 <= a.max_out_of_scope_share_pct * (total as f64);
+    if would_be == Verdict::Narrow && !share_ok {
+        let share = share_text(dropped, total);
+        return Some(format!(
+            "narrowing leaves {share} % of the packet's workloads out of scope, over the {:.2} % that authority snapshot {} allows; this narrow needs a snapshot allowing at least {share} %{to}",
+            a.max_out_of_scope_share_pct, a.id
+        ));
+    }
+    cx.trace(
+        name,
+        "pass",
+        format!(
+            "authority snapshot {} ({}) held by {} permits {}{}",
+            a.id,
+            ev.id.short(),
+            a.holder,
+            would_be.name(),
+            if would_be == Verdict::Narrow {
+                format!(
+                    " leaving {} % out of scope (at most {:.2} %)",
+                    share_text(dropped, total),
+                    a.max_out_of_scope_share_pct
+                )
+            } else {
+                String::new()
+            }
+        ),
+    );
+    None
 }
 
 fn conclude(mut cx: Ctx) -> Evaluation {
@@ -1176,7 +1380,6 @@ fn conclude(mut cx: Ctx) -> Evaluation {
         format!("the blockers alone give {would_be}"),
     );
 
-    // Escalation triggers.
     let mut escalation = Vec::new();
     for b in &cx.blockers {
         if cx.gate.is_escalate_only(&b.code) {
@@ -1186,55 +1389,8 @@ fn conclude(mut cx: Ctx) -> Evaluation {
             ));
         }
     }
-    if let Some(rule) = cx.gate.authority.clone() {
-        let name = "authority";
-        match cx.latest(name, &rule.select, rule.min_tier, false) {
-            None => escalation.push(format!(
-                "no delegated-authority snapshot ({}) is in the basis",
-                rule.select.kind
-            )),
-            Some(i) => {
-                let (id, file) = (cx.arts[i].item.id, cx.arts[i].meta.file_name.clone());
-                match AuthoritySnapshot::parse(&file, cx.arts[i].bytes) {
-                    Err(e) => {
-                        escalation.push(format!("the authority snapshot cannot be read: {e}"))
-                    }
-                    Ok(a) => {
-                        cx.times.insert(a.valid_until);
-                        cx.times.insert(a.taken_at);
-                        let share_ok = (dropped.len() as f64) * 100.0
-                            <= a.max_out_of_scope_share_pct * (total as f64);
-                        if a.valid_until < cx.as_of {
-                            escalation.push(format!(
-                                "authority snapshot {} lapsed at {}",
-                                a.id, a.valid_until
-                            ));
-                        } else if a.taken_at > cx.as_of {
-                            escalation.push(format!(
-                                "authority snapshot {} takes effect only at {}",
-                                a.id, a.taken_at
-                            ));
-                        } else if !a.permits(would_be.name()) {
-                            escalation.push(format!("authority snapshot {} does not let {} package a {} recommendation (it permits: {})", a.id, a.holder, would_be.name(), a.permitted_verdicts.join(", ")));
-                        } else if would_be == Verdict::Narrow && !share_ok {
-                            escalation.push(format!("narrowing leaves {} % of the packet's workloads out of scope, over the {:.2} % that authority snapshot {} allows", share_text(dropped.len(), total), a.max_out_of_scope_share_pct, a.id));
-                        } else {
-                            cx.trace(
-                                name,
-                                "pass",
-                                format!(
-                                    "authority snapshot {} ({}) held by {} permits {}",
-                                    a.id,
-                                    id.short(),
-                                    a.holder,
-                                    would_be.name()
-                                ),
-                            );
-                        }
-                    }
-                }
-            }
-        }
+    if let Some(e) = authority_check(&mut cx, would_be, dropped.len(), total) {
+        escalation.push(e);
     }
     let verdict = if escalation.is_empty() {
         would_be
@@ -1260,37 +1416,37 @@ fn conclude(mut cx: Ctx) -> Evaluation {
         out_of_scope_share_pct: share_text(dropped.len(), total),
     };
 
-    // Narrowing proposals in the basis and the latest reviewer decision on each.
+    // Narrowing proposals in the basis and the latest reviewer decision on each, both as
+    // they stood at the as-of time.
     let mut decisions: BTreeMap<EntryId, (u64, AnnotationKind)> = BTreeMap::new();
-    for b in &cx.input.basis {
-        if let Payload::Annotation(a) = &b.entry.body.payload
-            && matches!(a.kind, AnnotationKind::Accept | AnnotationKind::Reject)
-            && b.signer_roles.contains(&Role::Reviewer)
+    for a in &cx.basis.annotations {
+        if matches!(a.body.kind, AnnotationKind::Accept | AnnotationKind::Reject)
+            && a.roles.contains(&Role::Reviewer)
         {
-            let e = decisions.entry(a.subject).or_insert((b.index, a.kind));
-            if b.index >= e.0 {
-                *e = (b.index, a.kind);
+            let e = decisions
+                .entry(a.body.subject)
+                .or_insert((a.index, a.body.kind));
+            if a.index >= e.0 {
+                *e = (a.index, a.body.kind);
             }
         }
     }
     let mut proposals = Vec::new();
-    for b in &cx.input.basis {
-        if let Payload::Narrowing(n) = &b.entry.body.payload {
-            let mut keep: Vec<String> = n.keep.iter().map(ws).collect();
-            keep.sort();
-            keep.dedup();
-            let status = match decisions.get(&b.id) {
-                Some((_, AnnotationKind::Accept)) => "accepted",
-                Some((_, AnnotationKind::Reject)) => "rejected",
-                _ => "open",
-            };
-            proposals.push(ProposalStatus {
-                proposal: b.id,
-                status: status.into(),
-                matches_derived_scope: keep == kept_s,
-                keep,
-            });
-        }
+    for n in &cx.basis.narrowings {
+        let mut keep: Vec<String> = n.body.keep.iter().map(ws).collect();
+        keep.sort();
+        keep.dedup();
+        let status = match decisions.get(&n.id) {
+            Some((_, AnnotationKind::Accept)) => "accepted",
+            Some((_, AnnotationKind::Reject)) => "rejected",
+            _ => "open",
+        };
+        proposals.push(ProposalStatus {
+            proposal: n.id,
+            status: status.into(),
+            matches_derived_scope: keep == kept_s,
+            keep,
+        });
     }
     proposals.sort();
 

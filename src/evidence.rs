@@ -237,9 +237,110 @@ impl ExceptionRegister {
     }
 }
 
+/// Every artifact kind whose format evl reads, sorted: the formats of this module, the gate
+/// definition (docs/GATES.md) and the importers' (docs/IMPORTERS.md). `evl add` and `evl check`
+/// validate these; other kinds are stored as opaque bytes.
+pub const KNOWN_KINDS: [&str; 8] = [
+    AUTHORITY_KIND,
+    "certificate",
+    EXCEPTIONS_KIND,
+    crate::gate::GATE_KIND,
+    "mesh-policy",
+    DRILL_KIND,
+    "telemetry",
+    "workload-inventory",
+];
+
+/// Checks that `bytes` (named `source_name` in errors) are a valid document of artifact kind
+/// `kind`. `Ok(false)` when evl does not read that kind; the error is the parser's, one line
+/// naming the source and the problem. Telemetry is read with window name `window`.
+pub fn check_kind(
+    kind: &str,
+    source_name: &str,
+    bytes: &[u8],
+    window: Option<&str>,
+) -> Result<bool, String> {
+    match kind {
+        DRILL_KIND => RollbackDrill::parse(source_name, bytes)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        AUTHORITY_KIND => AuthoritySnapshot::parse(source_name, bytes)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        EXCEPTIONS_KIND => ExceptionRegister::parse(source_name, bytes)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        crate::gate::GATE_KIND => crate::gate::GateDefinition::parse(bytes)
+            .map(|_| ())
+            .map_err(|e| format!("{source_name}: {e}")),
+        other => match crate::ingest::Importer::ALL
+            .into_iter()
+            .find(|i| i.kind() == other)
+        {
+            None => return Ok(false),
+            Some(importer) => {
+                let options = crate::ingest::ParseOptions {
+                    window: Some(window.unwrap_or(source_name).to_string()),
+                    ..Default::default()
+                };
+                crate::ingest::parse_with(importer, source_name, bytes, &options)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        },
+    }
+    .map(|()| true)
+}
+
+/// The known kind closest to `kind` by edit distance, if it is close enough to be a typo
+/// (at most a third of its length, at least 2).
+pub fn nearest_kind(kind: &str) -> Option<&'static str> {
+    KNOWN_KINDS
+        .iter()
+        .map(|k| (strsim::levenshtein(kind, k), *k))
+        .min()
+        .filter(|(d, _)| *d > 0 && *d <= (kind.chars().count() / 3).max(2))
+        .map(|(_, k)| k)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_kinds_are_checked_and_typos_have_a_nearest_kind() {
+        assert!(KNOWN_KINDS.windows(2).all(|w| w[0] < w[1]), "sorted");
+        assert_eq!(nearest_kind("rollback-dril"), Some("rollback-drill"));
+        assert_eq!(
+            nearest_kind("workload-inventry"),
+            Some("workload-inventory")
+        );
+        assert_eq!(nearest_kind("control-evidence"), None);
+        assert_eq!(
+            nearest_kind("rollback-drill"),
+            None,
+            "a known kind is no typo"
+        );
+        assert_eq!(
+            check_kind("control-evidence", "c.toml", b"anything", None),
+            Ok(false)
+        );
+        let e = check_kind("rollback-drill", "d.toml", b"format = 1", None).unwrap_err();
+        assert!(e.starts_with("d.toml: "), "{e}");
+        let e = check_kind(
+            "gate-definition",
+            "g.toml",
+            b"format = \"evl-gate/v1\"\nid = \"g\"\ntitle = \"t\"\ncolour = 1\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("g.toml: ") && e.contains("colour"), "{e}");
+        assert_eq!(
+            check_kind("workload-inventory", "i.csv", b"namespace,workload\n", None)
+                .map_err(|_| ()),
+            Err(())
+        );
+    }
 
     #[test]
     fn drill_accepts_toml_datetimes_and_strings() {

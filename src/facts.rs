@@ -98,17 +98,37 @@ pub enum FactsMismatch {
         "facts were recorded by parser version {recorded}; this evl parses with version {current}"
     )]
     ParserVersion { recorded: u32, current: u32 },
+    #[error(
+        "facts are recorded for kind '{kind}', which no importer reads, so nothing can re-derive them"
+    )]
+    NoImporter { kind: String },
+    #[error("facts name parser '{recorded}' but kind '{kind}' is read by the {kind} importer")]
+    WrongParser { recorded: String, kind: String },
     #[error("re-parsing the artifact fails now: {0}")]
     Unparseable(String),
     #[error("re-parsing the artifact yields facts {now} but {recorded} were recorded")]
     Differs { recorded: String, now: String },
 }
 
-/// Re-parses an artifact and checks the result against its recorded facts.
+/// Re-parses an artifact and checks the result against its recorded facts. Facts that no
+/// importer of the artifact's kind could have produced are a mismatch too: recorded facts are
+/// derived data, and only a re-parse authenticates them.
 pub fn check(meta: &ArtifactMeta, bytes: &[u8]) -> Result<(), FactsMismatch> {
-    let (Some(recorded), Some(parsed)) = (&meta.facts, reparse(meta, bytes)) else {
+    let Some(recorded) = &meta.facts else {
         return Ok(());
     };
+    let Some(parsed) = reparse(meta, bytes) else {
+        return Err(FactsMismatch::NoImporter {
+            kind: meta.kind.clone(),
+        });
+    };
+    if recorded.parser != meta.kind {
+        return Err(FactsMismatch::WrongParser {
+            recorded: recorded.parser.clone(),
+            kind: meta.kind.clone(),
+        });
+    }
+    // Each importer has its own facts version (docs/IMPORTERS.md §"Facts versions").
     let current = importer_for(&meta.kind).map_or(0, |i| i.facts_version());
     if recorded.parser_version != current {
         return Err(FactsMismatch::ParserVersion {

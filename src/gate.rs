@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::entry::Tier;
+use crate::keys::Role;
 
 /// The `format` value of this version of the gate-definition format.
 pub const GATE_FORMAT: &str = "evl-gate/v1";
@@ -17,13 +18,63 @@ pub const GATE_KIND: &str = "gate-definition";
 /// Largest gate definition accepted.
 pub const MAX_GATE_BYTES: usize = 256 * 1024;
 
-/// Which artifacts a rule reads: a kind and labels that must all match exactly.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Which artifacts a rule reads: a kind and labels that must all match exactly, and optionally
+/// the requirements of [`Requirement`]; a value given here wins over the rule table's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Selector {
     pub kind: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_tier: Option<Tier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer_role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_days: Option<u32>,
+}
+
+/// What a reading rule requires of the artifacts it reads (docs/GATES.md §"Requirements"):
+/// the same six requirements for every rule, checked by one implementation
+/// (`basis::Basis::candidates`, `basis::Evidence::staleness`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requirement {
+    /// The artifact kind.
+    pub kind: String,
+    /// Labels the artifact must carry, each with exactly this value.
+    pub labels: BTreeMap<String, String>,
+    /// The lowest source tier that counts, after promotion.
+    pub min_tier: Tier,
+    /// Only sealed (read-only captured) artifacts count.
+    pub sealed: bool,
+    /// The signer of the artifact must have held this role at the artifact's log position.
+    pub signer_role: Option<Role>,
+    /// Evidence observed more than this many days before the as-of time is stale.
+    pub max_age_days: Option<u32>,
+}
+
+/// A rule table's requirement fields, the defaults for its selectors.
+struct TableDefaults {
+    min_tier: Tier,
+    sealed: bool,
+    signer_role: Option<Role>,
+    max_age_days: Option<u32>,
+}
+
+impl Selector {
+    /// The requirement this selector states, with the rule table's values where it is silent.
+    fn requirement(&self, d: TableDefaults) -> Requirement {
+        Requirement {
+            kind: self.kind.clone(),
+            labels: self.labels.clone(),
+            min_tier: self.min_tier.unwrap_or(d.min_tier),
+            sealed: self.sealed.unwrap_or(d.sealed),
+            signer_role: self.signer_role.or(d.signer_role),
+            max_age_days: self.max_age_days.or(d.max_age_days),
+        }
+    }
 }
 
 /// What a required evidence kind must cover.
@@ -55,6 +106,8 @@ pub struct EvidenceRule {
     pub min_tier: Tier,
     #[serde(default)]
     pub sealed: bool,
+    /// The signer must have held this role at the artifact's log position.
+    pub signer_role: Option<Role>,
     /// Evidence older than this at the as-of time is stale.
     pub max_age_days: Option<u32>,
     #[serde(default)]
@@ -96,6 +149,10 @@ pub struct InventoryRule {
     pub select: Selector,
     #[serde(default = "authoritative")]
     pub min_tier: Tier,
+    #[serde(default)]
+    pub sealed: bool,
+    pub signer_role: Option<Role>,
+    pub max_age_days: Option<u32>,
     /// Accepted statuses among validated, unresolved, incompatible, unknown.
     pub required_compatibility: Vec<String>,
     #[serde(default = "compat_code")]
@@ -108,9 +165,14 @@ pub struct InventoryRule {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionRule {
+    #[serde(default = "exceptions_selector")]
     pub select: Selector,
     #[serde(default = "authoritative")]
     pub min_tier: Tier,
+    #[serde(default)]
+    pub sealed: bool,
+    pub signer_role: Option<Role>,
+    pub max_age_days: Option<u32>,
     #[serde(default = "exc_code")]
     pub code: String,
     #[serde(default = "exc_expired")]
@@ -135,8 +197,13 @@ pub struct TelemetryRule {
     pub baseline: Option<Selector>,
     #[serde(default = "authoritative")]
     pub min_tier: Tier,
+    /// The canary must be sealed.
     #[serde(default)]
     pub sealed: bool,
+    /// The signer of the canary and the baseline must have held this role.
+    pub signer_role: Option<Role>,
+    /// The canary is stale when observed more than this many days before the as-of time.
+    pub max_age_days: Option<u32>,
     #[serde(default)]
     pub statistic: Statistic,
     pub max_error_rate_pct: Option<f64>,
@@ -156,6 +223,100 @@ pub struct AuthorityRule {
     pub select: Selector,
     #[serde(default = "authoritative")]
     pub min_tier: Tier,
+    #[serde(default)]
+    pub sealed: bool,
+    pub signer_role: Option<Role>,
+    pub max_age_days: Option<u32>,
+}
+
+impl EvidenceRule {
+    /// What this rule requires of the artifacts it reads.
+    pub fn requirement(&self) -> Requirement {
+        Requirement {
+            kind: self.kind.clone(),
+            labels: self.labels.clone(),
+            min_tier: self.min_tier,
+            sealed: self.sealed,
+            signer_role: self.signer_role,
+            max_age_days: self.max_age_days,
+        }
+    }
+}
+
+impl InventoryRule {
+    /// What this rule requires of the inventory it reads.
+    pub fn requirement(&self) -> Requirement {
+        self.select.requirement(TableDefaults {
+            min_tier: self.min_tier,
+            sealed: self.sealed,
+            signer_role: self.signer_role,
+            max_age_days: self.max_age_days,
+        })
+    }
+}
+
+impl ExceptionRule {
+    /// What this rule requires of the register it reads.
+    pub fn requirement(&self) -> Requirement {
+        self.select.requirement(TableDefaults {
+            min_tier: self.min_tier,
+            sealed: self.sealed,
+            signer_role: self.signer_role,
+            max_age_days: self.max_age_days,
+        })
+    }
+}
+
+impl AuthorityRule {
+    /// What this rule requires of the authority snapshot it reads.
+    pub fn requirement(&self) -> Requirement {
+        self.select.requirement(TableDefaults {
+            min_tier: self.min_tier,
+            sealed: self.sealed,
+            signer_role: self.signer_role,
+            max_age_days: self.max_age_days,
+        })
+    }
+}
+
+impl TelemetryRule {
+    /// What this rule requires of the canary window.
+    pub fn canary_requirement(&self) -> Requirement {
+        self.canary.requirement(TableDefaults {
+            min_tier: self.min_tier,
+            sealed: self.sealed,
+            signer_role: self.signer_role,
+            max_age_days: self.max_age_days,
+        })
+    }
+
+    /// What this rule requires of the baseline window: the table's `sealed` and `max_age_days`
+    /// concern the canary only (a baseline is older by nature).
+    pub fn baseline_requirement(&self) -> Option<Requirement> {
+        self.baseline.as_ref().map(|b| {
+            b.requirement(TableDefaults {
+                min_tier: self.min_tier,
+                sealed: false,
+                signer_role: self.signer_role,
+                max_age_days: None,
+            })
+        })
+    }
+}
+
+impl AckRule {
+    /// What this rule requires of the acknowledged artifact, if it names one. Its tier defaults
+    /// to operational: the subject names *what* is acknowledged.
+    pub fn subject_requirement(&self) -> Option<Requirement> {
+        self.subject.as_ref().map(|s| {
+            s.requirement(TableDefaults {
+                min_tier: Tier::Operational,
+                sealed: false,
+                signer_role: None,
+                max_age_days: None,
+            })
+        })
+    }
 }
 
 /// Which blocker codes can be narrowed around and which force escalation.
@@ -224,13 +385,19 @@ fn telemetry_missing() -> String {
 fn inventory_selector() -> Selector {
     Selector {
         kind: "workload-inventory".into(),
-        labels: BTreeMap::new(),
+        ..Selector::default()
+    }
+}
+fn exceptions_selector() -> Selector {
+    Selector {
+        kind: "certificate-exception-register".into(),
+        ..Selector::default()
     }
 }
 fn authority_selector() -> Selector {
     Selector {
         kind: "authority-snapshot".into(),
-        labels: BTreeMap::new(),
+        ..Selector::default()
     }
 }
 
@@ -261,6 +428,20 @@ fn field(field: impl Into<String>, reason: impl Into<String>) -> GateError {
 
 const COMPAT: [&str; 4] = ["validated", "unresolved", "incompatible", "unknown"];
 
+/// A TOML error as one line: `line L, column C: MESSAGE`.
+fn one_line(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {msg}")
+        }
+        None => msg,
+    }
+}
+
 impl GateDefinition {
     /// Parses and checks a gate definition.
     pub fn parse(bytes: &[u8]) -> Result<GateDefinition, GateError> {
@@ -269,7 +450,7 @@ impl GateDefinition {
         }
         let text = std::str::from_utf8(bytes).map_err(|_| GateError::NotUtf8)?;
         let g: GateDefinition =
-            toml::from_str(text).map_err(|e| GateError::Toml(e.to_string().trim().to_string()))?;
+            toml::from_str(text).map_err(|e| GateError::Toml(one_line(text, &e)))?;
         if g.format != GATE_FORMAT {
             return Err(GateError::Format(g.format));
         }
@@ -318,6 +499,36 @@ impl GateDefinition {
                     format!("acknowledgments[{i}].topic"),
                     "must not be empty",
                 ));
+            }
+        }
+        for (name, sel) in self.selectors() {
+            if sel.kind.trim().is_empty() {
+                return Err(field(format!("{name}.kind"), "must not be empty"));
+            }
+            if sel.max_age_days == Some(0) {
+                return Err(field(format!("{name}.max_age_days"), "must be at least 1"));
+            }
+        }
+        for (name, days) in [
+            (
+                "inventory",
+                self.inventory.as_ref().and_then(|r| r.max_age_days),
+            ),
+            (
+                "exceptions",
+                self.exceptions.as_ref().and_then(|r| r.max_age_days),
+            ),
+            (
+                "telemetry",
+                self.telemetry.as_ref().and_then(|r| r.max_age_days),
+            ),
+            (
+                "authority",
+                self.authority.as_ref().and_then(|r| r.max_age_days),
+            ),
+        ] {
+            if days == Some(0) {
+                return Err(field(format!("{name}.max_age_days"), "must be at least 1"));
             }
         }
         if let Some(inv) = &self.inventory {
@@ -378,6 +589,32 @@ impl GateDefinition {
         Ok(())
     }
 
+    /// Every selector of the definition, with the field path that names it in errors.
+    fn selectors(&self) -> Vec<(String, &Selector)> {
+        let mut v = Vec::new();
+        for (i, a) in self.acknowledgments.iter().enumerate() {
+            if let Some(s) = &a.subject {
+                v.push((format!("acknowledgments[{i}].subject"), s));
+            }
+        }
+        if let Some(r) = &self.inventory {
+            v.push(("inventory.select".to_string(), &r.select));
+        }
+        if let Some(r) = &self.exceptions {
+            v.push(("exceptions.select".to_string(), &r.select));
+        }
+        if let Some(r) = &self.telemetry {
+            v.push(("telemetry.canary".to_string(), &r.canary));
+            if let Some(b) = &r.baseline {
+                v.push(("telemetry.baseline".to_string(), b));
+            }
+        }
+        if let Some(r) = &self.authority {
+            v.push(("authority.select".to_string(), &r.select));
+        }
+        v
+    }
+
     /// Every blocker code this definition can raise.
     pub fn codes(&self) -> BTreeSet<String> {
         let mut c: BTreeSet<String> = ENGINE_CODES.iter().map(|s| s.to_string()).collect();
@@ -402,6 +639,24 @@ impl GateDefinition {
             c.insert(t.code.clone());
             c.insert(t.missing_code.clone());
             c.insert("evidence-missing".into());
+        }
+        // A single-artifact rule with a freshness limit raises `evidence-stale`.
+        let single = [
+            self.inventory.as_ref().map(|r| r.requirement()),
+            self.exceptions.as_ref().map(|r| r.requirement()),
+            self.telemetry.as_ref().map(|r| r.canary_requirement()),
+            self.telemetry
+                .as_ref()
+                .and_then(|r| r.baseline_requirement()),
+        ];
+        let subjects = self.acknowledgments.iter().map(|a| a.subject_requirement());
+        if single
+            .into_iter()
+            .chain(subjects)
+            .flatten()
+            .any(|r| r.max_age_days.is_some())
+        {
+            c.insert("evidence-stale".into());
         }
         c
     }

@@ -244,13 +244,11 @@ impl SecretKey {
     }
 }
 
-/// Verifies an Ed25519 signature strictly (no malleable or small-order forms).
+/// Whether `sig` is a valid Ed25519 signature of `msg` under `public` by evl's rule
+/// (docs/FORMAT.md §"Signature validity"): canonical encodings, no small-order points, the
+/// cofactored equation. `evl verify`'s batch equation accepts exactly the same signatures.
 pub fn verify(public: &PublicKey, msg: &[u8], sig: &SignatureBytes) -> bool {
-    let Some(vk) = public.verifying_key() else {
-        return false;
-    };
-    vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
-        .is_ok()
+    crate::batch_verify::verify_one(public.bytes(), msg, &sig.0)
 }
 
 /// Everything that can be wrong with a key file.

@@ -3,6 +3,7 @@
 //! The data path reads top-down: file → artifact → [`entry`] → [`store`] / [`merkle`] log →
 //! packet → evaluate → disposition → replay. Lower layers never import higher ones.
 
+pub mod basis;
 pub mod batch_verify;
 pub mod bundle;
 pub mod checkpoint;
@@ -18,6 +19,7 @@ pub mod evaluate;
 pub mod evidence;
 pub mod facts;
 pub mod gate;
+pub mod gate_test;
 pub mod ingest;
 pub mod keys;
 pub mod lineage;
@@ -26,6 +28,7 @@ pub mod registry;
 pub mod replay;
 pub mod store;
 pub mod timestamp;
+pub mod trust;
 pub mod verify;
 
 pub use digest::{Digest, EntryId};

@@ -46,8 +46,14 @@ pub struct Revision {
     pub superseded: Vec<(EntryId, EntryId)>,
     pub new_annotations: Vec<EntryId>,
     pub new_acknowledgments: Vec<EntryId>,
-    /// Verdict change the evidence delta caused, as `OLD → NEW`: the parent re-derived at the
-    /// as-of time of this revision's first recorded disposition, against that disposition.
+    /// The verdict of the parent's latest recorded disposition, if it has one.
+    pub parent_verdict: Option<Verdict>,
+    /// The parent re-derived at the as-of time of this revision's first recorded disposition
+    /// (with the engine that disposition was recorded with): what the parent's evidence
+    /// gives at that time, so time passing is not blamed on the delta.
+    pub parent_rederived: Option<Verdict>,
+    /// Verdict change the evidence delta caused, as `OLD → NEW`: `parent_rederived` against
+    /// this revision's first recorded disposition.
     pub verdict_change: Option<String>,
     pub blockers_added: Vec<String>,
     pub blockers_removed: Vec<String>,
@@ -162,9 +168,15 @@ pub fn lineage(ledger: &Ledger, packet: &EntryId) -> Result<Vec<Revision>, EvalE
         // as-of time of this revision's first recorded disposition, so time passing (evidence
         // ageing, exceptions expiring) is never blamed on the delta.
         let (mut verdict_change, mut blockers_added, mut blockers_removed) = (None, vec![], vec![]);
+        let mut parent_rederived = None;
         if let (Some(parent_id), Some(cur)) = (p.parent, dispositions.first()) {
             let input = crate::evaluate::load_input(ledger, &parent_id)?;
-            let prev = crate::evaluate::evaluate(&input, cur.document.as_of)?;
+            let prev = crate::evaluate::evaluate_with(
+                &cur.document.engine_version,
+                &input,
+                cur.document.as_of,
+            )?;
+            parent_rederived = Some(prev.verdict);
             if prev.verdict != cur.verdict {
                 verdict_change = Some(format!("{} → {}", prev.verdict, cur.verdict));
             }
@@ -176,7 +188,14 @@ pub fn lineage(ledger: &Ledger, packet: &EntryId) -> Result<Vec<Revision>, EvalE
             blockers_added = b.difference(&a).map(|s| s.to_string()).collect();
             blockers_removed = a.difference(&b).map(|s| s.to_string()).collect();
         }
+        let parent_verdict = p
+            .parent
+            .and(parent)
+            .and_then(|r| r.dispositions.last())
+            .map(|d| d.verdict);
         out.push(Revision {
+            parent_verdict,
+            parent_rederived,
             packet: id,
             name: p.name.clone(),
             revision: p.revision,

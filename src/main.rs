@@ -11,6 +11,10 @@ fn main() {
     #[cfg(unix)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        // A file-size limit (`ulimit -f`) hit mid-write is a storage failure like a full disk:
+        // the write returns EFBIG, the append rolls back and exits 5, instead of the process
+        // dying on SIGXFSZ with an unfinished batch in the log.
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let cli = evl::cli::parse();
     std::process::exit(evl::cli::run(cli));

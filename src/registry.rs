@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
-use crate::entry::{Entry, KeyGrant, Payload};
+use crate::entry::{Entry, KeyGrant, KeyRotate, Payload};
 use crate::keys::{KeyId, PublicKey, Role};
 
 /// One registered key and its history.
@@ -264,39 +264,59 @@ impl Registry {
     }
 
     /// Applies a key entry's effect (no-op for other kinds). The caller has authorized it.
+    /// A refused entry changes nothing: `evl verify` folds on past an entry it names, and a
+    /// half-applied rotation would misjudge every later entry.
     pub fn apply(&mut self, entry: &Entry, index: u64) -> Result<(), AuthError> {
         match &entry.body.payload {
             Payload::KeyAdd(g) => self.add(g, index),
             Payload::KeyRotate(r) => {
-                let old = self
-                    .keys
-                    .get(&r.old)
-                    .filter(|s| s.active_at(index))
-                    .ok_or_else(|| {
-                        AuthError::Registry(format!(
-                            "cannot rotate key {}: it is not an active key",
-                            short(&r.old)
-                        ))
-                    })?
-                    .clone();
-                self.retire(
-                    &r.old,
-                    index,
-                    format!("rotated to {}", short(&r.new_key.id())),
-                )?;
-                let grant = KeyGrant {
-                    name: old.name,
-                    public_key: r.new_key,
-                    roles: old.roles,
-                };
-                self.add(&grant, index)
+                let mut next = self.clone();
+                next.rotate(r, index)?;
+                *self = next;
+                Ok(())
             }
-            Payload::KeyRevoke(r) => self.retire(&r.key, index, r.reason.clone()),
+            Payload::KeyRevoke(r) => self.retire(&r.key, index, r.reason.clone(), false),
             _ => Ok(()),
         }
     }
 
-    fn retire(&mut self, id: &KeyId, index: u64, reason: String) -> Result<(), AuthError> {
+    /// Retires the rotated key and registers its successor (two steps, so on a copy).
+    fn rotate(&mut self, r: &KeyRotate, index: u64) -> Result<(), AuthError> {
+        let old = self
+            .keys
+            .get(&r.old)
+            .filter(|s| s.active_at(index))
+            .ok_or_else(|| {
+                AuthError::Registry(format!(
+                    "cannot rotate key {}: it is not an active key",
+                    short(&r.old)
+                ))
+            })?
+            .clone();
+        self.retire(
+            &r.old,
+            index,
+            format!("rotated to {}", short(&r.new_key.id())),
+            true,
+        )?;
+        let grant = KeyGrant {
+            name: old.name,
+            public_key: r.new_key,
+            roles: old.roles,
+        };
+        self.add(&grant, index)
+    }
+
+    /// Retires `id` at `index`. Only a rotation (which registers the successor with the same
+    /// roles) may retire the last active admin; a revocation's reason is the signer's text and
+    /// decides nothing.
+    fn retire(
+        &mut self,
+        id: &KeyId,
+        index: u64,
+        reason: String,
+        rotation: bool,
+    ) -> Result<(), AuthError> {
         let active_admins = self
             .keys
             .iter()
@@ -312,10 +332,7 @@ impl Registry {
                 state.name
             )));
         }
-        if state.roles.contains(&Role::Admin)
-            && active_admins == 0
-            && !reason.starts_with("rotated")
-        {
+        if state.roles.contains(&Role::Admin) && active_admins == 0 && !rotation {
             return Err(AuthError::Registry(format!(
                 "refusing to revoke '{}': it is the last active admin key and the ledger would have no admin",
                 state.name

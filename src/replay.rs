@@ -1,10 +1,11 @@
 //! Replay: re-derive a recorded disposition from its packet's basis at its recorded as-of
-//! time and prove byte equality with the stored document, or say exactly what differs.
+//! time, with the engine version it was recorded with, and prove byte equality with the
+//! stored document, or say exactly what differs (docs/FORMAT.md §"Dispositions").
 
 use crate::digest::{Digest, EntryId};
 use crate::disposition::{self, Disposition};
 use crate::entry::{DispositionRecord, Payload};
-use crate::evaluate::{self, ENGINE_VERSION, EntrySource, EvalError, EvalInput};
+use crate::evaluate::{self, ENGINE_VERSIONS, EntrySource, EvalError, EvalInput};
 
 /// The outcome of a replay.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,7 +14,9 @@ pub struct Replay {
     pub packet: EntryId,
     /// Whether the re-derived document equals the stored one byte for byte.
     pub matches: bool,
-    /// Set when the recorded engine version is not this evl's.
+    /// The engine version the disposition was recorded with, and re-derived with.
+    pub engine: String,
+    /// Set when the recorded engine version is not one this evl can derive with.
     pub engine_version: Option<EngineMismatch>,
     /// Basis (or packet, gate) digests the source does not hold.
     pub missing: Vec<String>,
@@ -21,10 +24,11 @@ pub struct Replay {
     pub differences: Vec<String>,
 }
 
-/// The recorded and current engine versions.
+/// A recorded engine version this evl does not have, and the versions it has.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineMismatch {
     pub recorded: String,
+    /// The versions this evl derives with, oldest first, comma-separated.
     pub current: String,
 }
 
@@ -61,18 +65,22 @@ pub fn replay_with(
         disposition: *id,
         packet: rec.packet,
         matches: false,
-        engine_version: (rec.engine_version != ENGINE_VERSION).then(|| EngineMismatch {
-            recorded: rec.engine_version.clone(),
-            current: ENGINE_VERSION.into(),
+        engine: rec.engine_version.clone(),
+        engine_version: (!ENGINE_VERSIONS.contains(&rec.engine_version.as_str())).then(|| {
+            EngineMismatch {
+                recorded: rec.engine_version.clone(),
+                current: ENGINE_VERSIONS.join(", "),
+            }
         }),
         missing: vec![],
         differences: vec![],
     };
     if let Some(m) = &r.engine_version {
         r.differences.push(format!(
-            "engine version: recorded {} but this evl is {}; the derivation may legitimately differ",
+            "engine version: recorded {} but this evl derives only with {}; it cannot re-derive this disposition",
             m.recorded, m.current
         ));
+        return r;
     }
     let Some(doc) = document else {
         r.missing.push(rec.document.to_hex());
@@ -101,7 +109,7 @@ pub fn replay_with(
             return r;
         }
     };
-    let derived = match evaluate::evaluate(&input, rec.as_of) {
+    let derived = match evaluate::evaluate_with(&rec.engine_version, &input, rec.as_of) {
         Ok(d) => d,
         Err(e) => {
             r.differences.push(format!("cannot re-evaluate: {e}"));

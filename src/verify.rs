@@ -27,6 +27,7 @@ use crate::merkle::{self, Hash, HashReader};
 use crate::registry::{KeyState, Registry};
 use crate::store::layout;
 use crate::store::{Commit, Ledger, Tag, View};
+use crate::trust;
 
 /// Signatures verified per batch equation (larger batches amortise more of the scalar work;
 /// a failing batch is bisected, so one bad signature costs about two batches more).
@@ -65,6 +66,9 @@ pub struct Report {
     pub artifacts_checked: u64,
     pub root: String,
     pub checkpoints: Vec<CheckpointStatus>,
+    /// What the verification trusted and why, when trust roots were given and held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted: Option<trust::Trusted>,
     pub failures: Vec<Failure>,
 }
 
@@ -103,6 +107,8 @@ pub struct Options<'a> {
     pub auditor_checkpoint: Option<(String, Vec<u8>)>,
     /// Called with (done, total) as entries are checked.
     pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
+    /// The trust roots to anchor the ledger in ([`trust::check`]); `None` checks integrity only.
+    pub trust: Option<&'a trust::Roots>,
 }
 
 /// The tree recomputed from the leaves: `levels[l][n]` is the hash of the complete subtree
@@ -165,7 +171,14 @@ type Decoded = (Hash, std::result::Result<(Entry, Digest), String>);
 /// Verifies everything in `ledger`. Storage errors are returned; every integrity problem is
 /// a [`Failure`] in the report.
 pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
-    let view = ledger.snapshot()?;
+    // A log that every other verb refuses (damage past the last commit that checks) is read
+    // as its index describes it, so that every difference is named; if even that fails, the
+    // refusal stands.
+    let view = match ledger.snapshot() {
+        Ok(v) => v,
+        Err(e @ crate::error::Error::Corrupt(_)) => ledger.forensic_snapshot().map_err(|_| e)?,
+        Err(e) => return Err(e),
+    };
     let mut report = Report {
         size: view.size(),
         ..Report::default()
@@ -231,7 +244,13 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     }
 
     // The ordered fold: positions, genesis, registry at each position, registry snapshots.
-    let origin = view.origin().unwrap_or_default();
+    let origin = match decoded.first().map(|(_, d)| d) {
+        Some(Ok((e, _))) => match &e.body.payload {
+            Payload::Genesis(g) => g.origin.clone(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
     let mut registry = Registry::default();
     let mut genesis = Digest::ZERO;
     let mut to_verify: Vec<ToVerify> = Vec::with_capacity(decoded.len());
@@ -432,6 +451,7 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     if let Some(a) = &opts.auditor_checkpoint {
         notes.push(a.clone());
     }
+    let mut latest = None;
     for (source, note) in notes {
         let all_admins: Vec<PublicKey> = registry
             .keys()
@@ -472,6 +492,9 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
                         format!("{source}: the consistency proof does not check"),
                     );
                 }
+                if latest.is_none() && view.latest_checkpoint() == Some(&note[..]) {
+                    latest = Some((note.clone(), cp.clone()));
+                }
                 report.checkpoints.push(CheckpointStatus {
                     source,
                     size: cp.size,
@@ -481,10 +504,72 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
             }
         }
     }
+    // Trust: the roots the auditor holds must anchor this ledger.
+    if let (Some(roots), Some(root), Some((_, Ok((g, id))))) = (opts.trust, root, decoded.first()) {
+        let root_at = |n: u64| (n <= size).then(|| merkle::root(n, &levels).ok()).flatten();
+        let latest = latest.as_ref().map(|(n, cp)| (n.as_slice(), cp.clone()));
+        match trust_subject(g, *id, &registry, size, root, latest, &root_at) {
+            Some(subject) => match trust::check(&subject, roots) {
+                Ok(t) => report.trusted = Some(t),
+                Err(fails) => {
+                    for f in fails {
+                        report.fail(None, "trust", f);
+                    }
+                }
+            },
+            None => report.fail(Some(0), "trust", "entry 0 is not a genesis entry"),
+        }
+    }
     report
         .failures
         .sort_by_key(|f| (f.index.is_none(), f.index));
     Ok(report)
+}
+
+/// What verifying the whole ledger established, for [`trust::check`]: `genesis` is entry 0
+/// (id `id`), `registry` the one the key entries define, `latest` the latest stored
+/// checkpoint as verified above.
+fn trust_subject<'a>(
+    genesis: &'a Entry,
+    id: Digest,
+    registry: &Registry,
+    size: u64,
+    root: Hash,
+    latest: Option<(&'a [u8], checkpoint::Verified)>,
+    root_at: &'a dyn Fn(u64) -> Option<Hash>,
+) -> Option<trust::Subject<'a>> {
+    let Payload::Genesis(g) = &genesis.body.payload else {
+        return None;
+    };
+    let admins = registry
+        .keys()
+        .values()
+        .filter(|s| s.roles.contains(&Role::Admin) && s.active_at(size.saturating_sub(1)))
+        .map(|s| trust::AdminKey {
+            name: s.name.clone(),
+            public_key: s.public_key,
+        })
+        .collect();
+    Some(trust::Subject {
+        what: "the ledger",
+        origin: &g.origin,
+        genesis: id,
+        genesis_signer: genesis.body.signer,
+        genesis_admins: g
+            .admins
+            .iter()
+            .map(|a| trust::AdminKey {
+                name: a.name.clone(),
+                public_key: a.public_key,
+            })
+            .collect(),
+        admins,
+        checkpoint: latest,
+        size,
+        root,
+        whole_tree: true,
+        root_at,
+    })
 }
 
 /// The body of the record at `offset`, which the framing walk found well formed.
@@ -616,16 +701,22 @@ fn check_tree(
 ) -> (Levels, Vec<(&'static str, Vec<(Option<u64>, String)>)>) {
     let size = leaves.len() as u64;
     let levels = Levels::build(leaves);
-    let stored = view.stored_hashes();
+    // The file as it is on disk, as for the other index files (see `check_indexes`).
+    let file = view.stored_hashes().file_bytes();
+    let have = (file.len() / 32) as u64;
+    let stored_at = |i: u64| {
+        Hash(
+            file[i as usize * 32..i as usize * 32 + 32]
+                .try_into()
+                .expect("32"),
+        )
+    };
     let want = tlog_tiles::tlog::stored_hash_count(size);
     let mut tree = Vec::new();
-    if stored.len() != want {
+    if have > want {
         tree.push((
             None,
-            format!(
-                "{} tree hashes are stored; the entries define {want}",
-                stored.len()
-            ),
+            format!("{have} tree hashes are stored; the entries define {want}"),
         ));
     }
     let roots: Vec<(Option<u64>, String)> = framed
@@ -639,9 +730,9 @@ fn check_tree(
     // When every commit's root matches the entries, a differing stored hash is the index
     // file's fault; otherwise it marks where the entries changed.
     let index_only = roots.is_empty();
-    let mismatched: Vec<(Option<u64>, String)> = (0..want.min(stored.len()))
+    let mismatched: Vec<(Option<u64>, String)> = (0..want.min(have))
         .into_par_iter()
-        .filter(|&i| stored.get(i).map(|h| Hash(*h)) != levels.get(i))
+        .filter(|&i| Some(stored_at(i)) != levels.get(i))
         .map(|i| {
             let (level, n) = tlog_tiles::tlog::split_stored_hash_index(i);
             if index_only {
@@ -677,88 +768,91 @@ fn check_indexes(
     } else {
         "the log was altered too: keep the index as evidence"
     };
-    let count = |name: &str, have: u64, want: u64, found: &mut Vec<(Option<u64>, String)>| {
-        if have != want {
+    // The index files as they are on disk (not as a reader rebuilds them past the durability
+    // mark): each complete record must be the one the log defines; a file may be shorter (a
+    // reader reads the rest from the log) but not longer.
+    let mut file = |name: &str,
+                    bytes: &[u8],
+                    width: usize,
+                    want: usize,
+                    expect: &(dyn Fn(usize) -> Option<Vec<u8>> + Sync),
+                    says: &(dyn Fn(usize) -> (Option<u64>, String) + Sync)| {
+        let have = bytes.len() / width;
+        if have > want {
             found.push((
                 None,
                 format!("the {name} index holds {have} records; the log defines {want} ({hint})"),
             ));
         }
-    };
-    let offsets = view.entry_offsets();
-    count(
-        "entry",
-        offsets.len(),
-        framed.entries.len() as u64,
-        &mut found,
-    );
-    found.extend(
-        framed
-            .entries
-            .par_iter()
-            .enumerate()
-            .filter(|(i, off)| offsets.u64(*i as u64) != Some(**off))
-            .map(|(i, _)| {
-                (
-                    Some(i as u64),
-                    format!("the entry index misplaces entry {i} ({hint})"),
-                )
-            })
-            .collect::<Vec<_>>(),
-    );
-    let ids = view.ids();
-    count("id", ids.dense().len(), decoded.len() as u64, &mut found);
-    found.extend(
-        decoded
-            .par_iter()
-            .enumerate()
-            .filter_map(|(i, (_, d))| {
-                let id = d.as_ref().ok()?.1;
-                (ids.get(i as u64) != Ok(Some((id.0, i as u64)))).then(|| {
-                    (
-                        Some(i as u64),
-                        format!("the id index record of entry {i} does not match its id ({hint})"),
-                    )
+        found.extend(
+            (0..have.min(want))
+                .into_par_iter()
+                .filter(|&i| expect(i).is_some_and(|e| bytes[i * width..(i + 1) * width] != *e))
+                .map(|i| {
+                    let (index, what) = says(i);
+                    (index, format!("{what} ({hint})"))
                 })
-            })
-            .collect::<Vec<_>>(),
+                .collect::<Vec<_>>(),
+        );
+    };
+    file(
+        "entry",
+        view.entry_offsets().file_bytes(),
+        8,
+        framed.entries.len(),
+        &|i| Some(framed.entries[i].to_le_bytes().to_vec()),
+        &|i| {
+            (
+                Some(i as u64),
+                format!("the entry index misplaces entry {i}"),
+            )
+        },
     );
-    let blobs = view.blobs();
-    count(
+    // An entry that does not decode has no id to compare (it is named as an entry failure).
+    let id_of = |i: usize| decoded[i].1.as_ref().ok().map(|(_, id)| id.0);
+    file(
+        "id",
+        view.ids().dense().file_bytes(),
+        layout::INDEX_RECORD,
+        decoded.len(),
+        &|i| Some(layout::index_record("ids", i as u64, &id_of(i)?, i as u64).to_vec()),
+        &|i| {
+            (
+                Some(i as u64),
+                format!("the id index record of entry {i} does not match its id"),
+            )
+        },
+    );
+    file(
         "blob",
-        blobs.dense().len(),
-        framed.blobs.len() as u64,
-        &mut found,
-    );
-    found.extend(
-        framed
-            .blobs
-            .par_iter()
-            .enumerate()
-            .filter(|(j, (off, _, d))| blobs.get(*j as u64) != Ok(Some((d.0, *off))))
-            .map(|(j, _)| {
-                (
-                    None,
-                    format!("blob index record {j} does not match the log ({hint})"),
-                )
-            })
-            .collect::<Vec<_>>(),
-    );
-    let commits = view.commit_offsets();
-    count(
-        "commit",
-        commits.len(),
-        framed.commits.len() as u64,
-        &mut found,
-    );
-    for (c, (off, _)) in framed.commits.iter().enumerate() {
-        if commits.u64(c as u64) != Some(*off) {
-            found.push((
+        view.blobs().dense().file_bytes(),
+        layout::INDEX_RECORD,
+        framed.blobs.len(),
+        &|j| {
+            let (off, _, d) = framed.blobs[j];
+            Some(layout::index_record("blobs", j as u64, &d.0, off).to_vec())
+        },
+        &|j| {
+            (
                 None,
-                format!("commit index record {c} does not match the log ({hint})"),
-            ));
-        }
-    }
+                format!("blob index record {j} does not match the log"),
+            )
+        },
+    );
+    file(
+        "commit",
+        view.commit_offsets().file_bytes(),
+        8,
+        framed.commits.len(),
+        &|c| Some(framed.commits[c].0.to_le_bytes().to_vec()),
+        &|c| {
+            (
+                None,
+                format!("commit index record {c} does not match the log"),
+            )
+        },
+    );
+    let (ids, blobs) = (view.ids(), view.blobs());
     // Each lookup run must be exactly the records the log defines for its range, sorted and
     // each with the check of its place.
     let id_recs: Vec<([u8; 32], u64)> = decoded

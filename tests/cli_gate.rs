@@ -131,6 +131,12 @@ impl Flagship {
     fn key(&self, name: &str) -> PathBuf {
         self.dir.join("keys").join(format!("{name}.key"))
     }
+
+    /// The genesis entry id: the trust root an auditor holds for verify-bundle.
+    fn genesis(&self) -> String {
+        assert_eq!(self.log[0]["kind"], "genesis");
+        self.log[0]["id"].as_str().unwrap().to_string()
+    }
 }
 
 /// The one payload object of a `evl log --json` entry.
@@ -206,16 +212,31 @@ fn ledger_copy() -> (tempfile::TempDir, PathBuf) {
     (t, l)
 }
 
+/// Runs evl to completion; never accepts a panic (exit 101 or a panic message), whatever the
+/// caller then expects of the exit code.
 fn run(ledger: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("evl")
+    // Auditor state beside the ledger (each copy its own), never in the home directory.
+    let state = ledger
+        .parent()
+        .expect("a ledger in a directory")
+        .join("state");
+    let o = Command::cargo_bin("evl")
         .unwrap()
         .arg("--ledger")
         .arg(ledger)
         .args(args)
         .env_remove("EVL_KEY")
         .env_remove("EVL_LEDGER")
+        .env_remove("EVL_STATE_DIR")
+        .env("XDG_STATE_HOME", state)
         .output()
-        .unwrap()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() != Some(101) && !err.contains("panicked"),
+        "evl {args:?} panicked: {err}"
+    );
+    o
 }
 
 fn code(o: &Output) -> i32 {
@@ -344,7 +365,8 @@ fn evaluate_v4_json_is_deterministic_equals_the_recorded_document_and_matches_th
     );
 
     let d: Value = serde_json::from_slice(&a).unwrap();
-    assert_eq!(d["format"], "evl-disposition/v1");
+    assert_eq!(d["format"], "evl-disposition/v2");
+    assert_eq!(d["engine_version"], "evl-engine/2");
     assert_eq!(d["packet"], v4.as_str());
     assert_eq!(d["revision"], 4);
     assert_eq!(d["as_of"], AS_OF);
@@ -363,6 +385,43 @@ fn evaluate_v4_json_is_deterministic_equals_the_recorded_document_and_matches_th
         })
         .collect();
     assert_eq!(blocker_set(&d), want);
+    // What would clear each blocker: the stale drill needs a passing drill of that path, fresh
+    // through the checkpoint (observed from 14 days before it), superseding the stale one.
+    let grpc = f.artifact("drill-legacy-grpc-settlement-adapter-2026-04-05.toml");
+    let policy = f.artifact("east-west-authorization-baseline-2026-04-17.yaml");
+    let unblock = |code: &str, name: &str| {
+        d["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["code"] == code && b["subject"]["name"] == name)
+            .unwrap()["unblock"]
+            .clone()
+    };
+    let u = unblock("rollback-drill-stale", "legacy-grpc-settlement-adapter");
+    assert_eq!(u["action"], "refresh-evidence");
+    assert_eq!(u["kind"], "rollback-drill");
+    assert_eq!(u["min_tier"], "authoritative");
+    assert_eq!(u["subject"], grpc.as_str());
+    assert_eq!(u["observed_after"], "2026-04-16T00:00:00Z");
+    assert_eq!(u["by"], "2026-04-30T00:00:00Z");
+    let u = unblock("acknowledgment-missing", "data-platform");
+    assert_eq!(u["action"], "acknowledge");
+    assert_eq!(u["role"], "security-signer");
+    assert_eq!(u["subject"], policy.as_str());
+    assert_eq!(
+        u["text"],
+        format!(
+            "a key holding the security-signer role signs `evl ack --topic east-west-authorization-policy --namespace data-platform --subject {}`; pin it in a new packet revision before the proposed checkpoint 2026-04-30T00:00:00Z",
+            &policy[..12]
+        )
+    );
+    let u = unblock("exception-expires-before-checkpoint", "mesh-cert-exc-117");
+    assert_eq!(u["action"], "renew-exception");
+    assert_eq!(u["by"], "2026-04-24T00:00:00Z", "before it expires");
+    let u = unblock("compatibility-unresolved", "payments/payments-ledger-sync");
+    assert_eq!(u["action"], "update-inventory");
+    assert_eq!(u["sealed"], true, "the gate reads only a sealed inventory");
     let s = &d["scope"];
     assert_eq!(strs(&s["in_scope_workloads"]), V4_IN_SCOPE);
     assert_eq!(strs(&s["out_of_scope_workloads"]), V4_OUT_OF_SCOPE);
@@ -696,17 +755,37 @@ fn export_then_verify_bundle_offline() {
         std::fs::read(&file).unwrap(),
         std::fs::read(f.dir.join("packet-v4.evlb")).unwrap()
     );
-    // Offline: no ledger at all (point --ledger somewhere empty).
+    // Offline: no ledger at all (point --ledger somewhere empty). Without a trust root the
+    // auditor holds, nothing is verified: one line says which flags supply one.
     let nowhere = t.path().join("no-ledger");
-    let o = evl(&nowhere, &["verify-bundle", p(&file)]);
+    let o = run(&nowhere, &["verify-bundle", p(&file)]);
+    assert_eq!(code(&o), INVALID, "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no trust root") && stderr(&o).contains("--genesis"));
+    let genesis = f.genesis();
+    let o = evl(
+        &nowhere,
+        &["verify-bundle", p(&file), "--genesis", &genesis],
+    );
     assert!(
         stdout(&o).contains("verified offline: 36 entries, 12 artifacts, 36 inclusion proofs against a checkpoint of size 42, 4 disposition(s) replayed"),
         "{}",
         stdout(&o)
     );
+    assert!(
+        stdout(&o).contains(&format!("genesis     {genesis}")),
+        "{}",
+        stdout(&o)
+    );
     assert!(!nowhere.exists(), "verify-bundle created a ledger");
-    let j = json(&evl(&nowhere, &["verify-bundle", p(&file), "--json"]));
+    let j = json(&evl(
+        &nowhere,
+        &["verify-bundle", p(&file), "--json", "--genesis", &genesis],
+    ));
     assert_eq!(j["verified"], true);
+    assert_eq!(j["trusted"]["genesis"], genesis.as_str());
+    assert_eq!(j["trusted"]["size"], 42);
     assert_eq!(j["packet"], v4.as_str());
     assert_eq!(j["dispositions_replayed"], 4);
     assert_eq!(j["failures"], serde_json::json!([]));
@@ -724,11 +803,15 @@ fn any_altered_bundle_byte_fails_verification_naming_what() {
     positions.extend((0..20).map(|i| 200 + i * (n - 400) / 20));
     let file = t.path().join("flipped.evlb");
     let nowhere = t.path().join("no-ledger");
+    let genesis = f.genesis();
     for &pos in &positions {
         let mut b = good.clone();
         b[pos] ^= 0x01;
         std::fs::write(&file, &b).unwrap();
-        let o = run(&nowhere, &["verify-bundle", p(&file)]);
+        let o = run(
+            &nowhere,
+            &["verify-bundle", p(&file), "--genesis", &genesis],
+        );
         let err = stderr(&o);
         assert_eq!(
             code(&o),
@@ -767,7 +850,10 @@ fn any_altered_bundle_byte_fails_verification_naming_what() {
         vec![],
     ] {
         std::fs::write(&file, &b).unwrap();
-        let o = run(&nowhere, &["verify-bundle", p(&file)]);
+        let o = run(
+            &nowhere,
+            &["verify-bundle", p(&file), "--genesis", &genesis],
+        );
         assert_eq!(code(&o), INVALID, "{}", stderr(&o));
         assert!(stderr(&o).contains("FAIL "), "{}", stderr(&o));
     }
@@ -917,17 +1003,49 @@ fn narrow_refuses_a_workload_outside_the_packet() {
     );
 }
 
+/// A disposition document's verdict and blockers (code, subject type, subject name): what
+/// `watch` compares to decide whether a result changed.
+fn result_of(doc: &Value) -> (String, Vec<(String, String, String)>) {
+    let blockers = doc["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            (
+                s(&b["code"]),
+                s(&b["subject"]["type"]),
+                s(&b["subject"]["name"]),
+            )
+        })
+        .collect();
+    (doc["verdict"].as_str().unwrap().to_string(), blockers)
+}
+
+/// The dispositions recorded for `packet`, in log order: (entry id, document).
+fn dispositions_of(l: &Path, packet: &str) -> Vec<(String, Value)> {
+    json(&evl(l, &["log", "--kind", "disposition", "--json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| payload(e)["packet"] == packet)
+        .map(|e| {
+            let doc = payload(e)["document"].as_str().unwrap().to_string();
+            let id = e["id"].as_str().unwrap().to_string();
+            (id, json(&evl(l, &["cat", &doc])))
+        })
+        .collect()
+}
+
+/// `evl watch` on the wall clock: the first look records exactly when the result at the time
+/// it printed differs from the last one recorded for the newest revision (`evl evaluate` at
+/// that time is the oracle); the second look, with nothing changed, records nothing.
 #[test]
 fn watch_records_only_when_the_result_changed() {
     let f = flagship();
     let (_t, l) = ledger_copy();
-    let count = |l: &Path| {
-        json(&evl(l, &["log", "--kind", "disposition", "--json"]))
-            .as_array()
-            .unwrap()
-            .len()
-    };
     let hana = f.key("hana-okafor");
+    let v5 = f.packet(5);
     let args = [
         "watch",
         &f.packet(4),
@@ -938,34 +1056,138 @@ fn watch_records_only_when_the_result_changed() {
         "--key",
         p(&hana),
     ];
-    let n0 = count(&l);
+    let before = dispositions_of(&l, &v5);
     let first = stdout(&evl(&l, &args));
-    let n1 = count(&l);
     // Watch follows the newest descendant of v4: v5.
     assert!(first.contains("revision 5"), "{first}");
-    if first.contains("recorded") {
-        assert_eq!(n1, n0 + 1, "{first}");
-        let last = json(&evl(&l, &["log", "--kind", "disposition", "--json"]));
-        let last = payload(last.as_array().unwrap().last().unwrap()).clone();
-        assert_eq!(last["packet"], f.packet(5).as_str());
-        // What it recorded replays.
-        let id = json(&evl(&l, &["log", "--kind", "disposition", "--json"]))
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        evl(&l, &["replay", &id]);
+    let now = first.split_whitespace().next().unwrap();
+    let at_now = result_of(&json(&evl(
+        &l,
+        &["evaluate", &v5, "--as-of", now, "--json"],
+    )));
+    let last = result_of(&before.last().expect("the flagship records v5").1);
+    let after = dispositions_of(&l, &v5);
+    if at_now != last {
+        assert!(first.contains(", recorded "), "{first}");
+        assert_eq!(after.len(), before.len() + 1, "{first}");
+        let (id, doc) = after.last().unwrap();
+        assert_eq!(result_of(doc), at_now);
+        assert_eq!(doc["as_of"], now);
+        evl(&l, &["replay", id]);
     } else {
-        assert!(first.contains("unchanged"), "{first}");
-        assert_eq!(n1, n0);
+        assert!(first.contains(" unchanged"), "{first}");
+        assert_eq!(after.len(), before.len(), "{first}");
     }
     let second = stdout(&evl(&l, &args));
     assert!(second.contains("unchanged"), "second look: {second}");
     assert!(!second.contains("recorded"), "second look: {second}");
-    assert_eq!(count(&l), n1, "the second look recorded a disposition");
+    assert_eq!(
+        dispositions_of(&l, &v5).len(),
+        after.len(),
+        "the second look recorded a disposition"
+    );
+}
+
+/// A clock for `watch_with` that starts at a given time and moves only when watch sleeps.
+struct SimulatedClock {
+    now: i64,
+    slept: Vec<u64>,
+}
+
+impl evl::cli::Clock for SimulatedClock {
+    fn now(&mut self) -> evl::timestamp::Timestamp {
+        evl::timestamp::Timestamp(self.now)
+    }
+    fn sleep(&mut self, d: std::time::Duration) {
+        self.slept.push(d.as_secs());
+        self.now += d.as_secs() as i64;
+    }
+}
+
+/// The deadline path: on a simulated clock, looks that find nothing new and nothing due print
+/// nothing and record nothing; the first look at or after the deadline the previous look
+/// announced re-evaluates with no new entry and records the changed result.
+#[test]
+fn watch_re_evaluates_when_a_deadline_passes_with_nothing_appended() {
+    use clap::Parser as _;
+    let f = flagship();
+    let (_t, l) = ledger_copy();
+    let v5 = f.packet(5);
+    let day = 86_400;
+    let cli = evl::cli::Cli::try_parse_from([
+        "evl",
+        "--ledger",
+        p(&l),
+        "watch",
+        &f.packet(4),
+        "--key",
+        p(&f.key("hana-okafor")),
+        "--interval",
+        &day.to_string(),
+        "--iterations",
+        "4",
+    ])
+    .unwrap();
+    let evl::cli::Command::Watch(evl::cli::Lazy(args)) = cli.command else {
+        panic!("parsed as another verb")
+    };
+    let start: evl::timestamp::Timestamp = "2026-04-21T00:00:00Z".parse().unwrap();
+    let mut clock = SimulatedClock {
+        now: start.seconds(),
+        slept: vec![],
+    };
+    let before = dispositions_of(&l, &v5);
+    let mut out = Vec::new();
+    let code = evl::cli::watch_with(&cli.global, args, &mut clock, &mut out).unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(
+        clock.slept, [day as u64; 3],
+        "three waits between four looks"
+    );
+    let out = String::from_utf8(out).unwrap();
+    let after = dispositions_of(&l, &v5);
+    // Look 1 (04-21): v5 is still NARROW, as recorded; the next change is announced. Looks 2
+    // and 3 (04-22, 04-23): nothing new, nothing due, nothing printed. Look 4 (04-24): the
+    // exception mesh-cert-exc-117 has expired, so the verdict is HOLD, recorded.
+    let lines: Vec<&str> = out.lines().collect();
+    let name = "Service-Mesh-mTLS-Enforcement-Gate-Packet-v5 revision 5";
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(
+        lines[0],
+        format!("2026-04-21T00:00:00Z  {name}: NARROW unchanged")
+    );
+    assert_eq!(lines[1], "    next change expected at 2026-04-24T00:00:00Z");
+    assert_eq!(
+        lines[2],
+        format!(
+            "2026-04-24T00:00:00Z  {name}: HOLD ({} blocker(s)), recorded {}",
+            after.last().unwrap().1["blockers"]
+                .as_array()
+                .unwrap()
+                .len(),
+            after.last().unwrap().0
+        )
+    );
+    assert_eq!(lines[3], "    next change expected at 2026-04-27T00:00:00Z");
+    assert_eq!(after.len(), before.len() + 1);
+    let (id, doc) = after.last().unwrap();
+    assert_eq!(doc["as_of"], "2026-04-24T00:00:00Z");
+    assert_eq!(doc["verdict"], "hold");
+    assert!(
+        result_of(doc).1.contains(&(
+            "exception-expired".into(),
+            "exception".into(),
+            "mesh-cert-exc-117".into()
+        )),
+        "{doc:#}"
+    );
+    // It is exactly what evaluate derives at that time, and it replays.
+    let derived = json(&evl(
+        &l,
+        &["evaluate", &v5, "--as-of", "2026-04-24T00:00:00Z", "--json"],
+    ));
+    assert_eq!(result_of(doc), result_of(&derived));
+    evl(&l, &["replay", id]);
 }
 
 #[test]
@@ -1092,7 +1314,9 @@ fn lineage_attributes_only_the_evidence_delta_to_a_revision() {
     );
     let text = stdout(&evl(&l, &["lineage", &f.packet(4)]));
     assert!(
-        text.contains("this delta changed the verdict: ESCALATE → NARROW"),
+        text.contains(
+            "  recorded verdict ESCALATE → NARROW (the parent's last recorded against this revision's first)\n  this evidence delta changed the verdict: ESCALATE → NARROW (the parent re-derived as of 2026-04-20T00:00:00Z)\n"
+        ),
         "{text}"
     );
     assert!(!text.contains("+ blocker exception-expired"), "{text}");
@@ -1125,17 +1349,25 @@ fn export_with_a_fresh_checkpoint_carries_a_disposition_recorded_after_the_last_
         &l,
         &["export", &v4, "-o", p(&file), "--checkpoint-key", p(&admin)],
     );
-    let j = json(&evl(&l, &["verify-bundle", p(&file), "--json"]));
+    let j = json(&evl(
+        &l,
+        &[
+            "verify-bundle",
+            p(&file),
+            "--json",
+            "--genesis",
+            &f.genesis(),
+        ],
+    ));
     assert_eq!(j["verified"], true, "{j}");
     assert_eq!(j["dispositions_replayed"], 5, "{j}");
     assert_eq!(j["checkpoint_size"], 43, "{j}");
 }
 
-/// `evl export` without `--checkpoint-key` uses the latest stored checkpoint and silently leaves
-/// out every disposition (and narrowing proposal / annotation) recorded after it, while an
-/// entry of the lineage or basis beyond the checkpoint is an error (`BeyondCheckpoint`). The
-/// auditor receives a bundle that verifies but lacks the newest recommendation, and nobody is
-/// told.
+/// `evl export` without `--checkpoint-key` uses the latest stored checkpoint. A disposition of
+/// the lineage recorded after it cannot be carried (its proof needs a larger tree), and is
+/// never silently left out: export refuses with exit 2 naming it and the way out
+/// (docs/FORMAT.md §"Bundles"), and writes no file.
 #[test]
 fn export_never_silently_omits_a_disposition_of_the_lineage() {
     let f = flagship();
@@ -1167,19 +1399,18 @@ fn export_never_silently_omits_a_disposition_of_the_lineage() {
         .to_string();
     let file = t.path().join("v4.evlb");
     let o = run(&l, &["export", &v4, "-o", p(&file)]);
-    if code(&o) == 0 {
-        let j = json(&evl(&l, &["verify-bundle", p(&file), "--json"]));
-        assert_eq!(
-            j["dispositions_replayed"], 5,
-            "the bundle lacks disposition {newest}: {j}"
-        );
-    } else {
-        assert!(
-            stderr(&o).contains(&newest) || stderr(&o).contains(&newest[..12]),
-            "{}",
-            stderr(&o)
-        );
-    }
+    let err = stderr(&o);
+    assert_eq!(code(&o), INPUT, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("evl: ")
+            && err.contains(&newest)
+            && err.contains("beyond the checkpoint")
+            && err.contains("--checkpoint-key"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+    assert!(!file.exists(), "a refused export wrote {}", file.display());
 }
 
 /// A bundle whose inclusion proofs belong to another tree (the same ledger one checkpoint
@@ -1242,7 +1473,10 @@ fn a_bundle_with_proofs_from_another_tree_fails() {
     )
     .unwrap();
     let nowhere = t.path().join("no-ledger");
-    let o = run(&nowhere, &["verify-bundle", p(&file)]);
+    let o = run(
+        &nowhere,
+        &["verify-bundle", p(&file), "--genesis", &f.genesis()],
+    );
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let err = stderr(&o);
     assert!(!err.contains("panicked"), "{err}");

@@ -48,7 +48,9 @@ impl Ledger {
     }
     fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("evl").unwrap();
-        c.arg("--ledger").arg(self.p("ledger"));
+        c.env("XDG_STATE_HOME", self.p("state"))
+            .arg("--ledger")
+            .arg(self.p("ledger"));
         c
     }
     fn json(&self, args: &[&str]) -> Value {

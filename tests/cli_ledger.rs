@@ -6,6 +6,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{Fixture, RICH_BLOBS, RICH_SIZE, evl_bin, rich, run, store};
@@ -457,7 +458,8 @@ fn bad_inputs_give_one_line_and_leave_the_ledger_unchanged() {
         &["unknown entry kind 'bogus'"],
     );
 
-    // Clap's usage errors also exit 2; their first line names the bad value.
+    // Argument errors caught while parsing are one `evl: …` line too, exit 2, naming the bad
+    // value and where the verb's help is.
     for (argv, needle) in [
         (
             add(&[])
@@ -480,14 +482,46 @@ fn bad_inputs_give_one_line_and_leave_the_ledger_unchanged() {
     ] {
         let before = f.snapshot();
         let out = f.evl(&argv);
-        assert_eq!(out.code, INPUT, "{out:#?}");
-        let first = out.stderr.lines().next().unwrap_or_default();
-        assert!(
-            first.starts_with("error: invalid value") && first.contains(needle),
-            "{out:#?}"
-        );
+        out.refused(INPUT, &["invalid value", needle, "(see 'evl add --help')"]);
         assert_eq!(f.snapshot(), before);
     }
+    let admin = f.key("admin").display().to_string();
+    for (argv, needles) in [
+        (
+            vec![
+                "key", "add", "x", "--pub", &admin, "--role", "wizard", "--key", &admin,
+            ],
+            &["unknown role 'wizard'", "(see 'evl key add --help')"][..],
+        ),
+        (
+            vec!["evaluate", "abc", "--as-of", "2026-02-30"],
+            &["'2026-02-30' for '--as-of", "(see 'evl evaluate --help')"][..],
+        ),
+        (
+            vec!["add", "x.txt", "--kind", "note", "--key", &admin],
+            &["required arguments were not provided: --tier <TIER>"][..],
+        ),
+        (
+            vec!["frobnicate"],
+            &["unrecognized subcommand 'frobnicate'", "(see 'evl --help')"][..],
+        ),
+        (
+            vec!["log", "--bogus"],
+            &["unexpected argument '--bogus'"][..],
+        ),
+    ] {
+        let before = f.snapshot();
+        f.evl(&argv).refused(INPUT, needles);
+        assert_eq!(f.snapshot(), before);
+    }
+    // Help and version stay what clap prints, on stdout with exit 0.
+    let help = f.evl(["add", "--help"]).ok();
+    assert!(
+        help.stdout.contains("Usage: evl add") && help.stderr.is_empty(),
+        "{help:#?}"
+    );
+    let version = f.evl(["--version"]).ok();
+    assert!(version.stdout.starts_with("evl "), "{version:#?}");
 
     // A claimed time inside the documented 5-minute skew is accepted.
     let near = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc3339();
@@ -684,14 +718,40 @@ fn ledger_in_use_is_reported_and_waited_for() {
     waiting
         .arg("--ledger")
         .arg(f.ledger())
-        .args(["--wait", "2", "add"])
+        .args(["--wait", "30", "add"])
         .arg(&file)
         .args(["--kind", "drill", "--tier", "operational", "--key"])
         .arg(&owner)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = waiting.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    let mut child = waiting.spawn().unwrap();
+    // Proof that it waited, not that it came late: it opened the lock file while the lock is
+    // held (a writer opens it only to take the lock) and is still running a while later
+    // (without waiting it would have exited 4 at once), with nothing appended.
+    let lock = f.ledger().join("lock").canonicalize().unwrap();
+    let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let holds_lock = || {
+        std::fs::read_dir(&fds).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == lock))
+        })
+    };
+    let mut looks = 0;
+    while !holds_lock() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the waiting add ended before it reached the lock"
+        );
+        looks += 1;
+        assert!(looks < 3000, "the waiting add never opened the lock file");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "with --wait, evl must keep waiting while the lock is held"
+    );
+    assert_eq!(store::entries(&f.ledger()).len() as u64, RICH_SIZE);
     drop(held);
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -735,6 +795,7 @@ fn closed_stdout_is_not_a_panic() {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
         let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("evl"))
+            .env("XDG_STATE_HOME", f.state())
             .arg("--ledger")
             .arg(f.ledger())
             .args(&argv)
@@ -746,4 +807,113 @@ fn closed_stdout_is_not_a_panic() {
         assert_ne!(o.status.code(), Some(101), "{argv:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{argv:?}: {stderr}");
     }
+}
+
+/// A storage failure is exit 5 with one line, and the ledger stays exactly as it was: a
+/// file-size limit (`ulimit -f`) hit in the middle of an append's write, and a ledger the
+/// process may read but not write.
+#[test]
+fn storage_failures_exit_5_and_leave_the_log_byte_identical() {
+    use std::os::unix::process::CommandExt;
+    let f = rich().copy();
+    let log = f.ledger().join("log");
+    let before_log = std::fs::read(&log).unwrap();
+    let before = f.snapshot();
+    let owner = f.key("owner-v2").display().to_string();
+    let big = f.file("big.bin", &vec![0x5a; 256 * 1024]);
+    let big = big.display().to_string();
+    let ledger = f.ledger().display().to_string();
+    let argv = [
+        "--ledger", &ledger, "add", &big, "--kind", "note", "--tier", "excluded", "--key", &owner,
+    ];
+
+    // The limit lets the append start writing and stops it 4 KiB later.
+    let limit = before_log.len() as u64 + 4096;
+    let mut cmd = std_evl();
+    cmd.args(argv).env("XDG_STATE_HOME", f.state());
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run(&mut assert_cmd::Command::from_std(cmd));
+    out.refused(5, &["ledger's file", "log"]);
+    assert_eq!(std::fs::read(&log).unwrap(), before_log, "the log changed");
+    assert_eq!(f.snapshot(), before);
+
+    // Read-only: as root, the append runs as `nobody` (root writes anywhere); otherwise the
+    // ledger's modes take write permission away.
+    let root = unsafe { libc::geteuid() } == 0;
+    let ledger_files: Vec<PathBuf> = std::iter::once(f.ledger())
+        .chain(std::iter::once(f.ledger().join("index")))
+        .chain(walk(&f.ledger()).into_iter().filter(|p| p.is_file()))
+        .collect();
+    if root {
+        for p in [f.root.path().to_path_buf(), f.path("keys"), f.path("files")]
+            .iter()
+            .chain(&ledger_files)
+        {
+            let mode = if p.is_dir() { 0o755 } else { 0o644 };
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        std::os::unix::fs::chown(f.key("owner-v2"), Some(65534), Some(65534)).unwrap();
+    } else {
+        for p in &ledger_files {
+            let mode = if p.is_dir() { 0o555 } else { 0o444 };
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+    let small = f.file("small.txt", b"read-only?\n").display().to_string();
+    let mut argv = argv.to_vec();
+    argv[3] = &small;
+    let mut cmd = std_evl();
+    cmd.args(&argv).env("XDG_STATE_HOME", f.state());
+    if root {
+        cmd.env("HOME", f.root.path());
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let out = run(&mut assert_cmd::Command::from_std(cmd));
+    out.refused(5, &["Permission denied"]);
+    assert_eq!(std::fs::read(&log).unwrap(), before_log, "the log changed");
+    for p in &ledger_files {
+        let mode = if p.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    assert_eq!(f.snapshot(), before);
+}
+
+/// The evl binary as a std command (for `pre_exec`), blind to the developer's environment.
+fn std_evl() -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("evl"));
+    for v in ["EVL_LEDGER", "EVL_KEY", "EVL_STATE_DIR", "XDG_STATE_HOME"] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Every path under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
 }

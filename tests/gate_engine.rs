@@ -951,6 +951,11 @@ fn lineage_names_the_delta_that_changed_each_verdict() {
     let l = lineage::lineage(&f.w.ledger, &f.v4).unwrap();
     assert_eq!(l.iter().map(|r| r.revision).collect::<Vec<_>>(), [2, 3, 4]);
     assert_eq!(l[1].verdict_change.as_deref(), Some("HOLD → ESCALATE"));
+    assert_eq!(l[1].parent_verdict, Some(Verdict::Hold));
+    assert_eq!(l[1].parent_rederived, Some(Verdict::Hold));
+    assert_eq!(l[2].parent_verdict, Some(Verdict::Escalate));
+    assert_eq!(l[2].parent_rederived, Some(Verdict::Escalate));
+    assert_eq!(l[0].parent_verdict, None, "v2 has no parent");
     assert_eq!(
         l[1].superseded.len(),
         1,
@@ -1007,7 +1012,16 @@ fn bundles_verify_offline_and_any_altered_byte_fails() {
     let root = f.w.ledger.root(size).unwrap();
     let note = checkpoint::sign(ORIGIN, size, root, &f.w.k.admin);
     let bytes = bundle::export(&f.w.ledger, &f.v4, &note).unwrap();
-    let r = bundle::verify_bundle(&bytes);
+    // The auditor's trust root: the genesis id, known from the ledger, not from the bundle.
+    let roots = evl::trust::Roots {
+        genesis: Some(f.w.ledger.genesis_id().unwrap()),
+        ..Default::default()
+    };
+    // Without one, nothing is verified.
+    let r = bundle::verify_bundle(&bytes, &Default::default());
+    assert!(r.failures[0].contains("no trust root"), "{:#?}", r.failures);
+    assert_eq!(r.entries_checked, 0);
+    let r = bundle::verify_bundle(&bytes, &roots);
     assert!(r.ok(), "{:#?}", r.failures);
     assert_eq!(r.dispositions_replayed, 2);
     assert!(r.artifacts_checked >= 12 && r.proofs_checked == r.entries_checked);
@@ -1018,7 +1032,7 @@ fn bundles_verify_offline_and_any_altered_byte_fails() {
     for i in positions {
         let mut b = bytes.clone();
         b[i] ^= 0x01;
-        let r = bundle::verify_bundle(&b);
+        let r = bundle::verify_bundle(&b, &roots);
         assert!(
             !r.ok(),
             "flipping byte {i} of {} went unnoticed",
@@ -1030,7 +1044,7 @@ fn bundles_verify_offline_and_any_altered_byte_fails() {
     let mut b = bytes.clone();
     let n = b.len();
     b[n - 2] ^= 0x20;
-    let r = bundle::verify_bundle(&b);
+    let r = bundle::verify_bundle(&b, &roots);
     assert!(
         r.failures
             .iter()
@@ -1124,5 +1138,58 @@ fn the_launch_gate_runs_on_the_same_engine() {
         d.trace
             .iter()
             .any(|l| l.rule == "waf-at-edge" && l.outcome == "pass")
+    );
+}
+
+/// A revision whose evidence delta changes nothing, recorded after the authority snapshot
+/// lapsed: its recorded verdict (ESCALATE) differs from the parent's (HOLD), and lineage must
+/// say so, attributing the change to time, not to the delta, instead of "verdict unchanged".
+#[test]
+fn lineage_tells_a_recorded_change_from_time_apart_from_one_the_delta_made() {
+    let f = flagship();
+    f.w.record(&f.v2, "2026-04-18T12:00:00Z");
+    let note = f.w.annotate(
+        f.v2,
+        AnnotationKind::Note,
+        "no change",
+        "2026-05-12T01:00:00Z",
+    );
+    let mut b = f.common.clone();
+    b.push(note);
+    let later = f.w.packet(
+        3,
+        Some(f.v2),
+        f.gate,
+        &ALL,
+        &b,
+        "2026-05-12T02:00:00Z",
+        "later",
+    );
+    let r = f.w.record(&later, "2026-05-12T03:00:00Z");
+    let l = lineage::lineage(&f.w.ledger, &later).unwrap();
+    assert_eq!(l.len(), 2);
+    let rev = &l[1];
+    assert_eq!(rev.dispositions[0].id, r);
+    assert_eq!(rev.dispositions[0].verdict, Verdict::Escalate);
+    assert_eq!(rev.parent_verdict, Some(Verdict::Hold));
+    assert_eq!(rev.parent_rederived, Some(Verdict::Escalate));
+    assert_eq!(
+        rev.verdict_change, None,
+        "the delta (a note) changed nothing"
+    );
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_evl"))
+        .arg("--ledger")
+        .arg(f.w.ledger.path())
+        .args(["lineage", &later.to_hex()])
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(!text.contains("verdict unchanged"), "{text}");
+    assert!(
+        text.contains(
+            "  recorded verdict HOLD → ESCALATE (the parent's last recorded against this revision's first)\n  this evidence delta did not change the verdict: the parent re-derived as of 2026-05-12T03:00:00Z gives ESCALATE too; time passing changed it from HOLD\n"
+        ),
+        "{text}"
     );
 }

@@ -47,6 +47,7 @@ impl Fx {
     fn run_in(&self, ledger: &Path, args: &[&str]) -> Out {
         let o = Command::cargo_bin("evl")
             .unwrap()
+            .env("XDG_STATE_HOME", self.root.join("state"))
             .arg("--ledger")
             .arg(ledger)
             .args(args)
@@ -182,7 +183,7 @@ fn build_fixture() -> Fx {
         "add",
         &f,
         "--kind",
-        "workload-inventory",
+        "inventory-export",
         "--tier",
         "authoritative",
         "--key",
@@ -397,6 +398,12 @@ fn verify_with(fx: &Fx, note: &Path, needle: &str) {
         .collect();
     assert_eq!(fail.len(), 1, "expected one FAIL line: {}", o.stderr);
     assert!(fail[0].contains(needle), "'{}' lacks '{needle}'", fail[0]);
+    let named = format!("checkpoint {}", note.display());
+    assert!(
+        fail[0].contains(&named),
+        "'{}' does not name {named}",
+        fail[0]
+    );
     assert!(
         o.stderr
             .lines()
@@ -441,7 +448,11 @@ fn auditor_checkpoints_for_another_origin_or_by_a_non_admin_fail_verify() {
         "-o",
         p.to_str().unwrap(),
     ]);
-    verify_with(&fx, &p, "checkpoint");
+    verify_with(
+        &fx,
+        &p,
+        "carries no signature by an admin key of this ledger",
+    );
 
     // The right origin and tree, signed by the owner (registered, not an admin).
     let owner = read_secret(&fx.key("owner")).unwrap();

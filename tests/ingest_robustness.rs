@@ -57,21 +57,52 @@ fn every_fixture_parses_and_is_deterministic() {
     }
 }
 
-#[test]
-fn truncations_never_panic() {
-    let mut errors = 0;
-    for (imp, name, bytes) in FIXTURES {
-        for cut in 0..bytes.len() {
-            if parse_with(*imp, name, &bytes[..cut], &opts()).is_err() {
-                errors += 1;
-            }
+/// Parses `bytes` and checks what came back, whichever way it went: facts of the importer
+/// asked for whose canonical JSON reads back as the same facts, or one line of error that
+/// starts with the input's name (the file evl would name). Returns whether it parsed.
+fn parses(imp: Importer, name: &str, bytes: &[u8]) -> bool {
+    match parse_with(imp, name, bytes, &opts()) {
+        Ok(facts) => {
+            assert_eq!(facts.importer(), imp, "{name}");
+            let back: evl::ingest::Facts = serde_json::from_str(&facts.canonical_json())
+                .unwrap_or_else(|e| panic!("{name}: canonical JSON does not read back: {e}"));
+            assert_eq!(
+                back, facts,
+                "{name}: canonical JSON reads back as other facts"
+            );
+            true
         }
-        // Also every importer on every fixture (wrong importer must be an error or facts, no panic).
-        for other in Importer::ALL {
-            let _ = parse_with(other, name, bytes, &opts());
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                e.starts_with(name) && !e.contains('\n'),
+                "{imp} on {name}: the error must be one line naming the input: {e:?}"
+            );
+            false
         }
     }
-    assert!(errors > 0, "some truncations must be rejected");
+}
+
+#[test]
+fn truncations_never_panic() {
+    for (imp, name, bytes) in FIXTURES {
+        // Empty input is refused by every importer.
+        for any in Importer::ALL {
+            assert!(!parses(any, name, b""), "{any} accepted an empty {name}");
+        }
+        let refused = (1..bytes.len())
+            .filter(|&cut| !parses(*imp, name, &bytes[..cut]))
+            .count();
+        assert!(
+            refused > 0,
+            "{name}: no proper prefix of {} bytes was refused",
+            bytes.len()
+        );
+        // Every other importer refuses the fixture, naming it.
+        for other in Importer::ALL.into_iter().filter(|o| o != imp) {
+            assert!(!parses(other, name, bytes), "{other} accepted {name}");
+        }
+    }
 }
 
 #[test]
@@ -79,13 +110,24 @@ fn byte_mutations_never_panic() {
     let replacements: &[u8] = b"\0\xff:-{}[]\"',\n#&*!|>%@`\t ";
     for (imp, name, bytes) in FIXTURES {
         let step = (bytes.len() / 150).max(1);
+        let (mut accepted, mut refused) = (0, 0);
         for pos in (0..bytes.len()).step_by(step) {
             for r in replacements {
                 let mut m = bytes.to_vec();
                 m[pos] = *r;
-                let _ = parse_with(*imp, name, &m, &opts());
+                if parses(*imp, name, &m) {
+                    accepted += 1;
+                } else {
+                    refused += 1;
+                }
             }
         }
+        // Both happen: a mutation in a comment or a value still parses; one in the structure
+        // does not.
+        assert!(
+            accepted > 0 && refused > 0,
+            "{name}: {accepted} accepted, {refused} refused"
+        );
     }
 }
 
@@ -102,20 +144,20 @@ fn certificate_chain_truncations_and_mutations_never_panic() {
         .unwrap()
         .pem();
     let chain = format!("{leaf_pem}{ca_pem}").into_bytes();
-    assert!(parse_with(Importer::Cert, "c.pem", &chain, &opts()).is_ok());
-    let mut errors = 0;
-    for cut in 0..chain.len() {
-        if parse_with(Importer::Cert, "c.pem", &chain[..cut], &opts()).is_err() {
-            errors += 1;
-        }
-    }
-    assert!(errors > 0);
+    assert!(parses(Importer::Cert, "c.pem", &chain));
+    assert!(!parses(Importer::Cert, "c.pem", b""));
+    let refused = (1..chain.len())
+        .filter(|&cut| !parses(Importer::Cert, "c.pem", &chain[..cut]))
+        .count();
+    assert!(refused > 0, "no proper prefix of the chain was refused");
     // Mutate the DER inside the first block: flip bytes of the base64 body.
+    let mut refused = 0;
     for pos in (30..leaf_pem.len() - 30).step_by(3) {
         let mut m = chain.clone();
         m[pos] = if m[pos] == b'A' { b'B' } else { b'A' };
-        let _ = parse_with(Importer::Cert, "c.pem", &m, &opts());
+        refused += usize::from(!parses(Importer::Cert, "c.pem", &m));
     }
+    assert!(refused > 0, "no mutation of the leaf's DER was refused");
 }
 
 #[test]

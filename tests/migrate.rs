@@ -1,5 +1,5 @@
 //! Store layout 1 → 2: the flagship ledger as evl 0.1 wrote it (a sled directory, committed
-//! as tests/vectors/store-layout-1.tar.gz together with the checkpoint note that run signed)
+//! as tests/vectors/store-layout-1/ together with the checkpoint note that run signed)
 //! is refused with a pointer to `evl migrate`, migrates through the real binary, and the copy
 //! has the same entries, the same tree root, verifies against the old checkpoint and replays
 //! its dispositions. The old directory is left byte for byte as it was.
@@ -14,20 +14,18 @@ use common::{evl_bin, run};
 /// The tree root the flagship example always ends with (README: byte-for-byte reproducible).
 const FLAGSHIP_ROOT: &str = "2eff14bb243db6a265ab5e8298a5e57c9784ddb0f36e517d9424f8fb34214dd5";
 
-/// Unpacks the layout-1 vector into a temporary directory: (dir, ledger, checkpoint note).
+/// A private copy of the layout-1 vector in a temporary directory: (dir, ledger, checkpoint
+/// note). The vector is committed as plain files, so no archiver is needed; sled's empty
+/// `blobs/` directory, which git cannot hold, is made here.
 fn unpack() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let t = tempfile::tempdir().unwrap();
-    let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/store-layout-1.tar.gz");
-    let o = std::process::Command::new("tar")
-        .arg("xzf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(t.path())
-        .output()
-        .expect("tar runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let vector = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/store-layout-1");
     let (ledger, note) = (t.path().join("ledger"), t.path().join("checkpoint.note"));
-    assert!(ledger.join("conf").is_file() && note.is_file());
+    std::fs::create_dir_all(ledger.join("blobs")).unwrap();
+    for name in ["conf", "db", "snap.0000000000036387"] {
+        std::fs::copy(vector.join("ledger").join(name), ledger.join(name)).unwrap();
+    }
+    std::fs::copy(vector.join("checkpoint.note"), &note).unwrap();
     (t, ledger, note)
 }
 

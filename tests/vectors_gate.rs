@@ -4,7 +4,14 @@
 //!
 //! The vectors come from a small ledger built with the real `evl` binary from the flagship
 //! evidence files, demo keys and fixed claimed times, so every byte is stable. Regenerate them
-//! only together with a new format version: `EVL_WRITE_VECTORS=1 cargo test --test vectors_gate`.
+//! only together with a new format or engine version:
+//! `EVL_WRITE_VECTORS=1 cargo test --test vectors_gate`.
+//!
+//! `disposition-v1.json` and `bundle-v1.evlb` were written by engine `evl-engine/1`
+//! (document format `evl-disposition/v1`) and are kept frozen: this evl must still read them
+//! and replay their disposition with engine 1, byte for byte. `disposition-v2.json` and
+//! `bundle-v1-disposition-v2.evlb` (the same bundle format, carrying a v2 document) are what
+//! the current engine writes.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +20,8 @@ use evl::bundle::{self, BundleBody};
 use evl::digest::{Digest, EntryId};
 use evl::disposition::{self, Disposition, DocumentError, Subject};
 use evl::entry::{Entry, Payload};
+use evl::keys::SecretKey;
+use evl::trust::Roots;
 use evl::{codec, domain, merkle};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -296,9 +305,19 @@ fn disposition_vector(b: &Built) -> Value {
     })
 }
 
+/// The trust root an auditor of the vectors holds: the public key of the demo admin that
+/// created the vector ledger (keys/README.md), not anything read from the bundle.
+fn trust_root() -> Roots {
+    let admin = SecretKey::demo_from_phrase("evl demo key: mesh-admin");
+    Roots {
+        admin_keys: vec![("mesh-admin".into(), admin.public())],
+        ..Roots::default()
+    }
+}
+
 /// The expected result of verifying the bundle vector.
 fn bundle_expectation(bytes: &[u8]) -> Value {
-    let r = bundle::verify_bundle(bytes);
+    let r = bundle::verify_bundle(bytes, &trust_root());
     json!({
         "file": "bundle-v1.evlb",
         "bytes": bytes.len(),
@@ -318,38 +337,49 @@ fn read_json(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(vector(name)).unwrap()).unwrap()
 }
 
-fn stored_document() -> Vec<u8> {
-    read_json("disposition-v1.json")["document"]
+fn document_of(name: &str) -> Vec<u8> {
+    read_json(name)["document"]
         .as_str()
         .unwrap()
         .as_bytes()
         .to_vec()
 }
 
+fn stored_document() -> Vec<u8> {
+    document_of("disposition-v1.json")
+}
+
+/// The current engine's vectors: the disposition document and the bundle carrying it.
+const DISPOSITION_V2: &str = "disposition-v2.json";
+const BUNDLE_V2: &str = "bundle-v1-disposition-v2.evlb";
+const BUNDLE_V2_JSON: &str = "bundle-v1-disposition-v2.json";
+
 #[test]
 fn code_reproduces_the_gate_vectors_byte_for_byte() {
     let b = build();
-    let dv = disposition_vector(&b);
-    let bv = bundle_expectation(&b.bundle);
+    let mut dv = disposition_vector(&b);
+    dv["format"] = json!("evl-disposition/v2");
+    let mut bv = bundle_expectation(&b.bundle);
+    bv["file"] = json!(BUNDLE_V2);
     if std::env::var_os("EVL_WRITE_VECTORS").is_some() {
         let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap() + "\n";
-        std::fs::write(vector("disposition-v1.json"), pretty(&dv)).unwrap();
-        std::fs::write(vector("bundle-v1.evlb"), &b.bundle).unwrap();
-        std::fs::write(vector("bundle-v1.json"), pretty(&bv)).unwrap();
+        std::fs::write(vector(DISPOSITION_V2), pretty(&dv)).unwrap();
+        std::fs::write(vector(BUNDLE_V2), &b.bundle).unwrap();
+        std::fs::write(vector(BUNDLE_V2_JSON), pretty(&bv)).unwrap();
     }
-    let stored = read_json("disposition-v1.json");
+    let stored = read_json(DISPOSITION_V2);
     assert_eq!(
         stored["document"], dv["document"],
         "the disposition document bytes changed"
     );
     assert_eq!(stored, dv, "the disposition vector changed");
     assert_eq!(
-        std::fs::read(vector("bundle-v1.evlb")).unwrap(),
+        std::fs::read(vector(BUNDLE_V2)).unwrap(),
         b.bundle,
         "the exported bundle bytes changed"
     );
     assert_eq!(
-        read_json("bundle-v1.json"),
+        read_json(BUNDLE_V2_JSON),
         bv,
         "the bundle verify result changed"
     );
@@ -358,17 +388,105 @@ fn code_reproduces_the_gate_vectors_byte_for_byte() {
     let (_, e) = ledger.resolve_entry(&b.packet).unwrap();
     let input = evl::evaluate::load_input(&ledger, &e.body.id()).unwrap();
     let again = evl::evaluate::evaluate(&input, AS_OF.parse().unwrap()).unwrap();
-    assert_eq!(again.canonical_bytes(), stored_document());
+    assert_eq!(again.canonical_bytes(), document_of(DISPOSITION_V2));
+}
+
+/// Engine 1's vectors are frozen: the v1 document still reads as canonical, and the bundle
+/// that carries it still verifies offline, replaying its disposition with engine 1.
+#[test]
+fn the_engine_1_vectors_still_read_and_replay_byte_for_byte() {
+    let doc = document_of("disposition-v1.json");
+    let d = Disposition::from_bytes(&doc).expect("the v1 document reads");
+    assert_eq!(d.format, "evl-disposition/v1");
+    assert_eq!(d.engine_version, "evl-engine/1");
+    assert!(d.blockers.iter().all(|b| b.unblock.is_none()));
+    let bytes = std::fs::read(vector("bundle-v1.evlb")).unwrap();
+    let r = bundle::verify_bundle(&bytes, &trust_root());
+    assert!(r.ok(), "{:#?}", r.failures);
+    assert_eq!(r.dispositions_replayed, 1);
+    let body: BundleBody = codec::decode(&bytes[14..], bundle::MAX_BUNDLE_BYTES).unwrap();
+    assert!(
+        body.blobs.iter().any(|b| *b == doc),
+        "the bundle carries the v1 document"
+    );
+}
+
+/// The engine-1 flagship ledger (`tests/vectors/engine-1-flagship-ledger`, the store-layout-2
+/// vector as the flagship example wrote it before engine 2): every disposition in it was
+/// recorded with engine 1 and replays byte for byte through the real binary.
+#[test]
+fn every_engine_1_disposition_of_the_old_flagship_ledger_replays() {
+    let t = tempfile::tempdir().unwrap();
+    let l = t.path().join("ledger");
+    for sub in ["", "index"] {
+        std::fs::create_dir_all(l.join(sub)).unwrap();
+        for e in std::fs::read_dir(vector("engine-1-flagship-ledger").join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, l.join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let ledger = evl::store::Ledger::open(&l, &Default::default()).unwrap();
+    let mut ids = Vec::new();
+    let mut engines_differ = 0;
+    for i in 0..ledger.size().unwrap() {
+        let e = ledger.entry(i).unwrap();
+        if let Payload::Disposition(r) = &e.body.payload {
+            assert_eq!(r.engine_version, "evl-engine/1");
+            ids.push(e.id().to_hex());
+            // Engine 1 re-derives the stored bytes; engine 2 derives other bytes, so replay
+            // must pick the recorded engine to match.
+            let doc = ledger.blob(&r.document).unwrap().unwrap();
+            let input = evl::evaluate::load_input(&ledger, &r.packet).unwrap();
+            let v1 = evl::evaluate::evaluate_with("evl-engine/1", &input, r.as_of).unwrap();
+            assert_eq!(v1.canonical_bytes(), doc);
+            let v2 = evl::evaluate::evaluate(&input, r.as_of).unwrap();
+            assert_eq!(v2.verdict.name(), r.verdict, "engine 2 keeps the verdict");
+            engines_differ += usize::from(v2.canonical_bytes() != doc);
+        }
+    }
+    drop(ledger);
+    assert_eq!(ids.len(), 6, "the old flagship recorded six dispositions");
+    assert_eq!(engines_differ, 6);
+    for id in ids {
+        let o = Command::cargo_bin("evl")
+            .unwrap()
+            .arg("--ledger")
+            .arg(&l)
+            .args(["replay", &id])
+            .env_remove("EVL_LEDGER")
+            .output()
+            .unwrap();
+        let out = String::from_utf8(o.stdout).unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            out,
+            format!(
+                "replayed: disposition {id} re-derives byte for byte from its basis (engine evl-engine/1)\n"
+            )
+        );
+    }
 }
 
 #[test]
-fn the_disposition_vector_obeys_format_md() {
-    let v = read_json("disposition-v1.json");
-    let bytes = stored_document();
+fn the_disposition_vectors_obey_format_md() {
+    check_format_md("disposition-v1.json", "evl-disposition/v1");
+    check_format_md(DISPOSITION_V2, "evl-disposition/v2");
+}
+
+fn check_format_md(name: &str, format: &str) {
+    let v = read_json(name);
+    let bytes = document_of(name);
     let text = std::str::from_utf8(&bytes).unwrap();
     // Canonical bytes: pretty JSON, two-space indent, ": " separators, one trailing newline.
     assert!(text.ends_with("}\n") && !text.ends_with("\n\n"));
-    assert!(text.starts_with("{\n  \"format\": \"evl-disposition/v1\",\n"));
+    assert!(text.starts_with(&format!("{{\n  \"format\": \"{format}\",\n")));
     for line in text.lines() {
         assert!(!line.ends_with(' '), "trailing space: {line:?}");
         let indent = line.len() - line.trim_start_matches(' ').len();
@@ -460,6 +578,66 @@ fn the_disposition_vector_obeys_format_md() {
             .contains(&ty)
         );
         assert!(b["evidence"].as_array().unwrap().iter().all(is_hex32));
+        // v2: every blocker says what would clear it, with the fields of FORMAT.md in order.
+        let u = &b["unblock"];
+        if format == "evl-disposition/v1" {
+            assert!(u.is_null(), "a v1 blocker has no unblock: {b}");
+            continue;
+        }
+        let mut keys: Vec<&str> = u.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "action",
+                "by",
+                "kind",
+                "labels",
+                "min_tier",
+                "observed_after",
+                "role",
+                "sealed",
+                "subject",
+                "text"
+            ]
+        );
+        // In the document's bytes the fields come in the order of FORMAT.md.
+        let order = [
+            "\"action\"",
+            "\"kind\"",
+            "\"labels\"",
+            "\"min_tier\"",
+            "\"sealed\"",
+            "\"role\"",
+            "\"subject\"",
+            "\"observed_after\"",
+            "\"by\"",
+            "\"text\"",
+        ];
+        let at = text.find("\"unblock\": {").unwrap();
+        let pos: Vec<usize> = order
+            .iter()
+            .map(|k| at + text[at..].find(k).unwrap())
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "unblock field order");
+        assert!(
+            [
+                "add-evidence",
+                "refresh-evidence",
+                "replace-evidence",
+                "update-inventory",
+                "renew-exception",
+                "acknowledge",
+                "close-review"
+            ]
+            .contains(&u["action"].as_str().unwrap())
+        );
+        // By the proposed checkpoint at the latest (an expiring exception: its expiry).
+        assert!(
+            u["by"].as_str().unwrap() <= j["checkpoint_at"].as_str().unwrap(),
+            "{b}"
+        );
+        assert!(!u["text"].as_str().unwrap().is_empty());
     }
     let parsed: Vec<_> = d.blockers.clone();
     let mut sorted = parsed.clone();
@@ -592,28 +770,147 @@ fn the_bundle_vector_obeys_format_md() {
     assert!(body.blobs.iter().any(|b| *b == stored_document()));
     assert_eq!(body.blobs.len(), 7);
     // No trailing bytes.
-    let r = bundle::verify_bundle(&[bytes.as_slice(), b"\n"].concat());
+    let r = bundle::verify_bundle(&[bytes.as_slice(), b"\n"].concat(), &trust_root());
     assert!(!r.ok(), "a trailing byte was accepted");
+}
+
+/// What a byte of a bundle file is, by docs/FORMAT.md §"Bundles" and §"Canonical encoding".
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Part {
+    Magic,
+    Version,
+    /// A length or count prefix: altering it changes how the rest decodes.
+    Length,
+    Origin,
+    Packet,
+    Checkpoint,
+    /// The `index` field of the carried entry at this position (by its true index).
+    EntryIndex(u64),
+    EntryBytes(u64),
+    Proof(u64),
+    /// Byte of the carried blob number `i`.
+    Blob(usize),
+}
+
+/// Every byte range of a bundle and what it holds, walking the encoding as FORMAT.md gives
+/// it (fixed-width little-endian integers, `u64` lengths), not through evl's decoder.
+fn bundle_parts(bytes: &[u8]) -> Vec<(std::ops::Range<usize>, Part)> {
+    let mut parts: Vec<(std::ops::Range<usize>, Part)> = Vec::new();
+    // Records the next `n` bytes as `part`; returns their range.
+    let mut take = |n: usize, part: Part| {
+        let at = parts.last().map_or(0, |(r, _)| r.end);
+        parts.push((at..at + n, part));
+        at..at + n
+    };
+    let u64_at = |r: std::ops::Range<usize>| u64::from_le_bytes(bytes[r].try_into().unwrap());
+    take(domain::BUNDLE_MAGIC.len(), Part::Magic);
+    take(2, Part::Version);
+    let n = u64_at(take(8, Part::Length)) as usize;
+    take(n, Part::Origin);
+    take(32, Part::Packet);
+    let n = u64_at(take(8, Part::Length)) as usize;
+    take(n, Part::Checkpoint);
+    let entries = u64_at(take(8, Part::Length));
+    for _ in 0..entries {
+        // The index is read where it lies, then recorded under its own value.
+        let at = take(0, Part::Length).start;
+        let index = u64_at(at..at + 8);
+        take(8, Part::EntryIndex(index));
+        let n = u64_at(take(8, Part::Length)) as usize;
+        take(n, Part::EntryBytes(index));
+        let hashes = u64_at(take(8, Part::Length)) as usize;
+        take(32 * hashes, Part::Proof(index));
+    }
+    let blobs = u64_at(take(8, Part::Length));
+    for i in 0..blobs as usize {
+        let n = u64_at(take(8, Part::Length)) as usize;
+        take(n, Part::Blob(i));
+    }
+    let end = parts.last().map_or(0, |(r, _)| r.end);
+    assert_eq!(end, bytes.len(), "the walk must cover the whole bundle");
+    parts.retain(|(r, _)| !r.is_empty());
+    parts
+}
+
+/// Whether a failure line names entry index `n` ("at index 5 …", "at index 5: …").
+fn names_index(failure: &str, n: u64) -> bool {
+    let needle = format!("at index {n}");
+    failure
+        .match_indices(&needle)
+        .any(|(i, _)| !failure[i + needle.len()..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 #[test]
 fn every_altered_byte_of_the_bundle_vector_is_refused_naming_what() {
     let bytes = std::fs::read(vector("bundle-v1.evlb")).unwrap();
+    let parts = bundle_parts(&bytes);
     let step = (bytes.len() / 400).max(1);
     let mut checked = 0;
-    for pos in (0..bytes.len()).step_by(step).chain([bytes.len() - 1]) {
+    let mut seen = std::collections::HashSet::new();
+    // Evenly spaced bytes, plus the first and last byte of every part.
+    let sample: std::collections::BTreeSet<usize> = (0..bytes.len())
+        .step_by(step)
+        .chain(parts.iter().flat_map(|(r, _)| [r.start, r.end - 1]))
+        .collect();
+    for pos in sample {
+        let (range, part) = parts
+            .iter()
+            .find(|(r, _)| r.contains(&pos))
+            .unwrap()
+            .clone();
         for mask in [0x01u8, 0x80] {
             let mut b = bytes.clone();
             b[pos] ^= mask;
-            let r = std::panic::catch_unwind(|| bundle::verify_bundle(&b))
+            let r = std::panic::catch_unwind(|| bundle::verify_bundle(&b, &trust_root()))
                 .unwrap_or_else(|_| panic!("verify_bundle panicked on a flip at {pos}"));
             assert!(!r.ok(), "flip {mask:#04x} at {pos} verified");
+            // What the failures must name, by what the byte was.
+            let named = |f: &String| match part {
+                Part::Magic => f.contains("bundle magic"),
+                Part::Version => f.contains("bundle version"),
+                Part::Length => f.contains("does not decode"),
+                // An origin that is no longer UTF-8 is no string: the body does not decode.
+                Part::Origin if std::str::from_utf8(&b[range.clone()]).is_err() => {
+                    f.contains("does not decode")
+                }
+                Part::Origin | Part::Checkpoint => f.contains("the checkpoint does not verify"),
+                Part::Packet => {
+                    let flipped: [u8; 32] = b[range.clone()].try_into().unwrap();
+                    f.contains(&format!(
+                        "the packet {} is not carried",
+                        Digest(flipped).short()
+                    ))
+                }
+                Part::EntryIndex(_) => {
+                    let new = u64::from_le_bytes(b[range.clone()].try_into().unwrap());
+                    names_index(f, new) || f.contains("does not carry the genesis entry")
+                }
+                Part::EntryBytes(i) | Part::Proof(i) => names_index(f, i),
+                Part::Blob(_) => {
+                    let altered = Digest::of(&b[range.clone()]);
+                    f.contains(&format!(
+                        "carried bytes {} are referenced by no carried entry",
+                        altered.short()
+                    ))
+                }
+            };
             assert!(
-                r.failures.iter().all(|f| !f.is_empty()),
-                "an empty failure at {pos}"
+                r.failures.iter().any(named),
+                "flip {mask:#04x} at {pos} ({part:?}): no failure names it: {:#?}",
+                r.failures
             );
+            if let Part::Proof(_) = part {
+                assert!(
+                    r.failures.iter().any(|f| f.contains("inclusion proof")),
+                    "flip at {pos} ({part:?}): {:#?}",
+                    r.failures
+                );
+            }
+            seen.insert(std::mem::discriminant(&part));
             checked += 1;
         }
     }
     assert!(checked > 400);
+    // The sample reaches every kind of part.
+    assert_eq!(seen.len(), 10, "kinds of part reached: {}", seen.len());
 }

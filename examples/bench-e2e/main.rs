@@ -151,6 +151,8 @@ fn du(path: &Path) -> u64 {
 }
 
 /// A realistic small evidence artifact: a few CSV rows of a workload inventory (~220 bytes).
+/// The bytes of artifact `i`: an inventory-like CSV export that is not in the importer's
+/// format, so it is stored under an opaque kind (`evl add` validates the kinds it reads).
 fn artifact_bytes(i: u64) -> Vec<u8> {
     format!(
         "namespace,workload,sidecar,mtls_mode,owner\n\
@@ -167,7 +169,7 @@ fn draft(i: u64) -> Draft {
         payload: Payload::Artifact(ArtifactMeta {
             content: Digest::of(&bytes),
             size: bytes.len() as u64,
-            kind: "workload-inventory".into(),
+            kind: "inventory-export".into(),
             file_name: format!("inventory-{i}.csv"),
             tier: Tier::Operational,
             captured_at: Timestamp(AT),
@@ -561,6 +563,8 @@ fn verify(t: &mut Table, l: &Limits, b: &Bulk, evl_bin: &Path) {
     );
     let t0 = Instant::now();
     let ok = Command::new(evl_bin)
+        // The auditor state `evl verify` keeps goes beside the ledger, not in the home directory.
+        .env("EVL_STATE_DIR", b.path.with_extension("auditor-state"))
         .args(["verify", "--ledger"])
         .arg(&b.path)
         .stdout(Stdio::null())
@@ -610,7 +614,9 @@ fn run(cmd: &mut Command) -> Duration {
 
 fn evl_cmd(evl_bin: &Path, ledger: &Path) -> Command {
     let mut c = Command::new(evl_bin);
-    c.env_remove("EVL_KEY").env("EVL_LEDGER", ledger);
+    c.env_remove("EVL_KEY")
+        .env("EVL_LEDGER", ledger)
+        .env("EVL_STATE_DIR", ledger.with_extension("auditor-state"));
     c
 }
 
@@ -633,7 +639,7 @@ fn evl_adds(
                 .args([
                     "add",
                     "--kind",
-                    "workload-inventory",
+                    "inventory-export",
                     "--tier",
                     "operational",
                     "--namespace",

@@ -6,20 +6,21 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
 use super::{Global, Signing, append, open, print_json, read_file};
 use crate::bundle;
 use crate::deadlines;
 use crate::digest::EntryId;
-use crate::disposition::Disposition;
+use crate::disposition::{Disposition, Verdict};
 use crate::entry::{
     Decision, DispositionRecord, NarrowingProposal, PacketRevision, Payload, WorkloadRef,
 };
 use crate::error::{Error, exit};
 use crate::evaluate::{self, EvalError};
 use crate::facts;
+use crate::gate_test;
 use crate::ingest::Facts;
 use crate::keys::SecretKey;
 use crate::lineage;
@@ -254,14 +255,70 @@ pub fn narrow(g: &Global, a: NarrowArgs) -> Result<i32, Error> {
     Ok(exit::OK)
 }
 
+/// A verdict `--fail-on` can fail on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Exit 10 when the verdict is HOLD.
+    Hold,
+    /// Exit 11 when the verdict is NARROW.
+    Narrow,
+    /// Exit 12 when the verdict is ESCALATE.
+    Escalate,
+}
+
+impl FailOn {
+    fn verdict(self) -> Verdict {
+        match self {
+            FailOn::Hold => Verdict::Hold,
+            FailOn::Narrow => Verdict::Narrow,
+            FailOn::Escalate => Verdict::Escalate,
+        }
+    }
+}
+
+/// The exit code `--fail-on` gives `v`.
+fn verdict_exit(v: Verdict) -> i32 {
+    match v {
+        Verdict::Proceed => exit::OK,
+        Verdict::Hold => exit::VERDICT_HOLD,
+        Verdict::Narrow => exit::VERDICT_NARROW,
+        Verdict::Escalate => exit::VERDICT_ESCALATE,
+    }
+}
+
+/// What `evaluate` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The summary a gate chair reads: verdict, blockers and what clears each, exact scope.
+    Text,
+    /// The disposition document, canonical JSON; its `format` field is the schema version
+    /// (evl-disposition/v2, docs/FORMAT.md §"Dispositions").
+    Json,
+    /// JUnit XML: a passing test case per rule check passed, a failing one per blocker.
+    Junit,
+    /// SARIF 2.1.0: one result per blocker (rule id = blocker code) and escalation reason.
+    Sarif,
+    /// GitHub Actions annotations: ::error / ::warning per blocker, ::notice with the verdict.
+    Github,
+}
+
 #[derive(Args, Debug)]
 pub struct EvaluateArgs {
     /// The packet revision (entry id or prefix).
     pub packet: String,
     /// Evaluate as of this time (default: now). The result is a pure function of the basis,
-    /// the gate definition, this time and the engine version.
+    /// the gate definition, this time and the engine version. Evidence captured or signed
+    /// after this time does not exist for the evaluation (the trace lists it).
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<Timestamp>,
+    /// Exit with the verdict's own code when the derived verdict is one of these,
+    /// comma-separated: hold (exit 10), narrow (11), escalate (12). PROCEED, and any verdict
+    /// not listed, exits 0. The output is printed first, in full.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "VERDICTS")]
+    pub fail_on: Vec<FailOn>,
+    /// What to print: text, json, junit, sarif or github.
+    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    pub format: Format,
     /// Append the disposition as a signed entry (needs --key, owner role).
     #[arg(long, requires = "key")]
     pub record: bool,
@@ -271,10 +328,10 @@ pub struct EvaluateArgs {
     /// The time the recording signer claims (default: now).
     #[arg(long, value_name = "TIME", requires = "record")]
     pub at: Option<Timestamp>,
-    /// Also print the per-rule trace.
+    /// Also print the per-rule trace (text format).
     #[arg(long)]
     pub trace: bool,
-    /// Print the disposition document (canonical JSON) instead of the summary.
+    /// The same as --format json: the disposition document.
     #[arg(long)]
     pub json: bool,
 }
@@ -316,6 +373,9 @@ pub(crate) fn print_disposition(d: &Disposition, trace: bool) {
                 format!("  [evidence {}]", ev.join(", "))
             }
         );
+        if let Some(u) = &b.unblock {
+            let _ = writeln!(o, "      to unblock: {}", u.text);
+        }
     }
     let s = &d.scope;
     let _ = writeln!(
@@ -375,6 +435,29 @@ pub(crate) fn print_disposition(d: &Disposition, trace: bool) {
     );
 }
 
+/// The disposition entry of `packet` whose document is `document`, if one is recorded.
+fn recorded_as(
+    ledger: &Ledger,
+    packet: &EntryId,
+    document: &crate::digest::Digest,
+) -> Result<Option<EntryId>, Error> {
+    // A document's bytes are stored only with the disposition that records them: without
+    // them there is nothing to look for.
+    if ledger.blob(document)?.is_none() {
+        return Ok(None);
+    }
+    for i in (0..ledger.size()?).rev() {
+        let e = ledger.entry(i)?;
+        if let Payload::Disposition(r) = &e.body.payload
+            && r.packet == *packet
+            && r.document == *document
+        {
+            return Ok(Some(e.id()));
+        }
+    }
+    Ok(None)
+}
+
 pub fn evaluate(g: &Global, a: EvaluateArgs) -> Result<i32, Error> {
     let key = a.key.as_deref().map(crate::keys::read_secret).transpose()?;
     let ledger = open(g)?;
@@ -385,22 +468,47 @@ pub fn evaluate(g: &Global, a: EvaluateArgs) -> Result<i32, Error> {
     let bytes = d.canonical_bytes();
     let recorded = match (a.record, key) {
         (true, Some(key)) => {
+            let document = crate::digest::Digest::of(&bytes);
+            if let Some(existing) = recorded_as(ledger, &id, &document)? {
+                return Err(Error::Invalid(format!(
+                    "disposition {existing} already records this derivation (packet {}, as of {}, engine {}); nothing appended",
+                    id.short(),
+                    d.as_of,
+                    d.engine_version
+                )));
+            }
             let at = a.at.unwrap_or_else(Timestamp::now);
             Some(record_disposition(ledger, &key, &d, bytes.clone(), at)?)
         }
         _ => None,
     };
-    if a.json {
-        std::io::stdout()
-            .write_all(&bytes)
-            .map_err(Error::io("stdout"))?;
-    } else {
-        print_disposition(&d, a.trace);
-    }
+    let failed = a.fail_on.iter().any(|f| f.verdict() == d.verdict);
+    let format = if a.json { Format::Json } else { a.format };
+    let mut out = std::io::stdout().lock();
+    let written = match format {
+        Format::Text => {
+            drop(out);
+            print_disposition(&d, a.trace);
+            Ok(())
+        }
+        Format::Json => out.write_all(&bytes),
+        Format::Junit => out.write_all(super::report::junit(&d, failed).as_bytes()),
+        Format::Sarif => {
+            let s = serde_json::to_string_pretty(&super::report::sarif(&d))
+                .expect("report: SARIF encodes");
+            writeln!(out, "{s}")
+        }
+        Format::Github => out.write_all(super::report::github(&d).as_bytes()),
+    };
+    written.map_err(Error::io("stdout"))?;
     if let Some(r) = recorded {
         eprintln!("recorded disposition {} at index {}", r.id, r.index);
     }
-    Ok(exit::OK)
+    Ok(if failed {
+        verdict_exit(d.verdict)
+    } else {
+        exit::OK
+    })
 }
 
 #[derive(Args, Debug)]
@@ -418,19 +526,19 @@ pub fn replay(g: &Global, a: ReplayArgs) -> Result<i32, Error> {
     let r = replay::replay(ledger, &e.body.id()).map_err(|e| Error::Invalid(e.to_string()))?;
     if a.json {
         print_json(&json!({
-            "disposition": r.disposition.to_hex(), "packet": r.packet.to_hex(), "matches": r.matches,
+            "disposition": r.disposition.to_hex(), "packet": r.packet.to_hex(), "matches": r.matches, "engine": r.engine,
             "engine_version": r.engine_version.as_ref().map(|m| json!({"recorded": m.recorded, "current": m.current})),
             "missing": r.missing, "differences": r.differences,
         }))?;
     } else if r.matches {
         println!(
-            "replayed: disposition {} re-derives byte for byte from its basis",
-            r.disposition
+            "replayed: disposition {} re-derives byte for byte from its basis (engine {})",
+            r.disposition, r.engine
         );
     } else {
         if let Some(m) = &r.engine_version {
             eprintln!(
-                "engine version differs: recorded {}, this evl is {}",
+                "engine version unknown: recorded {}, this evl derives with {}",
                 m.recorded, m.current
             );
         }
@@ -472,6 +580,7 @@ pub fn lineage(g: &Global, a: PacketArg) -> Result<i32, Error> {
                     "added": hexes(&r.added), "removed": hexes(&r.removed),
                     "superseded": r.superseded.iter().map(|(n, o)| json!({"new": n.to_hex(), "old": o.to_hex()})).collect::<Vec<_>>(),
                     "new_annotations": hexes(&r.new_annotations), "new_acknowledgments": hexes(&r.new_acknowledgments),
+                    "parent_verdict": r.parent_verdict.map(Verdict::name), "parent_rederived": r.parent_rederived.map(Verdict::name),
                     "verdict_change": r.verdict_change, "blockers_added": r.blockers_added, "blockers_removed": r.blockers_removed,
                     "proposals": r.proposals.iter().map(|p| json!({"id": p.id.to_hex(), "keep": p.keep, "rationale": p.rationale, "status": p.status})).collect::<Vec<_>>(),
                 })
@@ -518,9 +627,37 @@ pub fn lineage(g: &Global, a: PacketArg) -> Result<i32, Error> {
             if !r.new_acknowledgments.is_empty() {
                 println!("    acks        {}", short(&r.new_acknowledgments));
             }
-            match &r.verdict_change {
-                Some(c) => println!("  this delta changed the verdict: {c}"),
-                None => println!("  verdict unchanged"),
+            let first = r.dispositions.first();
+            match (r.parent_verdict, first.map(|d| d.verdict)) {
+                (_, None) => println!("  no disposition recorded for this revision"),
+                (Some(p), Some(c)) if p == c => {
+                    println!(
+                        "  recorded verdict unchanged: {c} (the parent's last recorded was {p})"
+                    )
+                }
+                (Some(p), Some(c)) => println!(
+                    "  recorded verdict {p} → {c} (the parent's last recorded against this revision's first)"
+                ),
+                (None, Some(c)) => {
+                    println!("  recorded verdict {c} (the parent has no recorded disposition)")
+                }
+            }
+            if let Some(first) = first {
+                match (&r.verdict_change, r.parent_rederived) {
+                    (Some(c), _) => println!(
+                        "  this evidence delta changed the verdict: {c} (the parent re-derived as of {})",
+                        first.document.as_of
+                    ),
+                    (None, Some(v)) => println!(
+                        "  this evidence delta did not change the verdict: the parent re-derived as of {} gives {v} too{}",
+                        first.document.as_of,
+                        match r.parent_verdict {
+                            Some(p) if p != v => format!("; time passing changed it from {p}"),
+                            _ => String::new(),
+                        }
+                    ),
+                    (None, None) => {}
+                }
             }
             for b in &r.blockers_added {
                 println!("    + blocker {b}");
@@ -636,14 +773,52 @@ fn last_recorded(
     Ok(Some((d.verdict.name().to_string(), d.blocker_keys())))
 }
 
+/// Where `watch` reads the time and how it waits between looks. `evl watch` runs on
+/// [`SystemClock`]; a test passes a simulated clock, so the look where a deadline passes with
+/// nothing appended is tested without waiting for the calendar (tests/cli_gate.rs).
+pub trait Clock {
+    /// The time of this look; it feeds the evaluation (`as_of`) and the recorded entry's
+    /// claimed time.
+    fn now(&mut self) -> Timestamp;
+    /// Waits `d` before the next look.
+    fn sleep(&mut self, d: Duration);
+}
+
+/// The machine's clock and `std::thread::sleep`.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&mut self) -> Timestamp {
+        Timestamp::now()
+    }
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
 pub fn watch(g: &Global, a: WatchArgs) -> Result<i32, Error> {
+    watch_with(g, a, &mut SystemClock, &mut std::io::stdout().lock())
+}
+
+/// `evl watch` on the given clock, printing to `out`. Each look re-evaluates the newest
+/// revision when the ledger grew, a deadline found by the previous look has passed, or it is
+/// the first look, and records a disposition only when the verdict or blockers changed.
+pub fn watch_with(
+    g: &Global,
+    a: WatchArgs,
+    clock: &mut dyn Clock,
+    out: &mut dyn Write,
+) -> Result<i32, Error> {
+    let say = |out: &mut dyn Write, line: String| {
+        writeln!(out, "{line}").map_err(Error::io("standard output"))
+    };
     let key = crate::keys::read_secret(&a.key)?;
     let mut look = 0u64;
     let mut next_deadline: Option<Timestamp> = None;
     let mut seen_size = 0u64;
     loop {
         look += 1;
-        let now = Timestamp::now();
+        let now = clock.now();
         // Open per look, so the watcher never holds the ledger between looks.
         let ledger = super::open_owned(g)?;
         let size = ledger.size()?;
@@ -656,26 +831,32 @@ pub fn watch(g: &Global, a: WatchArgs) -> Result<i32, Error> {
             let current = (d.verdict.name().to_string(), d.blocker_keys());
             if last_recorded(&ledger, &head)?.as_ref() != Some(&current) {
                 let r = record_disposition(&ledger, &key, &d, d.canonical_bytes(), now)?;
-                println!(
-                    "{now}  {} revision {}: {} ({} blocker(s)), recorded {}",
-                    d.packet_name,
-                    d.revision,
-                    d.verdict,
-                    d.blockers.len(),
-                    r.id
-                );
+                say(
+                    out,
+                    format!(
+                        "{now}  {} revision {}: {} ({} blocker(s)), recorded {}",
+                        d.packet_name,
+                        d.revision,
+                        d.verdict,
+                        d.blockers.len(),
+                        r.id
+                    ),
+                )?;
             } else {
-                println!(
-                    "{now}  {} revision {}: {} unchanged",
-                    d.packet_name, d.revision, d.verdict
-                );
+                say(
+                    out,
+                    format!(
+                        "{now}  {} revision {}: {} unchanged",
+                        d.packet_name, d.revision, d.verdict
+                    ),
+                )?;
             }
             next_deadline = deadlines::deadlines(&input, now)
                 .map_err(eval_err)?
                 .first()
                 .map(|d| d.at);
             if let Some(t) = next_deadline {
-                println!("    next change expected at {t}");
+                say(out, format!("    next change expected at {t}"))?;
             }
             seen_size = ledger.size()?;
         }
@@ -683,7 +864,8 @@ pub fn watch(g: &Global, a: WatchArgs) -> Result<i32, Error> {
         if a.iterations.is_some_and(|n| look >= n) {
             return Ok(exit::OK);
         }
-        std::thread::sleep(Duration::from_secs(a.interval));
+        out.flush().map_err(Error::io("standard output"))?;
+        clock.sleep(Duration::from_secs(a.interval));
     }
 }
 
@@ -733,46 +915,6 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<i32, Error> {
 }
 
 #[derive(Args, Debug)]
-pub struct VerifyBundleArgs {
-    /// The bundle file.
-    pub file: PathBuf,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
-    let bytes = read_file(&a.file, bundle::MAX_BUNDLE_BYTES)?;
-    let r = bundle::verify_bundle(&bytes);
-    if a.json {
-        print_json(&json!({
-            "verified": r.ok(), "packet": r.packet.map(|p| p.to_hex()), "checkpoint_size": r.checkpoint_size,
-            "entries_checked": r.entries_checked, "artifacts_checked": r.artifacts_checked,
-            "proofs_checked": r.proofs_checked, "dispositions_replayed": r.dispositions_replayed, "failures": r.failures,
-        }))?;
-    } else if r.ok() {
-        println!(
-            "verified offline: {} entries, {} artifacts, {} inclusion proofs against a checkpoint of size {}, {} disposition(s) replayed",
-            r.entries_checked,
-            r.artifacts_checked,
-            r.proofs_checked,
-            r.checkpoint_size,
-            r.dispositions_replayed
-        );
-    } else {
-        for f in &r.failures {
-            eprintln!("FAIL {f}");
-        }
-        eprintln!(
-            "evl: bundle {} does not verify: {} problem(s)",
-            a.file.display(),
-            r.failures.len()
-        );
-    }
-    Ok(if r.ok() { exit::OK } else { exit::INVALID })
-}
-
-#[derive(Args, Debug)]
 pub struct DecideArgs {
     /// The packet revision decided on.
     pub packet: String,
@@ -817,4 +959,201 @@ pub fn decide(g: &Global, a: DecideArgs) -> Result<i32, Error> {
     let done = append(ledger, &key, payload, a.signing.time(), vec![])?;
     println!("decision {} at index {}", done.id, done.index);
     Ok(exit::OK)
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GateCommand {
+    /// Check gate definitions without a ledger: strict parse, then what each reads and raises.
+    ///
+    /// Exit 0 when every file is a valid gate definition; 2 naming the file and the field
+    /// otherwise. Nothing is appended anywhere.
+    #[command(after_help = "EXAMPLE:\n    evl gate check examples/mtls-cutover/gate.toml")]
+    Check(GateCheckArgs),
+    /// Run a directory of gate test cases in memory, without a ledger (like `opa test`).
+    ///
+    /// Every *.toml file of DIR is a case (format evl-gate-test/v1, docs/GATES.md §"Testing a
+    /// gate"): a gate definition, evidence files with their metadata, acknowledgments,
+    /// annotations, an as-of time, and the expected verdict, blockers and scope. Each case is
+    /// evaluated with the current engine; a failing case names its first difference.
+    /// Exit 0 when every case passes, 1 when one fails, 2 when a case cannot be read.
+    #[command(after_help = "EXAMPLE:\n    evl gate test examples/mtls-cutover/gate-tests")]
+    Test(GateTestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GateCheckArgs {
+    /// Gate definition files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct GateTestArgs {
+    /// The directory of case files.
+    pub dir: PathBuf,
+    /// Print each case's result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print each case's blockers, escalation reasons and trace lines (in the form
+    /// `expect.trace` matches: `OUTCOME RULE: DETAIL`).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+pub fn gate(c: GateCommand) -> Result<i32, Error> {
+    match c {
+        GateCommand::Check(a) => gate_check(a),
+        GateCommand::Test(a) => gate_test(a),
+    }
+}
+
+fn gate_check(a: GateCheckArgs) -> Result<i32, Error> {
+    let mut code = exit::OK;
+    for f in &a.files {
+        let bytes = read_file(f, crate::gate::MAX_GATE_BYTES)?;
+        match crate::gate::GateDefinition::parse(&bytes) {
+            Ok(g) => {
+                let codes: Vec<String> = g.codes().into_iter().collect();
+                let mut reads = Vec::new();
+                for r in &g.evidence {
+                    reads.push(format!("{} ({})", r.name, r.kind));
+                }
+                for (t, k) in [
+                    (
+                        "inventory",
+                        g.inventory.as_ref().map(|r| r.select.kind.clone()),
+                    ),
+                    (
+                        "exceptions",
+                        g.exceptions.as_ref().map(|r| r.select.kind.clone()),
+                    ),
+                    (
+                        "telemetry",
+                        g.telemetry.as_ref().map(|r| r.canary.kind.clone()),
+                    ),
+                    (
+                        "authority",
+                        g.authority.as_ref().map(|r| r.select.kind.clone()),
+                    ),
+                ] {
+                    if let Some(k) = k {
+                        reads.push(format!("{t} ({k})"));
+                    }
+                }
+                for r in &g.acknowledgments {
+                    reads.push(format!("{} (acknowledgment by a {})", r.name, r.role));
+                }
+                println!("{}: gate {} is valid", f.display(), g.id);
+                println!("  reads: {}", reads.join(", "));
+                println!("  raises: {}", codes.join(", "));
+                println!(
+                    "  narrows around: {}",
+                    if g.blockers.scoped.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        g.blockers.scoped.join(", ")
+                    }
+                );
+            }
+            Err(e) => {
+                eprintln!("evl: {}: {e}", f.display());
+                code = exit::INPUT;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn gate_test(a: GateTestArgs) -> Result<i32, Error> {
+    let files = gate_test::case_files(&a.dir).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut results = Vec::new();
+    for f in &files {
+        results.push(gate_test::run_case(f).map_err(|e| Error::Invalid(e.to_string()))?);
+    }
+    let failed = results.iter().filter(|r| r.failure.is_some()).count();
+    if a.json {
+        let v: Vec<_> = results
+            .iter()
+            .map(|r| {
+                json!({
+                    "case": r.path, "name": r.name, "passed": r.failure.is_none(),
+                    "failure": r.failure, "verdict": r.disposition.verdict.name(),
+                    "blockers": r.disposition.blocker_keys(),
+                })
+            })
+            .collect();
+        print_json(&v)?;
+    } else {
+        for r in &results {
+            let file = r.path.file_name().unwrap_or_default().to_string_lossy();
+            match &r.failure {
+                None => println!("PASS {file}: {}", r.name),
+                Some(f) => println!("FAIL {file}: {}\n     {f}", r.name),
+            }
+            if a.verbose {
+                let d = &r.disposition;
+                println!("     derived {}", d.verdict);
+                for b in d.blocker_keys() {
+                    println!("       blocker {b}");
+                }
+                for e in &d.escalation {
+                    println!("       escalation {e}");
+                }
+                // The form `expect.trace` entries are matched against.
+                for t in &d.trace {
+                    println!("       trace {} {}: {}", t.outcome, t.rule, t.detail);
+                }
+            }
+        }
+        println!("{}", "-".repeat(40));
+        println!("PASS: {}/{}", results.len() - failed, results.len());
+        if failed > 0 {
+            println!("FAIL: {failed}/{}", results.len());
+        }
+    }
+    Ok(if failed == 0 { exit::OK } else { exit::INVALID })
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The artifact kind the files should be: one of authority-snapshot, certificate,
+    /// certificate-exception-register, gate-definition, mesh-policy, rollback-drill,
+    /// telemetry, workload-inventory.
+    pub kind: String,
+    /// The files to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Telemetry: the observation window's name (default: the file name).
+    #[arg(long, value_name = "NAME")]
+    pub window: Option<String>,
+}
+
+/// The refusal for a kind evl does not read, naming the nearest known one.
+pub(crate) fn unknown_kind(kind: &str) -> String {
+    let near = crate::evidence::nearest_kind(kind)
+        .map(|k| format!(" (did you mean {k}?)"))
+        .unwrap_or_default();
+    format!(
+        "'{kind}' is not a kind evl reads{near}; it reads {}",
+        crate::evidence::KNOWN_KINDS.join(", ")
+    )
+}
+
+pub fn check(a: CheckArgs) -> Result<i32, Error> {
+    if !crate::evidence::KNOWN_KINDS.contains(&a.kind.as_str()) {
+        return Err(Error::Invalid(unknown_kind(&a.kind)));
+    }
+    let mut code = exit::OK;
+    for f in &a.files {
+        let bytes = read_file(f, crate::store::MAX_ARTIFACT_BYTES)?;
+        let name = f.display().to_string();
+        match crate::evidence::check_kind(&a.kind, &name, &bytes, a.window.as_deref()) {
+            Ok(_) => println!("{name}: a valid {}", a.kind),
+            Err(e) => {
+                eprintln!("evl: {e}");
+                code = exit::INPUT;
+            }
+        }
+    }
+    Ok(code)
 }

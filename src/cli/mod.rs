@@ -4,7 +4,10 @@
 mod gate;
 mod ingest;
 mod read;
+mod report;
 mod write;
+
+pub use gate::{Clock, SystemClock, watch_with};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,16 +23,23 @@ use crate::timestamp::Timestamp;
 const AFTER_HELP: &str = "\
 EXIT CODES:
     0  success; for verify, replay and verify-bundle: verified
-    1  verification failed: the ledger, bundle or disposition is invalid or tampered
+    1  verification failed: the ledger, bundle or disposition is invalid or tampered, or
+       no trust root anchors it (verify-bundle); for gate test: a case failed
     2  usage or input error: bad arguments, malformed or missing files, unknown digests
-    3  refused: signer unknown, revoked or lacking the role; secret key file readable by others
+    3  refused: signer unknown, revoked or lacking the role; secret key file readable by others;
+       auditor state writable by others
     4  the ledger is in use by another process appending to it (retry, or pass --wait);
        reading verbs never wait
     5  storage failure: disk full or unwritable
+    10 evaluate --fail-on: the verdict is HOLD and hold is listed
+    11 evaluate --fail-on: the verdict is NARROW and narrow is listed
+    12 evaluate --fail-on: the verdict is ESCALATE and escalate is listed
 
 ENVIRONMENT:
     EVL_LEDGER  ledger directory (default ./.evl); --ledger overrides it
     EVL_KEY     secret key file for verbs that sign; --key overrides it
+    EVL_STATE_DIR  auditor state directory of verify and verify-bundle (default
+                $XDG_STATE_HOME/evl, i.e. ~/.local/state/evl); --state-dir overrides it
 
 EXAMPLE:
     evl keygen hana --dir keys
@@ -182,11 +192,24 @@ pub enum Command {
     /// Derive the disposition of a packet revision: verdict, blockers, exact scope.
     ///
     /// A pure function of the pinned basis, the pinned gate definition, --as-of and the engine
-    /// version: the same inputs give byte-identical output on any machine. --record appends it.
+    /// version: the same inputs give byte-identical output on any machine. --record appends it
+    /// (refused, naming the existing entry, when the same derivation is already recorded).
+    /// Exit 0 whatever the verdict, unless --fail-on lists it: then 10 HOLD, 11 NARROW,
+    /// 12 ESCALATE (after printing everything), so a CI step fails on the exit code alone.
     #[command(
-        after_help = "EXAMPLE:\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --record --key keys/hana-okafor.key\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --json > disposition.json"
+        after_help = "EXAMPLE:\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --record --key keys/hana-okafor.key\n    evl evaluate 9c41 --as-of 2026-04-20T00:00:00Z --json > disposition.json\n    evl evaluate 9c41 --fail-on hold,escalate --format sarif > evl.sarif   # CI: exit 10/12 fails the job"
     )]
     Evaluate(Lazy<gate::EvaluateArgs>),
+    /// Check gate definitions and run gate test cases, with no ledger.
+    #[command(subcommand)]
+    Gate(Lazy<gate::GateCommand>),
+    /// Check that files parse as an evidence kind evl reads, with no ledger.
+    ///
+    /// Exit 0 when every file parses; 2 naming the file, line and field of the first problem.
+    #[command(
+        after_help = "EXAMPLE:\n    evl check rollback-drill examples/mtls-cutover/drill-*.toml\n    evl check workload-inventory examples/mtls-cutover/mesh-enforcement-targets-2026-04-18.csv"
+    )]
+    Check(Lazy<gate::CheckArgs>),
     /// Re-derive a recorded disposition from its basis and prove it matches byte for byte.
     ///
     /// Exit 0 when it matches; 1 with a field-by-field difference, a missing basis digest or
@@ -202,8 +225,16 @@ pub enum Command {
     Export(Lazy<gate::ExportArgs>),
     /// Verify a bundle offline, with no ledger, replaying every disposition in it.
     ///
-    /// Exit 0 when it verifies, 1 naming what fails.
-    VerifyBundle(Lazy<gate::VerifyBundleArgs>),
+    /// A bundle carries its own keys, so it proves nothing about whose ledger it is: it
+    /// verifies only from a trust root you already hold — --genesis, --admin-key,
+    /// --verifier-key, a --checkpoint of the same size, or the auditor state recorded for its
+    /// origin by an earlier verification. Without one it is refused; --trust-on-first-use
+    /// accepts what it carries, with a loud warning, and records it. Every verification prints
+    /// what it trusted. Exit 0 when it verifies, 1 when it does not (or no root was given).
+    #[command(
+        after_help = "AUDITOR STATE:\n    One file per origin in $XDG_STATE_HOME/evl (default ~/.local/state/evl; --state-dir or\n    EVL_STATE_DIR to move it, --no-state to ignore it): the genesis and the newest tree verified.\n    A bundle of the recorded size must have the recorded root; one of another size cannot be\n    proven consistent from a bundle alone, and the output says so. Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl verify-bundle packet-v4.evlb --genesis 892a10bdd0e46a23dcfd1f77cffe4070ab6036836f59081ec216d8d1c4bdcb83\n    evl verify-bundle packet-v4.evlb --admin-key keys/mesh-admin.pub\n    evl verify-bundle packet-v4.evlb --verifier-key 'example.org/mesh-gate+5c8409be+AcPl…'\n    evl verify-bundle packet-v5.evlb            # the origin's genesis is in the auditor state"
+    )]
+    VerifyBundle(Lazy<read::VerifyBundleArgs>),
     /// Record the gate chair's human decision on a packet (gate-chair role).
     Decide(Lazy<gate::DecideArgs>),
     /// Copy a ledger kept by evl 0.1 (store layout 1, sled) into the current layout.
@@ -218,9 +249,14 @@ pub enum Command {
     Migrate(Lazy<write::MigrateArgs>),
     /// Verify every entry, signature, artifact, index, tree hash and checkpoint.
     ///
-    /// Exit 0 when everything verifies, 1 naming every failure otherwise.
+    /// Prints what it trusted (origin, genesis, admin keys, checkpoint) and why: the roots
+    /// given (--genesis, --admin-key, --verifier-key, --checkpoint), the auditor state, or —
+    /// the first time an origin is verified with none — trust on first use. The auditor state
+    /// remembers the newest tree verified per origin: a later verification of a ledger with
+    /// another genesis, fewer entries (rolled back) or another root at that size (a fork)
+    /// fails. Exit 0 when everything verifies, 1 naming every failure otherwise.
     #[command(
-        after_help = "EXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten"
+        after_help = "AUDITOR STATE:\n    One file per origin in $XDG_STATE_HOME/evl (default ~/.local/state/evl; --state-dir or\n    EVL_STATE_DIR to move it, --no-state to ignore it). Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten\n    evl verify --genesis 892a10bdd0e46a23dcfd1f77cffe4070ab6036836f59081ec216d8d1c4bdcb83   # a copy from elsewhere\n    evl verify --no-state --ledger restored-backup/  # an older copy, on purpose"
     )]
     Verify(Lazy<read::VerifyArgs>),
 }
@@ -248,8 +284,46 @@ pub fn parse() -> Cli {
             std::mem::forget(cmd);
             cli
         }
-        Err(e) => e.format(&mut cmd).exit(),
+        Err(e) => {
+            let e = e.format(&mut cmd);
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                // --help, --version (stdout, exit 0) and a bare `evl` (the help, exit 2).
+                e.exit()
+            }
+            // The verb the arguments name, for the hint: `evl key add`, `evl add`.
+            let mut verb = vec!["evl".to_string()];
+            let mut sub = &cmd;
+            for arg in std::env::args().skip(1) {
+                if let Some(c) = sub.find_subcommand(&arg) {
+                    verb.push(arg.clone());
+                    sub = c;
+                }
+            }
+            eprintln!(
+                "evl: {}",
+                one_line(&e.render().to_string(), &verb.join(" "))
+            );
+            std::process::exit(exit::INPUT)
+        }
     }
+}
+
+/// clap's multi-line error (`error: …`, indented details, a usage block and a hint) as the one
+/// line every other evl error is: the message and its details, and where to read more.
+fn one_line(rendered: &str, verb: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for line in rendered.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage: ") {
+            break;
+        }
+        if !line.is_empty() && !line.starts_with("For more information") {
+            parts.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    format!("{} (see '{verb} --help')", parts.join(" "))
 }
 
 /// Runs a parsed command line and returns the process exit code. Errors are printed here as
@@ -273,11 +347,13 @@ pub fn run(cli: Cli) -> i32 {
         Command::Narrow(Lazy(a)) => gate::narrow(&cli.global, a),
         Command::Evaluate(Lazy(a)) => gate::evaluate(&cli.global, a),
         Command::Replay(Lazy(a)) => gate::replay(&cli.global, a),
+        Command::Gate(Lazy(c)) => gate::gate(c),
+        Command::Check(Lazy(a)) => gate::check(a),
         Command::Lineage(Lazy(a)) => gate::lineage(&cli.global, a),
         Command::Deadlines(Lazy(a)) => gate::deadlines(&cli.global, a),
         Command::Watch(Lazy(a)) => gate::watch(&cli.global, a),
         Command::Export(Lazy(a)) => gate::export(&cli.global, a),
-        Command::VerifyBundle(Lazy(a)) => gate::verify_bundle(a),
+        Command::VerifyBundle(Lazy(a)) => read::verify_bundle(a),
         Command::Decide(Lazy(a)) => gate::decide(&cli.global, a),
         Command::Verify(Lazy(a)) => read::verify(&cli.global, a),
         Command::Migrate(Lazy(a)) => write::migrate(&cli.global, a),
@@ -363,6 +439,11 @@ fn open(g: &Global) -> Result<&'static Ledger, Error> {
     }
     let ledger: &'static Ledger = Box::leak(Box::new(open_owned(g)?));
     Ok(g.opened.0.get_or_init(|| ledger))
+}
+
+/// Opens the ledger named by the global options for `verify`, which reads even a damaged log.
+fn open_for_verify(g: &Global) -> Result<Ledger, Error> {
+    Ledger::open_lazily(&g.ledger, &OpenOptions::default())
 }
 
 /// Opens the ledger named by the global options, to be closed by the caller.

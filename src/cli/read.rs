@@ -1,19 +1,23 @@
 //! Verbs that read the ledger, prove, checkpoint and verify.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{Global, Progress, open, print_json, read_file};
-use crate::checkpoint;
+use super::{Global, Progress, open, open_for_verify, print_json, read_file};
+use crate::bundle;
+use crate::checkpoint::{self, VerifierKey};
+use crate::digest::{Digest, EntryId};
 use crate::entry::{Entry, Payload};
 use crate::error::{Error, exit};
-use crate::keys::Role;
+use crate::keys::{self, PublicKey, Role};
 use crate::merkle::{self, ProofJson};
 use crate::registry::Registry;
 use crate::store::{Ledger, Resolved};
+use crate::timestamp::Timestamp;
+use crate::trust::{self, KeptCheckpoint, Roots, StateDir, Trusted, Update};
 use crate::verify;
 
 /// An entry as `show --json` and `log --json` print it.
@@ -388,11 +392,214 @@ pub fn checkpoint(g: &Global, a: CheckpointArgs) -> Result<i32, Error> {
     Ok(exit::OK)
 }
 
+/// The trust roots and auditor state options of `verify` and `verify-bundle`
+/// (docs/THREAT-MODEL.md, docs/FORMAT.md §"Auditor state").
+#[derive(Args, Debug)]
+pub struct TrustArgs {
+    /// Trust root: the ledger's genesis entry id (64 hex, as `evl init` and `evl verify` print it). Entry 0 must have exactly this id.
+    #[arg(long, value_name = "ID")]
+    pub genesis: Option<EntryId>,
+    /// Trust root: an admin public key (a .pub file, PEM or ssh-ed25519 line, or 64 hex). The genesis entry or the checkpoint must be signed by it; repeat to trust any of several.
+    #[arg(long = "admin-key", value_name = "PUBFILE|HEX")]
+    pub admin_keys: Vec<String>,
+    /// Trust root: a C2SP note verifier key, as `evl checkpoint --json` prints `verifier_key`. The checkpoint must carry a valid signature by it, and its name must be the origin; repeat to trust any of several.
+    #[arg(long = "verifier-key", value_name = "VKEY")]
+    pub verifier_keys: Vec<String>,
+    /// Auditor state directory: one file per origin recording the genesis and the newest tree verified [default: $XDG_STATE_HOME/evl, else ~/.local/state/evl].
+    #[arg(long, env = "EVL_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Neither read nor write the auditor state (e.g. to verify an older copy on purpose).
+    #[arg(long)]
+    pub no_state: bool,
+}
+
+impl TrustArgs {
+    /// The roots given on the command line.
+    fn roots(&self) -> Result<Roots, Error> {
+        Ok(Roots {
+            genesis: self.genesis,
+            admin_keys: self
+                .admin_keys
+                .iter()
+                .map(|k| admin_key(k))
+                .collect::<Result<_, _>>()?,
+            verifier_keys: self
+                .verifier_keys
+                .iter()
+                .map(|v| {
+                    v.parse::<VerifierKey>()
+                        .map_err(|e| Error::Invalid(format!("--verifier-key: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
+            ..Roots::default()
+        })
+    }
+
+    /// The auditor state directory: --state-dir / EVL_STATE_DIR, else `$XDG_STATE_HOME/evl`
+    /// (only an absolute XDG_STATE_HOME counts, as the XDG base directory specification
+    /// says), else `$HOME/.local/state/evl`. `Err` says why there is none.
+    fn state(&self) -> Result<StateDir, &'static str> {
+        if self.no_state {
+            return Err("not kept (--no-state)");
+        }
+        if let Some(d) = &self.state_dir {
+            return Ok(StateDir::new(d.clone()));
+        }
+        let absolute = |v: std::ffi::OsString| {
+            let p = PathBuf::from(v);
+            p.is_absolute().then_some(p)
+        };
+        std::env::var_os("XDG_STATE_HOME")
+            .and_then(absolute)
+            .map(|p| p.join("evl"))
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .and_then(absolute)
+                    .map(|h| h.join(".local/state/evl"))
+            })
+            .map(StateDir::new)
+            .ok_or("not kept: neither XDG_STATE_HOME nor HOME is set; pass --state-dir")
+    }
+}
+
+/// An --admin-key value: 64 hex characters, or a public key file.
+fn admin_key(given: &str) -> Result<(String, PublicKey), Error> {
+    if given.len() == 64 && given.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let d: Digest = given
+            .parse()
+            .map_err(|e| Error::Invalid(format!("--admin-key: {e}")))?;
+        let pk = PublicKey(d);
+        if pk.verifying_key().is_none() {
+            return Err(Error::Invalid(format!(
+                "--admin-key {given}: the 32 bytes are not a valid Ed25519 public key"
+            )));
+        }
+        return Ok((d.short(), pk));
+    }
+    let (pk, _) = keys::read_public(Path::new(given))?;
+    Ok((given.to_string(), pk))
+}
+
+/// What became of the auditor state, as printed.
+struct StateOutcome {
+    file: Option<PathBuf>,
+    status: &'static str,
+    text: String,
+}
+
+/// Records `t.next_state` in `dir` when the verification succeeded.
+fn record(
+    dir: Result<&StateDir, &'static str>,
+    recorded: Option<&trust::AuditorState>,
+    t: &Trusted,
+) -> Result<StateOutcome, Error> {
+    let dir = match dir {
+        Err(why) => {
+            return Ok(StateOutcome {
+                file: None,
+                status: "not-kept",
+                text: why.to_string(),
+            });
+        }
+        Ok(d) => d,
+    };
+    let file = dir.file_for(&t.origin);
+    let Some(mut next) = t.next_state.clone() else {
+        let why = if t.earlier.iter().any(|e| !e.proven) {
+            "unchanged (a newer checkpoint is recorded only once it is proven consistent)"
+        } else {
+            "unchanged"
+        };
+        return Ok(StateOutcome {
+            text: format!("{why}: {}", file.display()),
+            file: Some(file),
+            status: "unchanged",
+        });
+    };
+    next.recorded_at = Timestamp::now();
+    Ok(match dir.update(recorded, &next)? {
+        Update::Written(f) => StateOutcome {
+            text: format!("recorded size {} in {}", next.tree.size, f.display()),
+            file: Some(f),
+            status: "recorded",
+        },
+        Update::Raced(f) => StateOutcome {
+            text: format!("left as another evl recorded it meanwhile: {}", f.display()),
+            file: Some(f),
+            status: "raced",
+        },
+    })
+}
+
+fn keys_list(keys: &[trust::KeyView]) -> String {
+    keys.iter()
+        .map(|k| format!("{} {}", k.name, k.id.0.short()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Prints what a successful verification trusted.
+fn print_trusted(t: &Trusted, state: &StateOutcome) {
+    println!("origin      {}", t.origin);
+    println!("genesis     {}", t.genesis);
+    println!(
+        "admin keys  at genesis: {}; at size {}: {}",
+        keys_list(&t.genesis_admins),
+        t.size,
+        keys_list(&t.admins)
+    );
+    match &t.checkpoint {
+        Some(c) => println!(
+            "checkpoint  size {}, root {}, signed by key {}",
+            c.size,
+            c.root,
+            c.signer.0.short()
+        ),
+        None => println!("checkpoint  none stored (sign one with `evl checkpoint`)"),
+    }
+    if t.trust_on_first_use {
+        println!(
+            "trusted     nothing you held: trust on first use (compare the genesis id with one from the ledger's owner, or pass --genesis)"
+        );
+    }
+    for r in &t.roots {
+        println!("trusted     {r}");
+    }
+    for e in &t.earlier {
+        println!("earlier     {}", e.note);
+    }
+    println!("state       {}", state.text);
+}
+
+fn trust_json(t: &Trusted, state: &StateOutcome) -> serde_json::Value {
+    serde_json::json!({
+        "trusted": t,
+        "state": {
+            "status": state.status,
+            "file": state.file.as_ref().map(|f| f.display().to_string()),
+            "text": state.text,
+        },
+    })
+}
+
+/// The loud line trust on first use prints, on stderr.
+fn warn_first_use(t: &Trusted, state: &StateOutcome) {
+    eprintln!(
+        "evl: WARNING: trusted on first use, with no root you held: origin {}, genesis {}, admin keys {}; check the genesis id with the ledger's owner; state {}",
+        t.origin,
+        t.genesis,
+        keys_list(&t.genesis_admins),
+        state.text
+    );
+}
+
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// A checkpoint note kept from earlier: also prove the ledger is consistent with it.
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -406,7 +613,33 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         )),
         None => None,
     };
-    let ledger = open(g)?;
+    let mut roots = a.trust.roots()?;
+    let ledger = &open_for_verify(g)?;
+    // A log other verbs refuse is still verified (and its damage named): its origin is read
+    // the way verify reads it.
+    let origin = match ledger.origin() {
+        Ok(o) => o,
+        Err(e) => ledger
+            .forensic_snapshot()
+            .and_then(|v| v.origin())
+            .map_err(|_| e)?,
+    };
+    let state = a.trust.state();
+    let recorded = match &state {
+        Ok(dir) => dir.load(&origin)?,
+        Err(_) => None,
+    };
+    let before = recorded.as_ref().map(|r| r.state.clone());
+    roots.recorded = recorded;
+    // The ledger itself is at hand: with nothing else held, its first verification pins it.
+    roots.trust_on_first_use = true;
+    if let Some((source, note)) = &auditor {
+        roots.checkpoints.push(KeptCheckpoint {
+            source: source.clone(),
+            note: note.clone(),
+            compared_by_caller: true,
+        });
+    }
     let bar = Progress::new("verifying {bar:40} {pos}/{len} entries ({per_sec})");
     let progress = |done: u64, total: u64| bar.update(done, total);
     let report = verify::verify(
@@ -414,11 +647,20 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         &verify::Options {
             auditor_checkpoint: auditor,
             progress: Some(&progress),
+            trust: Some(&roots),
         },
     )?;
     bar.finish();
+    let outcome = match (&report.trusted, report.ok()) {
+        (Some(t), true) => Some(record(state.as_ref().map_err(|e| *e), before.as_ref(), t)?),
+        _ => None,
+    };
     if a.json {
-        print_json(&serde_json::json!({"verified": report.ok(), "report": report}))?;
+        let mut j = serde_json::json!({"verified": report.ok(), "report": report});
+        if let (Some(t), Some(o)) = (&report.trusted, &outcome) {
+            j["state"] = trust_json(t, o)["state"].clone();
+        }
+        print_json(&j)?;
     } else if report.ok() {
         println!(
             "verified: {} entries, {} signatures, {} artifacts; root {}",
@@ -433,6 +675,9 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
                 c.source, c.size
             );
         }
+        if let (Some(t), Some(o)) = (&report.trusted, &outcome) {
+            print_trusted(t, o);
+        }
     } else {
         for f in &report.failures {
             eprintln!("FAIL {}: {}", f.structure, f.reason);
@@ -443,4 +688,94 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         );
     }
     Ok(if report.ok() { exit::OK } else { exit::INVALID })
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyBundleArgs {
+    /// The bundle file.
+    pub file: PathBuf,
+    /// A checkpoint note you kept from an earlier verification: a bundle checkpoint of the same size must have the same root (then it anchors the bundle); one of another size cannot be proven consistent from a bundle alone, and the output says so.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// With no trust root given or recorded for the bundle's origin, accept the genesis and admin keys the bundle carries, say so loudly, and record them in the auditor state.
+    #[arg(long)]
+    pub trust_on_first_use: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
+    let bytes = read_file(&a.file, bundle::MAX_BUNDLE_BYTES)?;
+    let mut roots = a.trust.roots()?;
+    roots.trust_on_first_use = a.trust_on_first_use;
+    if let Some(p) = &a.checkpoint {
+        roots.checkpoints.push(KeptCheckpoint {
+            source: format!("--checkpoint {}", p.display()),
+            note: read_file(p, 1 << 20)?,
+            compared_by_caller: false,
+        });
+    }
+    let state = a.trust.state();
+    // The origin the bundle claims only selects the state file; the state's genesis must then
+    // match the one the bundle proves.
+    let recorded = match (&state, bundle::claimed_origin(&bytes)) {
+        (Ok(dir), Some(origin)) => dir.load(&origin)?,
+        _ => None,
+    };
+    let before = recorded.as_ref().map(|r| r.state.clone());
+    roots.recorded = recorded;
+    if roots.is_empty() {
+        eprintln!(
+            "evl: bundle {} is not verified: {}",
+            a.file.display(),
+            trust::NO_ROOT
+        );
+        return Ok(exit::INVALID);
+    }
+    let r = bundle::verify_bundle(&bytes, &roots);
+    let outcome = match (&r.trusted, r.ok()) {
+        (Some(t), true) => Some(record(state.as_ref().map_err(|e| *e), before.as_ref(), t)?),
+        _ => None,
+    };
+    if let (Some(t), Some(o)) = (&r.trusted, &outcome)
+        && t.trust_on_first_use
+    {
+        warn_first_use(t, o);
+    }
+    if a.json {
+        let mut j = serde_json::json!({
+            "verified": r.ok(), "packet": r.packet.map(|p| p.to_hex()), "checkpoint_size": r.checkpoint_size,
+            "entries_checked": r.entries_checked, "artifacts_checked": r.artifacts_checked,
+            "proofs_checked": r.proofs_checked, "dispositions_replayed": r.dispositions_replayed, "failures": r.failures,
+        });
+        if let (Some(t), Some(o)) = (&r.trusted, &outcome) {
+            let tj = trust_json(t, o);
+            j["trusted"] = tj["trusted"].clone();
+            j["state"] = tj["state"].clone();
+        }
+        print_json(&j)?;
+    } else if let (true, Some(t), Some(o)) = (r.ok(), &r.trusted, &outcome) {
+        println!(
+            "verified offline: {} entries, {} artifacts, {} inclusion proofs against a checkpoint of size {}, {} disposition(s) replayed",
+            r.entries_checked,
+            r.artifacts_checked,
+            r.proofs_checked,
+            r.checkpoint_size,
+            r.dispositions_replayed
+        );
+        print_trusted(t, o);
+    } else {
+        for f in &r.failures {
+            eprintln!("FAIL {f}");
+        }
+        eprintln!(
+            "evl: bundle {} does not verify: {} problem(s)",
+            a.file.display(),
+            r.failures.len()
+        );
+    }
+    Ok(if r.ok() { exit::OK } else { exit::INVALID })
 }

@@ -361,7 +361,11 @@ pub(crate) fn artifact_meta(
             .split_once('=')
             .filter(|(k, _)| !k.is_empty())
             .ok_or_else(|| Error::Invalid(format!("label '{l}' must be KEY=VALUE")))?;
-        labels.insert(k.to_string(), v.to_string());
+        if let Some(first) = labels.insert(k.to_string(), v.to_string()) {
+            return Err(Error::Invalid(format!(
+                "label '{k}' is given twice ('{first}' and '{v}'); the entry carries one value per label: give it once"
+            )));
+        }
     }
     let captured_at = m.captured_at.unwrap_or(at);
     if let Some(v) = m.valid_until
@@ -411,9 +415,15 @@ pub fn add(g: &Global, a: AddArgs) -> Result<i32, Error> {
     let ledger = open(g)?;
     let at = a.signing.time();
     let mut drafts = Vec::with_capacity(a.files.len());
+    let mut unread = false;
     for path in &a.files {
         let bytes = read_file(path, MAX_ARTIFACT_BYTES)?;
         let meta = artifact_meta(ledger, (&a.kind, a.tier), &a.meta, path, &bytes, at)?;
+        // A kind evl reads must parse now: a gate or drill with a typo never enters the log.
+        let window = meta.labels.get("window").map(String::as_str);
+        let name = path.display().to_string();
+        unread |=
+            !crate::evidence::check_kind(&a.kind, &name, &bytes, window).map_err(Error::Invalid)?;
         drafts.push(Draft {
             payload: Payload::Artifact(meta),
             claimed_at: at,
@@ -421,6 +431,16 @@ pub fn add(g: &Global, a: AddArgs) -> Result<i32, Error> {
         });
     }
     let done = ledger.append_batch(drafts, &key, Some(Timestamp::now()))?;
+    // Said once stored: a refused append needs no warning beside its one error line.
+    if unread {
+        let near = crate::evidence::nearest_kind(&a.kind)
+            .map(|k| format!(" (did you mean {k}?)"))
+            .unwrap_or_default();
+        eprintln!(
+            "warning: evl does not read kind '{}'{near}; stored without validation",
+            a.kind
+        );
+    }
     if a.json {
         let v: Vec<_> = done
             .iter()

@@ -192,48 +192,39 @@ impl Writer {
             }
             let tag = idx.join(INDEX_TAG);
             let f = fs.open(&tag, Mode::ReadWrite).map_err(io(tag.clone()))?;
-            f.write_all_at(INDEX_FORMAT, 0).map_err(io(tag.clone()))?;
+            write_durably(&*f, INDEX_FORMAT, 0).map_err(io(tag.clone()))?;
         }
-        let open = |name: &str,
-                    dense: (u64, u64),
-                    width: u64,
-                    extra: &[u8]|
-         -> Result<(Box<dyn FsFile>, u64)> {
-            let (mapped, len) = dense;
+        let open = |name: &str, dense: Rebuilt| -> Result<(Box<dyn FsFile>, u64)> {
             let p = idx.join(name);
             let f = fs.open(&p, Mode::ReadWrite).map_err(io(p.clone()))?;
-            // Exactly the records the view holds from the file, then the ones it rebuilt.
-            let at = mapped * width;
-            if len != at {
-                f.set_len(at).map_err(io(p.clone()))?;
+            // Exactly the records the view holds from the file, then the ones it rebuilt from
+            // the log — usually already there, past the durability mark, and not rewritten.
+            let (file, extra) = (dense.file, dense.extra);
+            let at = dense.mapped as usize * dense.width;
+            let end = at + extra.len();
+            if file.get(at..end) == Some(extra) {
+                if file.len() > end {
+                    f.set_len(end as u64).map_err(io(p.clone()))?;
+                }
+            } else {
+                if file.len() != at {
+                    f.set_len(at as u64).map_err(io(p.clone()))?;
+                }
+                if !extra.is_empty() {
+                    f.write_all_at(extra, at as u64).map_err(io(p.clone()))?;
+                }
             }
-            if !extra.is_empty() {
-                f.write_all_at(extra, at).map_err(io(p.clone()))?;
-            }
-            Ok((f, at + extra.len() as u64))
+            Ok((f, end as u64))
         };
         // The order a writer appends in: the commit index last, so a reader who finds a commit
         // there finds everything else it needs too.
-        let r = index::RECORD as u64;
-        let at = |d: &Dense<8>| (d.mapped(), d.file_len());
-        let at48 = |d: &Dense<{ index::RECORD }>| (d.mapped(), d.file_len());
-        let (entries, hashes, commits) = (
-            view.entry_offsets(),
-            view.stored_hashes(),
-            view.commit_offsets(),
-        );
         let (ids, blobs) = (view.ids().dense(), view.blobs().dense());
         let index = vec![
-            open(ENTRIES, at(entries), 8, entries.extra())?,
-            open(IDS, at48(ids), r, ids.extra())?,
-            open(BLOBS, at48(blobs), r, blobs.extra())?,
-            open(
-                HASHES,
-                (hashes.mapped(), hashes.file_len()),
-                32,
-                hashes.extra(),
-            )?,
-            open(COMMITS, at(commits), 8, commits.extra())?,
+            open(ENTRIES, Rebuilt::of(view.entry_offsets()))?,
+            open(IDS, Rebuilt::of(ids))?,
+            open(BLOBS, Rebuilt::of(blobs))?,
+            open(HASHES, Rebuilt::of(view.stored_hashes()))?,
+            open(COMMITS, Rebuilt::of(view.commit_offsets()))?,
         ];
         Ok(Writer {
             dir: dir.to_path_buf(),
@@ -285,6 +276,15 @@ impl Writer {
         // Upkeep of the lookup runs; failures only leave a longer in-memory tail.
         let idx = self.dir.join(INDEX_DIR);
         let new_size = self.view.size() + derived.entries.len() as u64 / 8;
+        // Every DURABLE_EVERY entries the index files are synced and the durability mark moved
+        // on, so a reader after a power loss re-reads at most about that much of the log.
+        let (seq, _, durable_size) = self.view.durable();
+        if new_size - durable_size >= DURABLE_EVERY {
+            let commits = self.view.commit_offsets().len() + 1;
+            if self.index.iter().all(|(f, _)| f.sync_data().is_ok()) {
+                let _ = index::write_durable(&*self.fs, &idx, seq + 1, commits, new_size);
+            }
+        }
         let new_blobs = self.view.blob_count() + derived.blobs.len() as u64 / index::RECORD as u64;
         let tail_max = self.view.ids().tail_max();
         for (name, count, cache) in [
@@ -311,6 +311,29 @@ impl Writer {
         }
     }
 }
+
+/// An index file as a view holds it: the file's bytes, the records taken from it, and the
+/// records rebuilt from the log after them.
+struct Rebuilt<'a> {
+    file: &'a [u8],
+    mapped: u64,
+    width: usize,
+    extra: &'a [u8],
+}
+
+impl<'a> Rebuilt<'a> {
+    fn of<const W: usize>(d: &'a Dense<W>) -> Rebuilt<'a> {
+        Rebuilt {
+            file: d.file_bytes(),
+            mapped: d.mapped(),
+            width: W,
+            extra: d.extra(),
+        }
+    }
+}
+
+/// Entries after which a writer syncs the index files and moves the durability mark on.
+pub(super) const DURABLE_EVERY: u64 = 32;
 
 /// Writes `bytes` at `offset` and waits until they are on disk.
 pub(super) fn write_durably(f: &dyn FsFile, bytes: &[u8], offset: u64) -> std::io::Result<()> {

@@ -68,6 +68,11 @@ impl<const W: usize> Dense<W> {
         Some(bytes.try_into().expect("W bytes"))
     }
 
+    /// The whole file as mapped, records past `mapped` included.
+    pub fn file_bytes(&self) -> &[u8] {
+        self.map.bytes()
+    }
+
     /// The mapped records as one slice (for ordered scans).
     pub fn mapped_bytes(&self) -> &[u8] {
         &self.map.bytes()[..self.mapped * W]

@@ -83,7 +83,8 @@ pub const INDEX_FORMAT: &[u8] = b"evl-index/3\n";
 /// What verification and tools read of the log's layout (docs/FORMAT.md).
 pub mod layout {
     pub use super::index::{
-        DENSE, RECORD as INDEX_RECORD, RUN_MAGIC, check as index_check, run_bytes,
+        DENSE, RECORD as INDEX_RECORD, RUN_MAGIC, check as index_check,
+        dense_record as index_record, run_bytes,
     };
     pub use super::log::{BLOB_HEAD, MAGIC, blob_parts, record_at, records};
     pub use super::view::complete_commit_after;
@@ -325,8 +326,17 @@ impl Ledger {
         Ledger::open(to, &OpenOptions::default())
     }
 
-    /// Opens an existing ledger, failing clearly when there is none.
+    /// Opens an existing ledger, failing clearly when there is none or when it cannot be
+    /// read as it stands (a damaged log, say).
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Ledger> {
+        let ledger = Ledger::open_lazily(path, opts)?;
+        ledger.view()?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing ledger without reading it yet: for verification, which reads a
+    /// damaged log its own way ([`Ledger::forensic_snapshot`]).
+    pub fn open_lazily(path: &Path, opts: &OpenOptions) -> Result<Ledger> {
         let fs = opts.fs();
         match fs.read(&path.join(TAG_FILE)) {
             Ok(tag) if tag == LAYOUT => {}
@@ -358,7 +368,6 @@ impl Ledger {
             lock_file: Mutex::new(None),
             runs: Default::default(),
         };
-        ledger.view()?;
         Ok(ledger)
     }
 
@@ -390,6 +399,16 @@ impl Ledger {
     /// A consistent snapshot of the ledger, for reading many things at one point of its history.
     pub fn snapshot(&self) -> Result<Arc<View>> {
         self.view()
+    }
+
+    /// The snapshot verification falls back to when a damaged log makes [`Ledger::snapshot`]
+    /// refuse (see [`View::open_forensic`]).
+    pub fn forensic_snapshot(&self) -> Result<Arc<View>> {
+        Ok(Arc::new(View::open_forensic(
+            &self.path,
+            self.fs.clone(),
+            &self.runs,
+        )?))
     }
 
     /// The directory holding the store.

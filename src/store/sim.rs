@@ -88,6 +88,9 @@ struct State {
     /// The mutating operation at which the power fails.
     crash_at: Option<u64>,
     crashed: bool,
+    /// Files whose syncs do nothing (a disk that lies about flushing), for tests that show
+    /// the crash checks can fail.
+    lying: Vec<PathBuf>,
 }
 
 /// A simulated disk. Cloning the handle shares the disk.
@@ -118,6 +121,7 @@ impl SimFs {
         let mut t = State {
             dirs: s.dirs.clone(),
             next_inode: s.next_inode,
+            lying: s.lying.clone(),
             ..State::default()
         };
         for (name, ino) in &s.names {
@@ -216,6 +220,12 @@ impl SimFs {
         }
         t.durable_names = t.names.clone();
         SimFs(Arc::new(Mutex::new(t)))
+    }
+
+    /// Makes syncs of `path` do nothing, as on a disk that acknowledges flushes it did not
+    /// make: a test of the crash checks themselves.
+    pub fn lie_about_syncs_of(&self, path: &Path) {
+        self.state().lying.push(path.to_path_buf());
     }
 
     /// The current bytes of `path`, for tests to compare or damage.
@@ -436,6 +446,10 @@ impl FsFile for SimFile {
     fn sync_data(&self) -> io::Result<()> {
         let mut s = self.fs.state();
         s.step()?;
+        let ino = self.ino;
+        if s.lying.iter().any(|p| s.names.get(p) == Some(&ino)) {
+            return Ok(());
+        }
         let inode = s.inodes.get_mut(&self.ino).expect("open inode");
         inode.durable = inode.current.as_ref().clone();
         inode.pending.clear();

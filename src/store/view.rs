@@ -57,6 +57,10 @@ pub struct View {
     index_current: bool,
     /// Whether the newest commit's batch was read and checked while opening.
     head_checked: bool,
+    /// The index's durability mark when opened: (seq, commits, size).
+    durable: (u64, u64, u64),
+    /// Opened for verification of a damaged log: reads are not checked against the tree.
+    forensic: bool,
     genesis: OnceLock<std::result::Result<(EntryId, String), String>>,
     registry_checked: OnceLock<std::result::Result<(), String>>,
     /// Stored-hash indexes known to agree with the newest commit's root.
@@ -219,6 +223,28 @@ impl View {
         runs: &(Arc<RunCache>, Arc<RunCache>),
         tail_max: u64,
     ) -> Result<View> {
+        View::open_as(dir, fs, runs, tail_max, false)
+    }
+
+    /// Opens the view `evl verify` falls back to when [`View::open`] refuses a damaged log:
+    /// the index files are taken as they are, up to the newest commit index/commits names, so
+    /// that verification can name every difference; nothing read through it is checked
+    /// against the tree (verify checks everything itself).
+    pub fn open_forensic(
+        dir: &Path,
+        fs: Arc<dyn Fs>,
+        runs: &(Arc<RunCache>, Arc<RunCache>),
+    ) -> Result<View> {
+        View::open_as(dir, fs, runs, index::TAIL_MAX, true)
+    }
+
+    fn open_as(
+        dir: &Path,
+        fs: Arc<dyn Fs>,
+        runs: &(Arc<RunCache>, Arc<RunCache>),
+        tail_max: u64,
+        forensic: bool,
+    ) -> Result<View> {
         let idx = dir.join(INDEX_DIR);
         let store_io = |p: &Path| Error::store_io(p.to_path_buf());
         // Index files of another format (an older evl's) are not read: the log is scanned as
@@ -236,9 +262,13 @@ impl View {
         // In the order a writer appends in reverse: the commit index first, then the other
         // index files, then the log. Whatever a concurrent writer adds meanwhile, every file
         // read later holds at least what the commit index read first promises.
+        let durable = if index_current {
+            index::read_durable(&*fs, &idx)
+        } else {
+            (0, 0, 0)
+        };
         let commits_map = map(COMMITS)?;
         let commits_len = commits_map.bytes().len() as u64;
-        let mut commits: Dense<8> = Dense::new(commits_map, u64::MAX);
         let entries_map = map(ENTRIES)?;
         let hashes_map = map(HASHES)?;
         let ids_map = map(IDS)?;
@@ -256,15 +286,65 @@ impl View {
             )));
         }
         let stored_hashes = (hashes_map.bytes().len() / 32) as u64;
-        // Entries whose offset, id and tree hashes the files all hold.
-        let covered_entries = ((entries_map.bytes().len() / 8)
-            .min(ids_map.bytes().len() / index::RECORD) as u64)
-            .min(leaves_covered(stored_hashes));
-        let covered_blobs = (blobs_map.bytes().len() / index::RECORD) as u64;
         let read_commit = |off: u64| -> Option<Commit> {
             let r = log::record_at(log_map.bytes(), off).ok()?;
             (r.tag == Tag::Commit).then(|| Commit::decode(r.body))?
         };
+        // Index records are trusted as far as the durability mark says they reached the disk,
+        // then for each further commit whose records check out against the log: a power loss
+        // may have lost, torn or reordered any written after the mark, and from the first
+        // commit that does not check out the log is read again.
+        let files = IndexFiles {
+            commits: commits_map.bytes(),
+            entries: entries_map.bytes(),
+            ids: ids_map.bytes(),
+            blobs: blobs_map.bytes(),
+            hashes: hashes_map.bytes(),
+        };
+        let mark_commits = durable.1.min(commits_len / 8);
+        let trusted = if forensic {
+            commits_len / 8
+        } else {
+            files
+                .trusted_commits(log_map.bytes(), mark_commits)
+                .map_err(|(k, off)| {
+                    corrupt(format!(
+                        "index/commits record {k} names log offset {off}, where the log holds no commit record: the log lost committed bytes (truncated or edited) — index records are written only once the log bytes they name are durable"
+                    ))
+                })?
+        };
+        let commit_at = |k: u64| -> Result<Commit> {
+            let off = u64::from_le_bytes(
+                files.commits[k as usize * 8..k as usize * 8 + 8]
+                    .try_into()
+                    .expect("8 bytes"),
+            );
+            read_commit(off).ok_or_else(|| {
+                corrupt(format!(
+                    "index/commits record {k} names log offset {off}, where the log holds no commit record: the log lost committed bytes (truncated or edited), or the index is damaged (then deleting {} rebuilds it from the log)",
+                    idx.display()
+                ))
+            })
+        };
+        let mark_size = match mark_commits {
+            0 => 0,
+            k => commit_at(k - 1)?.size,
+        };
+        let (durable_size, durable_blobs) = match trusted {
+            0 => (0, 0),
+            k => {
+                let c = commit_at(k - 1)?;
+                (c.size, c.blobs)
+            }
+        };
+        let mut commits: Dense<8> = Dense::new(commits_map, trusted);
+        let mark = (durable.0, mark_commits, mark_size);
+        // Entries whose offset, id and tree hashes the files durably hold.
+        let covered_entries = ((entries_map.bytes().len() / 8)
+            .min(ids_map.bytes().len() / index::RECORD) as u64)
+            .min(leaves_covered(stored_hashes))
+            .min(durable_size);
+        let covered_blobs = ((blobs_map.bytes().len() / index::RECORD) as u64).min(durable_blobs);
 
         // The newest indexed commit, then the newest one whose derived records are all there.
         let indexed = commits.len();
@@ -354,10 +434,10 @@ impl View {
         // Every commit found lies within the `log_len` bytes mapped above.
         debug_assert!(head.end() <= log_map.bytes().len() as u64);
 
-        let mut entries: Dense<8> = Dense::new(entries_map, c.size);
-        let mut ids: Dense<{ index::RECORD }> = Dense::new(ids_map, c.size);
-        let mut blobs: Dense<{ index::RECORD }> = Dense::new(blobs_map, c.blobs);
-        let covered_leaves = leaves_covered(stored_hashes).min(c.size);
+        let covered_leaves = covered_entries.min(c.size);
+        let mut entries: Dense<8> = Dense::new(entries_map, covered_leaves);
+        let mut ids: Dense<{ index::RECORD }> = Dense::new(ids_map, covered_leaves);
+        let mut blobs: Dense<{ index::RECORD }> = Dense::new(blobs_map, covered_blobs.min(c.blobs));
         let mut hashes: Dense<32> = Dense::new(
             hashes_map,
             tlog_tiles::tlog::stored_hash_count(covered_leaves),
@@ -431,11 +511,15 @@ impl View {
             lens: (log_len, commits_len),
             index_current,
             head_checked,
+            durable: mark,
+            forensic,
             genesis: OnceLock::new(),
             registry_checked: OnceLock::new(),
             verified: Mutex::new(HashSet::new()),
         };
-        view.check_frontier()?;
+        if !forensic {
+            view.check_frontier()?;
+        }
         Ok(view)
     }
 
@@ -478,6 +562,12 @@ impl View {
     /// Whether the index directory holds files of the current index format.
     pub fn index_current(&self) -> bool {
         self.index_current
+    }
+
+    /// The index's durability mark as this view uses it: (seq, commits, entries) whose index
+    /// records it read from the files.
+    pub fn durable(&self) -> (u64, u64, u64) {
+        self.durable
     }
 
     /// Whether derived records are held in memory that the index files lack.
@@ -588,6 +678,9 @@ impl View {
                 self.dir.join(INDEX_DIR).display()
             ))
         };
+        if self.forensic {
+            return Ok(());
+        }
         let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         let stored = |level: u8, n: u64| self.stored_hash(merkle::stored_hash_index(level, n));
         let (mut level, mut n, mut hash) = (0u8, index, leaf);
@@ -916,6 +1009,114 @@ impl View {
             "the tree hashes in {} are damaged ({why}): delete the index directory to rebuild it from the log",
             self.dir.join(INDEX_DIR).join(HASHES).display()
         ))
+    }
+}
+
+/// The index files' bytes as mapped when a view opens.
+struct IndexFiles<'a> {
+    commits: &'a [u8],
+    entries: &'a [u8],
+    ids: &'a [u8],
+    blobs: &'a [u8],
+    hashes: &'a [u8],
+}
+
+impl IndexFiles<'_> {
+    /// How many commits' index records to trust: the first `mark` (made durable), then each
+    /// further commit whose records are all present and consistent with the log — its commit
+    /// record where index/commits says and chained to the one before, each entry offset at an
+    /// entry record of its batch, each id and blob record's check, each blob offset at a blob
+    /// record of that digest in its batch, and the tree hashes of its leaves recomputed from
+    /// the stored leaf hashes. Nothing is hashed but the few tree nodes; the newest root then
+    /// ties the stored hashes to the commit (`View::check_frontier`).
+    /// Fails with (k, offset) when record k names an offset past the log's end after the
+    /// previous commit: index records are written only once the log bytes they name are
+    /// durable, so that is a log that lost committed bytes, not a power loss.
+    fn trusted_commits(&self, log: &[u8], mark: u64) -> std::result::Result<u64, (u64, u64)> {
+        let u64_at = |b: &[u8], i: u64| -> Option<u64> {
+            let i = i as usize * 8;
+            Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?))
+        };
+        let commit = |k: u64| -> Option<(u64, Commit)> {
+            let off = u64_at(self.commits, k)?;
+            let r = log::record_at(log, off).ok()?;
+            (r.tag == Tag::Commit).then_some(())?;
+            Some((off, Commit::decode(r.body)?))
+        };
+        let count = (self.commits.len() / 8) as u64;
+        let mut k = mark.min(count);
+        let (mut size, mut blobs, mut end) = match k {
+            0 => (0, 0, log::MAGIC.len() as u64),
+            k => match commit(k - 1) {
+                Some((off, c)) => (c.size, c.blobs, off + COMMIT_RECORD as u64),
+                None => return Ok(k),
+            },
+        };
+        let stored = |i: u64| -> Option<Hash> {
+            let i = i as usize * 32;
+            Some(Hash(self.hashes.get(i..i + 32)?.try_into().ok()?))
+        };
+        struct FileHashes<'b>(&'b dyn Fn(u64) -> Option<Hash>);
+        impl HashReader for FileHashes<'_> {
+            fn read_hashes(
+                &self,
+                indexes: &[u64],
+            ) -> std::result::Result<Vec<Hash>, tlog_tiles::tlog::Error> {
+                merkle::read_each(indexes, self.0)
+            }
+        }
+        let mut root = None;
+        while k < count {
+            let Some((off, c)) = commit(k) else {
+                match u64_at(self.commits, k) {
+                    Some(off) if off >= end && off >= log.len() as u64 => return Err((k, off)),
+                    _ => break,
+                }
+            };
+            if c.batch_start != end || c.size < size || c.blobs < blobs {
+                break;
+            }
+            let in_batch = |at: u64, tag: Tag| -> Option<Record<'_>> {
+                (at >= c.batch_start && at < off)
+                    .then(|| log::record_at(log, at).ok())?
+                    .filter(|r| r.tag == tag)
+            };
+            let entries_ok = (size..c.size).all(|i| {
+                let id_ok = self
+                    .ids
+                    .get(i as usize * index::RECORD..(i as usize + 1) * index::RECORD)
+                    .and_then(|b| index::decode_dense(IDS, i, b))
+                    .is_some_and(|(_, v)| v == i);
+                let at_entry = u64_at(self.entries, i).and_then(|at| in_batch(at, Tag::Entry));
+                let leaf = stored(merkle::stored_hash_index(0, i));
+                let tree_ok = leaf.is_some_and(|leaf| {
+                    merkle::hashes_to_store(i, leaf, &FileHashes(&stored))
+                        .is_ok_and(|add| add.iter().all(|(at, h)| stored(*at) == Some(*h)))
+                });
+                id_ok && at_entry.is_some() && tree_ok
+            });
+            let blobs_ok = (blobs..c.blobs).all(|j| {
+                self.blobs
+                    .get(j as usize * index::RECORD..(j as usize + 1) * index::RECORD)
+                    .and_then(|b| index::decode_dense(BLOBS, j, b))
+                    .and_then(|(d, at)| Some((d, in_batch(at, Tag::Blob)?)))
+                    .is_some_and(|(d, r)| r.body.get(..32) == Some(&d[..]))
+            });
+            if !(entries_ok && blobs_ok) {
+                break;
+            }
+            (size, blobs, end) = (c.size, c.blobs, off + COMMIT_RECORD as u64);
+            root = Some(c.root);
+            k += 1;
+        }
+        // A stored leaf hash whose subtree is not complete yet was compared with nothing above:
+        // the newest trusted tree must fold to its commit's root, or only the mark is trusted.
+        if let Some(root) = root
+            && merkle::root(size, &FileHashes(&stored)).ok() != Some(root)
+        {
+            return Ok(mark.min(count));
+        }
+        Ok(k)
     }
 }
 

@@ -51,16 +51,23 @@ impl Out {
     }
 }
 
-/// A bare `evl` command.
+/// A bare `evl` command, blind to the developer's own environment: no ledger, key or
+/// auditor state directory from it (see [`run`] for where its auditor state goes).
 pub fn evl_bin() -> Command {
     let mut c = Command::cargo_bin("evl").expect("the evl binary is built");
-    c.env_remove("EVL_LEDGER").env_remove("EVL_KEY");
+    c.env_remove("EVL_LEDGER")
+        .env_remove("EVL_KEY")
+        .env_remove("EVL_STATE_DIR")
+        .env_remove("XDG_STATE_HOME");
     c
 }
 
-/// Runs `cmd` to completion; never accepts a panic.
+/// Runs `cmd` to completion; never accepts a panic. HOME is a fresh temporary directory for
+/// the run, so a command that keeps auditor state and was given no XDG_STATE_HOME (as
+/// [`Fixture::evl`] gives one) keeps it there and never in the real home directory.
 pub fn run(cmd: &mut Command) -> Out {
-    let o = cmd.output().expect("evl runs");
+    let home = tempfile::tempdir().expect("a temporary HOME");
+    let o = cmd.env("HOME", home.path()).output().expect("evl runs");
     let out = Out {
         code: o.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -97,14 +104,20 @@ impl Fixture {
     pub fn id(&self, label: &str) -> &str {
         &self.ids[label]
     }
+    /// The auditor state home of this fixture's commands (`XDG_STATE_HOME`): `evl verify`
+    /// records what it verified in `<state>/evl/`.
+    pub fn state(&self) -> PathBuf {
+        self.root.path().join("state")
+    }
 
-    /// `evl --ledger <ledger> ARGS…`.
+    /// `evl --ledger <ledger> ARGS…`, with this fixture's auditor state.
     pub fn evl<I, S>(&self, args: I) -> Out
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
         run(evl_bin()
+            .env("XDG_STATE_HOME", self.state())
             .arg("--ledger")
             .arg(self.ledger())
             .args(args)
@@ -119,10 +132,11 @@ impl Fixture {
         p
     }
 
-    /// Everything a reader can see of the ledger: the full log and the verify report.
+    /// Everything a reader can see of the ledger: the full log and the verify report (without
+    /// the auditor state, whose history is the auditor's, not the ledger's).
     pub fn snapshot(&self) -> Snapshot {
         let log = self.evl(["log", "--json"]).ok().json();
-        let verify = self.evl(["verify", "--json"]);
+        let verify = self.evl(["verify", "--json", "--no-state"]);
         Snapshot {
             log,
             verify: verify.json(),
@@ -260,7 +274,7 @@ pub fn build_rich() -> Fixture {
             b.to_str().unwrap(),
             c.to_str().unwrap(),
             "--kind",
-            "rollback-drill",
+            "drill-note",
             "--tier",
             "authoritative",
             "--namespace",
@@ -291,7 +305,7 @@ pub fn build_rich() -> Fixture {
             "add",
             d.to_str().unwrap(),
             "--kind",
-            "telemetry",
+            "telemetry-export",
             "--tier",
             "operational",
             "--key",

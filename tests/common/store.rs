@@ -139,6 +139,65 @@ pub fn rewrite(ledger: &Path, mut edit: impl FnMut(u8, &[u8]) -> Option<Vec<u8>>
     drop_index(ledger);
 }
 
+/// Appends one batch of `records` (tag, body) and a commit sealing it, the way a forger with
+/// write access would add entries evl itself refuses to append: counts, pointers, tree root
+/// and check hash are all recomputed (docs/FORMAT.md §"The log"), and the derived index
+/// directory removed, so only what `evl verify` checks beyond the seal can tell.
+pub fn append_batch(ledger: &Path, batch: &[(u8, Vec<u8>)]) {
+    let recs = records(ledger);
+    let last = recs
+        .iter()
+        .rev()
+        .find(|r| r.tag == COMMIT)
+        .expect("a commit");
+    let field = |i: usize| u64::from_le_bytes(last.body[i * 8..i * 8 + 8].try_into().unwrap());
+    let (mut size, mut blobs, mut registry, mut checkpoint) =
+        (field(0), field(1), field(3), field(4));
+    let mut log = std::fs::read(ledger.join("log")).unwrap();
+    log.truncate(last.offset as usize + 5 + COMMIT_BODY);
+    let batch_start = log.len() as u64;
+    let mut all_entries = entries(ledger);
+    for (tag, body) in batch {
+        let at = log.len() as u64;
+        match *tag {
+            ENTRY => {
+                size += 1;
+                all_entries.push(body.clone());
+            }
+            BLOB => blobs += 1,
+            REGISTRY => registry = at,
+            CHECKPOINT => checkpoint = at,
+            other => panic!("append_batch: record tag {other} is not one a batch holds"),
+        }
+        log.push(*tag);
+        log.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        log.extend_from_slice(body);
+    }
+    log.push(COMMIT);
+    log.extend_from_slice(&(COMMIT_BODY as u32).to_le_bytes());
+    for v in [size, blobs, batch_start, registry, checkpoint] {
+        log.extend_from_slice(&v.to_le_bytes());
+    }
+    log.extend_from_slice(&tree_root(&all_entries));
+    let check = blake3::Hasher::new()
+        .update(b"evl/store-commit/v2\n")
+        .update(&log[batch_start as usize..])
+        .finalize();
+    log.extend_from_slice(check.as_bytes());
+    std::fs::write(ledger.join("log"), log).unwrap();
+    drop_index(ledger);
+}
+
+/// The body of the newest registry record (the key registry as of the last key entry).
+pub fn latest_registry(ledger: &Path) -> Vec<u8> {
+    records(ledger)
+        .into_iter()
+        .rev()
+        .find(|r| r.tag == REGISTRY)
+        .expect("a registry record")
+        .body
+}
+
 /// An index record of `ids` (which 1) or `blobs` (2) at `position` of the file covering
 /// `scope` ((0, 0) for the dense file, (START, END) for a run), with its check
 /// (docs/FORMAT.md §"The index files").
