@@ -449,3 +449,160 @@ fn mapping_options_are_checked() {
     .unwrap_err();
     assert!(e.contains("apply only to Prometheus responses"), "{e}");
 }
+
+/// JSON objects are unordered (RFC 8259 §4): a server may send `data.result` before
+/// `data.resultType` and `status` after `data`. The same response with its keys reordered
+/// gives the same facts.
+#[test]
+fn key_order_of_the_response_does_not_matter() {
+    let series = r#"{"values":[[1712966460,"0.5"],[1712966400,"0.25"]],"metric":{"namespace":"b","evl_metric":"error_rate","workload":"a"}}"#;
+    let usual = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{series}]}},"warnings":["w1"]}}"#
+    );
+    let reordered = format!(
+        r#"{{"warnings":["w1"],"data":{{"result":[{series}],"resultType":"matrix"}},"status":"success"}}"#
+    );
+    let a = telemetry::parse("a.json", usual.as_bytes(), "w", false).unwrap();
+    let b = telemetry::parse("b.json", reordered.as_bytes(), "w", false).unwrap();
+    assert_eq!(a, b);
+    let m = a.get("b", "a").unwrap().error_rate.clone().unwrap();
+    // The latest by timestamp, whatever order the samples came in.
+    assert_eq!((m.last, m.min, m.max, m.samples), (0.5, 0.25, 0.5, 2));
+    assert_eq!(m.last_at, Some(1712966460.0));
+    assert_eq!(a.format, "prometheus-matrix");
+    // A status that is not success is reported first even when it comes last.
+    let failed = format!(
+        r#"{{"data":{{"result":[{{"metric":{{}}}}],"resultType":"vector"}},"status":"error","error":"timeout"}}"#
+    );
+    let e = telemetry::parse("f.json", failed.as_bytes(), "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("field status") && e.contains("timeout"), "{e}");
+}
+
+/// The Prometheus API writes label values as strings; anything else names the label, and a
+/// series with more labels than the reader holds is refused naming the limit.
+#[test]
+fn label_values_must_be_strings_and_labels_are_capped() {
+    let e = telemetry::parse(
+        "n.json",
+        series(r#"{"evl_metric":"rps","workload":7,"namespace":"b"}"#, "1").as_bytes(),
+        "w",
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("field data.result[0].metric.workload") && e.contains("is a number"),
+        "{e}"
+    );
+    // A workload is a Kubernetes object: its name has at most 253 characters (as in the
+    // inventory), a namespace at most 63.
+    let long = format!(
+        r#"{{"evl_metric":"rps","workload":"{}","namespace":"b"}}"#,
+        "w".repeat(254)
+    );
+    let e = telemetry::parse("w.json", series(&long, "1").as_bytes(), "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("workload name of 254 characters"), "{e}");
+    let ok = format!(
+        r#"{{"evl_metric":"rps","workload":"{}","namespace":"b"}}"#,
+        "w".repeat(253)
+    );
+    assert!(telemetry::parse("w.json", series(&ok, "1").as_bytes(), "w", false).is_ok());
+    let mut labels = String::from(r#"{"evl_metric":"rps","workload":"a","namespace":"b""#);
+    for i in 0..=telemetry::MAX_LABELS_PER_SERIES {
+        labels.push_str(&format!(r#","l{i}":"""#));
+    }
+    labels.push('}');
+    let e = telemetry::parse("l.json", series(&labels, "1").as_bytes(), "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("number of labels") && e.contains(&telemetry::MAX_LABELS_PER_SERIES.to_string()),
+        "{e}"
+    );
+}
+
+/// A message names a series by its labels, shortened: a series of hundreds of long labels
+/// still gives one readable line.
+#[test]
+fn a_series_with_long_labels_is_named_in_a_short_line() {
+    let mut labels = String::from(r#"{"evl_metric":"rps","namespace":"b""#);
+    for i in 0..500 {
+        labels.push_str(&format!(r#","label_{i}":"{}""#, "x".repeat(100)));
+    }
+    labels.push('}');
+    let e = telemetry::parse("s.json", series(&labels, "1").as_bytes(), "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no workload or destination_workload label"),
+        "{e}"
+    );
+    assert!(e.chars().count() < 600 && !e.contains('\n'), "{e}");
+    assert!(e.contains('…'), "{e}");
+}
+
+/// A response may carry many warnings; the first 100 are recorded and the rest counted.
+#[test]
+fn warnings_beyond_the_cap_are_counted() {
+    let warnings: Vec<String> = (0..250).map(|i| format!("\"warning {i}\"")).collect();
+    let json = format!(
+        r#"{{"status":"success","warnings":[{}],"data":{{"resultType":"vector","result":[]}}}}"#,
+        warnings.join(",")
+    );
+    let t = telemetry::parse("w.json", json.as_bytes(), "w", false).unwrap();
+    assert_eq!(t.warnings.len(), telemetry::MAX_ENVELOPE_NOTES + 2);
+    assert_eq!(t.warnings[0], "warning 0");
+    assert!(
+        t.warnings[100].contains("150 more warnings"),
+        "{:?}",
+        t.warnings[100]
+    );
+    assert_eq!(t.warnings[101], "the result holds no series");
+}
+
+/// Hostile responses at the 16 MiB input cap, each shaped to cost the most memory in one
+/// place (one series of tiny labels, one series of tiny samples, the most series of many
+/// labels, a huge warnings array): read or refused, never held as a tree. The release-build
+/// measurements (time, peak memory) are in docs/IMPORTERS.md §"Telemetry"; this test runs them
+/// for behaviour.
+#[test]
+fn hostile_responses_at_the_input_cap_are_read_or_refused() {
+    let cap = telemetry::MAX_INPUT_BYTES - 200;
+    let fill = |unit: &dyn Fn(usize) -> String| {
+        let mut out = Vec::new();
+        let mut size = 0;
+        let mut i = 0;
+        while size < cap {
+            let s = unit(i);
+            size += s.len() + 1;
+            out.push(s);
+            i += 1;
+        }
+        out.join(",")
+    };
+    let labels = fill(&|i| format!(r#""l{i}":"""#));
+    let json = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{{labels}}},"value":[1,"1"]}}]}}}}"#
+    );
+    let e = telemetry::parse("labels.json", json.as_bytes(), "w", false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("number of labels"), "{e}");
+    let samples = fill(&|i| format!(r#"[{i},"1"]"#));
+    let json = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"evl_metric":"rps","workload":"a","namespace":"b"}},"values":[{samples}]}}]}}}}"#
+    );
+    let t = telemetry::parse("samples.json", json.as_bytes(), "w", false).unwrap();
+    let rps = t.get("b", "a").unwrap().rps.clone().unwrap();
+    assert!(rps.samples > 1_000_000, "{}", rps.samples);
+    let warnings = fill(&|_| r#""""#.to_string());
+    let json = format!(
+        r#"{{"status":"success","warnings":[{warnings}],"data":{{"resultType":"vector","result":[]}}}}"#
+    );
+    let t = telemetry::parse("warnings.json", json.as_bytes(), "w", false).unwrap();
+    assert_eq!(t.warnings.len(), telemetry::MAX_ENVELOPE_NOTES + 2);
+}

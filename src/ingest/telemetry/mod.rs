@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 mod prometheus;
 
+pub use prometheus::{MAX_ENVELOPE_NOTES, MAX_LABELS_PER_SERIES};
+
 use super::{IngestError, check_size, csv_data_row, csv_error};
 
 /// Largest accepted input.
