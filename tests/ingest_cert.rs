@@ -767,3 +767,27 @@ fn a_utf8_byte_order_mark_before_pem_is_not_content() {
     .to_string();
     assert!(e.starts_with("b.pem, line 2"), "{e}");
 }
+
+/// Signature checks spend a budget of units weighted by the verifier's cost (P-521 counts 12):
+/// a chain of 25 P-521 links has its first 21 links verified (252 units) and the rest reported
+/// not checked, so no choice of curve lets a file run past the time bound. (Release build, 300
+/// self-signed P-521 roots without key identifiers: 0.5–1.2 s at one unit per check.)
+#[test]
+fn p521_signature_checks_spend_a_weighted_budget() {
+    let f = parse_fixture("certs/p521-chain-26.pem");
+    assert_eq!(f.certificates.len(), 26);
+    assert_eq!(f.links.len(), 25);
+    let verified = f
+        .links
+        .iter()
+        .take_while(|l| l.signature == cert::SignatureCheck::Verified)
+        .count();
+    assert_eq!(verified, cert::MAX_SIGNATURE_CHECKS / 12, "{:#?}", f.links);
+    for l in &f.links[verified..] {
+        assert_eq!(l.signature, cert::SignatureCheck::Unsupported);
+        assert!(
+            l.signature_note.as_deref().unwrap().contains("not checked"),
+            "{l:?}"
+        );
+    }
+}

@@ -184,6 +184,27 @@ fn pss_hash(child: &X509Certificate<'_>) -> Result<(), String> {
     Ok(())
 }
 
+/// What checking a signature with `issuer`'s key costs, in units of one P-256, RSA or Ed25519
+/// check: RustCrypto's P-384 takes about four times as long, P-521 about eight to twelve
+/// (measured on the release build). The issuer search spends a budget of these units
+/// (`MAX_SIGNATURE_CHECKS`), so no choice of curve makes a file exceed the time bound.
+pub(super) fn cost(issuer: &SubjectPublicKeyInfo<'_>) -> usize {
+    if issuer.algorithm.algorithm.to_id_string() != "1.2.840.10045.2.1" {
+        return 1;
+    }
+    let curve = issuer
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string());
+    match curve.as_deref() {
+        Some("1.3.132.0.35") => 12,
+        Some("1.3.132.0.34") => 4,
+        _ => 1,
+    }
+}
+
 fn ecdsa_check(
     child: &X509Certificate<'_>,
     issuer: &SubjectPublicKeyInfo<'_>,
