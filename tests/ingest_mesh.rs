@@ -997,3 +997,32 @@ fn quadratic_selector_work_is_capped() {
         "{e}"
     );
 }
+
+/// Istio evaluates CUSTOM, then DENY, then ALLOW (the AuthorizationPolicy reference,
+/// "Authorization policy precedence"; `builder.go` builds one filter per action). Only ALLOW
+/// policies make a workload default-deny: a CUSTOM policy delegates matching requests to its
+/// provider and lets the rest through, a DENY policy denies only what it matches, AUDIT never
+/// decides. Each enforced policy is listed under its action on every workload it selects.
+#[test]
+fn istio_custom_deny_allow_and_audit_are_kept_apart_per_workload() {
+    let y = format!(
+        "{}---\n{}---\n{AP}metadata: {{name: ext, namespace: a}}\nspec:\n  action: CUSTOM\n  provider: {{name: opa}}\n  rules:\n  - to:\n    - operation: {{paths: [/admin]}}\n---\n{AP}metadata: {{name: no-debug, namespace: a}}\nspec:\n  selector: {{matchLabels: {{app: x}}}}\n  action: DENY\n  rules:\n  - to:\n    - operation: {{paths: [/debug]}}\n---\n{AP}metadata: {{name: audit-all, namespace: a}}\nspec:\n  action: AUDIT\n  rules: [{{}}]\n---\n{AP}metadata: {{name: from-b, namespace: a}}\nspec:\n  selector: {{matchLabels: {{app: y}}}}\n  rules:\n  - from:\n    - source: {{namespaces: [b]}}\n",
+        deployment("a", "x", "app: x"),
+        deployment("a", "y", "app: y"),
+    );
+    let f = parse(&y);
+    let x = &workload(&f, "a", "x").authorization;
+    assert_eq!(x.custom_policies, vec!["a/ext"]);
+    assert_eq!(x.deny_policies, vec!["a/no-debug"]);
+    assert_eq!(x.audit_policies, vec!["a/audit-all"]);
+    assert!(x.allow_policies.is_empty());
+    assert!(
+        !x.default_deny && !x.denies_all,
+        "CUSTOM, a DENY with rules and AUDIT do not deny the rest: {x:?}"
+    );
+    let y_ = &workload(&f, "a", "y").authorization;
+    assert_eq!(y_.custom_policies, vec!["a/ext"]);
+    assert!(y_.deny_policies.is_empty());
+    assert_eq!(y_.allow_policies, vec!["a/from-b"]);
+    assert!(y_.default_deny && !y_.allows_nothing && !y_.denies_all);
+}
