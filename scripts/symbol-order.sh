@@ -34,7 +34,10 @@ export EVL_LEDGER="$work/ledger" EVL_KEY="$work/alice.key"
 "$bin" init --origin example.org/order --admin "$work/admin.pub" --key "$work/admin.key" >/dev/null
 "$bin" key add alice --pub "$work/alice.pub" --role owner --role reviewer --role security-signer \
     --key "$work/admin.key" >/dev/null
-for i in $(seq 50); do printf 'namespace,workload\npayments,api-%d\n' "$i" >"$work/item-$i.csv"; done
+# Inventories as `evl add` validates them (docs/IMPORTERS.md: every required column).
+for i in $(seq 50); do
+    printf 'namespace,workload,owner,stateful,sidecar_mode,compatibility,ambient_ready,exception_ids,catalog_tier\npayments,api-%d,team@example.com,false,injected,validated,yes,,tier-1\n' "$i" >"$work/item-$i.csv"
+done
 "$bin" add "$work"/item-{1..40}.csv --kind workload-inventory --tier operational >/dev/null
 
 n=0

@@ -43,6 +43,35 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
         .expect("codec: canonical encoding failed")
 }
 
+/// Whether `value`'s canonical encoding is exactly `expected`, compared as it is produced:
+/// no allocation (decoding every entry of a large ledger re-checks its encoding this way).
+pub fn encodes_to<T: Serialize>(value: &T, expected: &[u8]) -> bool {
+    /// A writer that compares what it is given with the expected bytes.
+    struct Compare<'a> {
+        rest: &'a [u8],
+        same: bool,
+    }
+    impl bincode::enc::write::Writer for Compare<'_> {
+        fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+            match self.rest.split_at_checked(bytes.len()) {
+                Some((head, tail)) if head == bytes => self.rest = tail,
+                _ => {
+                    self.same = false;
+                    // Stop encoding: the answer is known.
+                    return Err(bincode::error::EncodeError::Other("differs"));
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut w = Compare {
+        rest: expected,
+        same: true,
+    };
+    let done = bincode::serde::encode_into_writer(value, &mut w, canonical::<{ usize::MAX }>());
+    done.is_ok() && w.same && w.rest.is_empty()
+}
+
 /// Decodes canonical bytes, refusing inputs over `max` bytes and trailing bytes. Every
 /// length inside is bounded by the input size, so hostile input cannot allocate without bound.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, CodecError> {

@@ -399,6 +399,40 @@ pub enum EntryError {
     Format(u16),
     #[error("entry is {0} bytes, over the {MAX_ENTRY_BYTES}-byte cap")]
     TooLarge(usize),
+    #[error("entry is not in canonical form: {0}")]
+    NotCanonical(&'static str),
+}
+
+/// Whether `v` is strictly ascending (sorted, no duplicates).
+fn ascending<T: Ord>(v: &[T]) -> bool {
+    v.windows(2).all(|w| w[0] < w[1])
+}
+
+impl Scope {
+    fn canonical(&self) -> bool {
+        ascending(&self.namespaces) && ascending(&self.workloads)
+    }
+}
+
+impl UnsignedEntry {
+    /// Checks what the encoding alone cannot: lists that are sets are strictly ascending
+    /// (docs/FORMAT.md §"Canonical encoding").
+    fn check_canonical(&self) -> Result<(), EntryError> {
+        let ok = match &self.payload {
+            Payload::Artifact(a) => a.scope.canonical(),
+            Payload::Annotation(a) => a.scope.canonical(),
+            Payload::Packet(p) => ascending(&p.in_scope) && ascending(&p.basis),
+            Payload::Narrowing(n) => ascending(&n.keep),
+            _ => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(EntryError::NotCanonical(
+                "a scope, in_scope, basis or keep list is not strictly ascending",
+            ))
+        }
+    }
 }
 
 impl Entry {
@@ -420,6 +454,8 @@ impl Entry {
 
     /// Stored bytes: canonical unsigned bytes followed by the 64 signature bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
+        // What a reader refuses is never written.
+        self.body.check_canonical()?;
         let bytes = codec::encode(self);
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(bytes.len()));
@@ -433,6 +469,15 @@ impl Entry {
         if e.body.format != ENTRY_FORMAT {
             return Err(EntryError::Format(e.body.format));
         }
+        // One body, one encoding: the id is BLAKE3 of the stored unsigned bytes, and an
+        // independent verifier must get the same id evl does (a map with keys out of order
+        // would decode, then re-encode to other bytes).
+        if !codec::encodes_to(&e.body, &bytes[..bytes.len() - 64]) {
+            return Err(EntryError::NotCanonical(
+                "its bytes are not the canonical encoding of what they decode to",
+            ));
+        }
+        e.body.check_canonical()?;
         Ok(e)
     }
 
@@ -473,6 +518,30 @@ mod tests {
         assert_eq!(&bytes[unsigned.len()..], &e.signature.0[..]);
         assert_eq!(Entry::from_bytes(&bytes).unwrap(), e);
         assert!(e.signature_valid(&key.public()));
+    }
+
+    #[test]
+    fn lists_that_are_sets_must_be_strictly_ascending_and_bytes_canonical() {
+        let key = SecretKey::demo_from_phrase("t");
+        let mut e = sample(&key);
+        let Payload::Annotation(a) = &mut e.body.payload else {
+            unreachable!()
+        };
+        a.scope.workloads = vec!["b".into(), "a".into()];
+        let e = Entry::sign(e.body, &key);
+        assert!(matches!(e.to_bytes(), Err(EntryError::NotCanonical(_))));
+        // Encoded anyway (as a forger would), it does not decode.
+        let forged = codec::encode(&e);
+        assert!(matches!(
+            Entry::from_bytes(&forged),
+            Err(EntryError::NotCanonical(_))
+        ));
+        let mut dup = sample(&key);
+        let Payload::Annotation(a) = &mut dup.body.payload else {
+            unreachable!()
+        };
+        a.scope.namespaces = vec!["a".into(), "a".into()];
+        assert!(Entry::sign(dup.body, &key).to_bytes().is_err());
     }
 
     #[test]

@@ -377,3 +377,410 @@ fn evidence_captured_after_as_of_does_not_count_until_it_is_captured() {
             .contains(&"rollback-drill-stale path legacy-grpc-settlement-adapter".to_string())
     );
 }
+
+/// The v4 case's header: packet v4 as of 2026-04-20, all its workloads from the inventory.
+const V4_HEADER: &str = r#"format = "evl-gate-test/v1"
+gate = "../gate.toml"
+include = ["common/v2.toml", "common/v3.toml", "common/v4.toml"]
+drop = ["canary-open"]
+as_of = 2026-04-20T00:00:00Z
+checkpoint_at = 2026-04-30T00:00:00Z
+workloads_from = "inventory"
+"#;
+
+/// Writes case `name` (the v4 header, then `body`) into `dir` and runs it; the case carries
+/// only `[expect] verdict`, the test checks the rest.
+fn v4_with(dir: &Path, name: &str, verdict: &str, body: &str) -> Disposition {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("{V4_HEADER}{body}\n[expect]\nverdict = \"{verdict}\"\n"),
+    )
+    .unwrap();
+    let r = gate_test::run_case(&path).unwrap();
+    assert_eq!(r.failure, None, "{name}");
+    r.disposition
+}
+
+const LEDGER_SYNC: &str = "compatibility-unresolved workload payments/payments-ledger-sync";
+
+/// Issue 13 item 1, the signer role: when the gate requires the inventory to be signed by a
+/// security-signer, an inventory update signed by an owner without that role does not
+/// supersede the one a security-signer signed, and the trace says why; the same update signed
+/// by the security-signer does.
+#[test]
+fn a_supersession_by_a_signer_without_the_gates_role_is_ignored() {
+    let (_t, dir) = mtls_copy();
+    edit(
+        &dir.join("../gate.toml"),
+        "[inventory]\nselect = { kind = \"workload-inventory\" }\nsealed = true\n",
+        "[inventory]\nselect = { kind = \"workload-inventory\" }\nsealed = true\nsigner_role = \"security-signer\"\n",
+    );
+    let update = |signer: &str| {
+        format!(
+            r#"
+[signers]
+hana-okafor = ["owner", "security-signer"]
+olga-owner = ["owner"]
+
+[[evidence]]
+name = "inventory-update"
+file = "fixtures/inventory-edited-2026-04-19.csv"
+kind = "workload-inventory"
+sealed = true
+captured_at = 2026-04-19T18:00:00Z
+supersedes = "inventory"
+signer = "{signer}"
+"#
+        )
+    };
+    let d = v4_with(&dir, "by-owner.toml", "narrow", &update("olga-owner"));
+    assert!(d.blocker_keys().contains(&LEDGER_SYNC.to_string()));
+    let ignored: Vec<&str> = lines(&d, "inventory", "ignored")
+        .iter()
+        .map(|t| t.detail.as_str())
+        .collect();
+    assert_eq!(ignored.len(), 2, "{ignored:#?}");
+    assert!(
+        ignored[0].starts_with("inventory-edited-2026-04-19.csv (")
+            && ignored[0].ends_with(
+                " ignored: its signer 'olga-owner' did not hold the security-signer role"
+            ),
+        "{}",
+        ignored[0]
+    );
+    assert!(
+        ignored[1].starts_with("supersession of mesh-enforcement-targets-2026-04-18.csv (")
+            && ignored[1]
+                .ends_with(": its signer 'olga-owner' did not hold the security-signer role"),
+        "{}",
+        ignored[1]
+    );
+    let info = lines(&d, "inventory", "info");
+    assert!(
+        info[0]
+            .detail
+            .starts_with("inventory mesh-enforcement-targets-2026-04-18.csv ("),
+        "{}",
+        info[0].detail
+    );
+    // Signed by the security-signer, the same update supersedes and validates ledger-sync.
+    let d = v4_with(&dir, "by-signer.toml", "narrow", &update("hana-okafor"));
+    assert!(!d.blocker_keys().contains(&LEDGER_SYNC.to_string()));
+    assert!(
+        lines(&d, "inventory", "info")[0]
+            .detail
+            .starts_with("inventory inventory-edited-2026-04-19.csv (")
+    );
+}
+
+/// Issue 13 item 2: `[exceptions]` and `[authority]` require `sealed` as `[[evidence]]` can.
+/// A newer, unsealed register extending every exception past the checkpoint is not read (the
+/// sealed one is, and its blockers stand); sealed, it is. Likewise an unsealed authority
+/// snapshot that forbids narrowing is not read, and v4 stays NARROW; sealed, it escalates.
+#[test]
+fn exceptions_and_authority_read_only_what_meets_sealed() {
+    let (_t, dir) = mtls_copy();
+    let register = r#"format = "evl-exception-register/v1"
+
+[[exception]]
+id = "mesh-cert-exc-109"
+workloads = ["identity/identity-directory"]
+expires_at = 2026-06-30T00:00:00Z
+reason = "r"
+
+[[exception]]
+id = "mesh-cert-exc-117"
+workloads = ["payments/payments-ledger-sync", "orders/orders-journal-writer"]
+expires_at = 2026-06-30T00:00:00Z
+reason = "renewed"
+
+[[exception]]
+id = "mesh-cert-exc-122"
+workloads = ["data-platform/data-platform-etl"]
+expires_at = 2026-06-30T00:00:00Z
+reason = "renewed"
+"#;
+    std::fs::write(dir.join("fixtures/register-renewed.toml"), register).unwrap();
+    let renewed = |sealed: bool| {
+        format!(
+            r#"
+[[evidence]]
+name = "register-renewed"
+file = "fixtures/register-renewed.toml"
+kind = "certificate-exception-register"
+sealed = {sealed}
+captured_at = 2026-04-19T12:00:00Z
+supersedes = "register"
+signer = "hana-okafor"
+"#
+        )
+    };
+    let expiring = |d: &Disposition| {
+        d.blocker_keys()
+            .into_iter()
+            .filter(|k| k.starts_with("exception-expires-before-checkpoint"))
+            .count()
+    };
+    let d = v4_with(&dir, "register-unsealed.toml", "narrow", &renewed(false));
+    assert_eq!(expiring(&d), 2, "{:#?}", d.blocker_keys());
+    let ignored = lines(&d, "exceptions", "ignored");
+    assert!(
+        ignored
+            .iter()
+            .any(|t| t.detail.starts_with("register-renewed.toml (")
+                && t.detail.ends_with(" ignored: not sealed")),
+        "{ignored:#?}"
+    );
+    let d = v4_with(&dir, "register-sealed.toml", "narrow", &renewed(true));
+    assert_eq!(expiring(&d), 0, "{:#?}", d.blocker_keys());
+
+    let authority = |sealed: bool| {
+        format!(
+            r#"
+[[evidence]]
+name = "authority-no-narrow"
+file = "../Mesh-Gate-Authority-Snapshot-2026-04-12-no-narrow.toml"
+kind = "authority-snapshot"
+sealed = {sealed}
+captured_at = 2026-04-12T00:00:01Z
+signer = "hana-okafor"
+"#
+        )
+    };
+    let d = v4_with(&dir, "authority-unsealed.toml", "narrow", &authority(false));
+    assert!(d.escalation.is_empty(), "{:#?}", d.escalation);
+    assert!(
+        lines(&d, "authority", "ignored")
+            .iter()
+            .any(|t| t.detail.ends_with(" ignored: not sealed"))
+    );
+    let d = v4_with(&dir, "authority-sealed.toml", "escalate", &authority(true));
+    assert_eq!(d.would_be, Some(Verdict::Narrow));
+}
+
+/// Issue 13 item 3, for reviewer annotations and narrowing decisions: a reviewer's blocker
+/// signed after the as-of time does not block at it, and does from its signing; a proposal
+/// and the decision on it count only from when they were signed.
+#[test]
+fn annotations_and_narrowing_decisions_signed_after_as_of_do_not_exist_yet() {
+    let (_t, dir) = mtls_copy();
+    let d = v4_with(
+        &dir,
+        "late-reviewer-blocker.toml",
+        "narrow",
+        r#"
+[[annotation]]
+kind = "blocker"
+text = "Payments cutover needs the settlement team on call."
+namespaces = ["payments"]
+signer = "reviewer-platform-security"
+at = 2026-04-20T09:00:00Z
+"#,
+    );
+    assert!(
+        !d.blocker_keys()
+            .iter()
+            .any(|k| k.starts_with("reviewer-blocker")),
+        "{:#?}",
+        d.blocker_keys()
+    );
+    let later = lines(&d, "as of", "ignored");
+    assert_eq!(later.len(), 1, "{later:#?}");
+    assert!(
+        later[0].detail.starts_with("annotation ")
+            && later[0].detail.ends_with(
+                " by 'reviewer-platform-security' signed after as-of: signed 2026-04-20T09:00:00Z"
+            ),
+        "{}",
+        later[0].detail
+    );
+    let (input, _) = gate_test::load_case(&dir.join("late-reviewer-blocker.toml")).unwrap();
+    let at = |t: &str| evl::evaluate::evaluate(&input, t.parse().unwrap()).unwrap();
+    assert!(
+        at("2026-04-20T09:00:00Z")
+            .blocker_keys()
+            .contains(&"reviewer-blocker namespace payments".to_string())
+    );
+
+    // Packet v4's proposals: "stateless" signed at 10:00, accepted at 11:00 on 2026-04-19.
+    let (input, _) =
+        gate_test::load_case(&cases("mtls-cutover").join("v4-narrows-to-validated-stateless.toml"))
+            .unwrap();
+    let at = |t: &str| evl::evaluate::evaluate(&input, t.parse().unwrap()).unwrap();
+    let stateless = |d: &Disposition| {
+        d.narrowing_proposals
+            .iter()
+            .find(|p| p.keep.contains(&"payments/payments-api".to_string()))
+            .map(|p| p.status.clone())
+    };
+    assert_eq!(stateless(&at("2026-04-19T09:59:59Z")), None);
+    assert_eq!(
+        stateless(&at("2026-04-19T10:00:00Z")).as_deref(),
+        Some("open")
+    );
+    assert_eq!(
+        stateless(&at("2026-04-19T10:59:59Z")).as_deref(),
+        Some("open")
+    );
+    assert_eq!(
+        stateless(&at("2026-04-19T11:00:00Z")).as_deref(),
+        Some("accepted")
+    );
+}
+
+/// Issue 13 item 9: in every case every example gate ships, every blocker names the action
+/// that clears it and the time it must be done by, never after the proposed checkpoint;
+/// evidence actions name the kind and minimum tier, the others the role that must act.
+#[test]
+fn every_blocker_of_every_case_names_what_clears_it_and_by_when() {
+    let mut seen = 0;
+    for example in ["mtls-cutover", "launch-gate", "policy-rollout-gate"] {
+        for r in gate_test::run_dir(&cases(example)).unwrap() {
+            let d = &r.disposition;
+            for b in &d.blockers {
+                let at = format!("{}: {} {}", r.path.display(), b.code, b.subject);
+                let u = b
+                    .unblock
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{at}: no unblock"));
+                assert!(!u.action.is_empty() && !u.text.is_empty(), "{at}: {u:?}");
+                let by = u.by.unwrap_or_else(|| panic!("{at}: no by"));
+                assert!(
+                    by <= d.checkpoint_at,
+                    "{at}: by {by} is after the checkpoint"
+                );
+                assert!(u.text.contains(&by.to_string()), "{at}: {}", u.text);
+                match u.action.as_str() {
+                    "acknowledge" | "close-review" => {
+                        assert!(u.role.is_some(), "{at}: which role? {u:?}")
+                    }
+                    _ => assert!(
+                        u.kind.is_some() && u.min_tier.is_some(),
+                        "{at}: which evidence? {u:?}"
+                    ),
+                }
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 100, "only {seen} blockers checked");
+}
+
+/// Issue 13 item 3, "(or signed)": an inventory update captured before the as-of time but
+/// signed into the ledger after it did not exist at the as-of time; from its signing it
+/// supersedes.
+#[test]
+fn an_artifact_signed_after_as_of_does_not_count_though_captured_before() {
+    let (_t, dir) = mtls_copy();
+    let name = "update-signed-late.toml";
+    let d = v4_with(
+        &dir,
+        name,
+        "narrow",
+        r#"
+[[evidence]]
+name = "inventory-update"
+file = "fixtures/inventory-edited-2026-04-19.csv"
+kind = "workload-inventory"
+sealed = true
+captured_at = 2026-04-19T18:00:00Z
+signed_at = 2026-04-20T06:00:00Z
+supersedes = "inventory"
+signer = "hana-okafor"
+"#,
+    );
+    assert!(d.blocker_keys().contains(&LEDGER_SYNC.to_string()));
+    let later = lines(&d, "as of", "ignored");
+    assert_eq!(later.len(), 1, "{later:#?}");
+    assert!(
+        later[0]
+            .detail
+            .starts_with("inventory-edited-2026-04-19.csv (")
+            && later[0].detail.ends_with(
+                ") signed after as-of: captured 2026-04-19T18:00:00Z, signed 2026-04-20T06:00:00Z"
+            ),
+        "{}",
+        later[0].detail
+    );
+    let (input, _) = gate_test::load_case(&dir.join(name)).unwrap();
+    let at = |t: &str| evl::evaluate::evaluate(&input, t.parse().unwrap()).unwrap();
+    assert!(
+        at("2026-04-20T05:59:59Z")
+            .blocker_keys()
+            .contains(&LEDGER_SYNC.to_string())
+    );
+    assert!(
+        !at("2026-04-20T06:00:00Z")
+            .blocker_keys()
+            .contains(&LEDGER_SYNC.to_string())
+    );
+}
+
+/// Issue 13 item 2, "maximum age": `[inventory]` and `[exceptions]` with `max_age_days` raise a
+/// global `evidence-stale` on the rule when the artifact they read is older (HOLD), naming it
+/// and asking for a fresher one observed inside the window at the checkpoint; `[authority]`
+/// with `max_age_days` escalates on a stale snapshot. Without the limit, v4 narrows.
+#[test]
+fn single_artifact_rules_honour_max_age_days() {
+    let gate_rule = [
+        (
+            "inventory",
+            "[inventory]\nselect = { kind = \"workload-inventory\" }\nsealed = true\n",
+            "mesh-enforcement-targets-2026-04-18.csv",
+        ),
+        (
+            "exceptions",
+            "[exceptions]\nselect = { kind = \"certificate-exception-register\" }\nsealed = true\n",
+            "certificate-exception-register-2026-04-17.toml",
+        ),
+    ];
+    for (rule, table, file) in gate_rule {
+        let (_t, dir) = mtls_copy();
+        edit(
+            &dir.join("../gate.toml"),
+            table,
+            &format!("{table}max_age_days = 1\n"),
+        );
+        let d = v4_with(&dir, "stale.toml", "hold", "");
+        let key = format!("evidence-stale rule {rule}");
+        let b = blocker(&d, &key);
+        assert!(!b.scoped, "{key} is global");
+        assert!(
+            b.reason.starts_with(&format!("{file} (")) && b.reason.contains("more than 1 days"),
+            "{}",
+            b.reason
+        );
+        let u = b.unblock.as_ref().unwrap();
+        assert_eq!(u.action, "refresh-evidence");
+        assert_eq!(u.subject, Some(b.evidence[0]));
+        assert_eq!(
+            u.observed_after,
+            Some("2026-04-29T00:00:00Z".parse().unwrap()),
+            "inside its 1-day window at the checkpoint"
+        );
+    }
+    let (_t, dir) = mtls_copy();
+    edit(
+        &dir.join("../gate.toml"),
+        "[authority]\nselect = { kind = \"authority-snapshot\" }\nsealed = true\n",
+        "[authority]\nselect = { kind = \"authority-snapshot\" }\nsealed = true\nmax_age_days = 1\n",
+    );
+    let d = v4_with(&dir, "stale-authority.toml", "escalate", "");
+    assert_eq!(d.would_be, Some(Verdict::Narrow));
+    assert!(
+        d.escalation[0].starts_with(
+            "authority snapshot Mesh-Gate-Authority-Snapshot-2026-04-12 is stale: Mesh-Gate-Authority-Snapshot-2026-04-12.toml ("
+        ),
+        "{:#?}",
+        d.escalation
+    );
+    // The unedited gate: no freshness limit on these tables, v4 narrows.
+    let (_t, dir) = mtls_copy();
+    let d = v4_with(&dir, "fresh.toml", "narrow", "");
+    assert!(
+        !d.blocker_keys()
+            .iter()
+            .any(|k| k.starts_with("evidence-stale"))
+    );
+}

@@ -84,7 +84,8 @@ fn payload() -> impl Strategy<Value = Payload> {
             digest(),
             0usize..5,
             text(),
-            proptest::collection::vec(text(), 0..4)
+            // A scope is a set: strictly ascending, as the format requires.
+            proptest::collection::btree_set(text(), 0..4)
         )
             .prop_map(|(subject, k, text, ws)| Payload::Annotation(Annotation {
                 subject,
@@ -97,7 +98,7 @@ fn payload() -> impl Strategy<Value = Payload> {
                 ][k],
                 scope: Scope {
                     namespaces: vec![],
-                    workloads: ws
+                    workloads: ws.into_iter().collect()
                 },
                 text,
             })),

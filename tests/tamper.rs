@@ -713,6 +713,34 @@ fn blob_entry_index_moved_to_a_later_carrier_is_named() {
     assert_eq!(shown["size"], A.len());
 }
 
+/// Issue 12 item 2: the first byte of an artifact's stored content flipped — in place, and
+/// re-sealed so that every commit check matches. `evl cat` must never print the altered bytes:
+/// they are hashed against the digest first.
+#[test]
+fn cat_never_prints_altered_artifact_bytes() {
+    let d = digest_hex(A);
+    // In place: the batch no longer matches its check and a complete commit follows it.
+    let f = rich().copy();
+    let rec = blob_record(&f, A);
+    flip(&f, "log", rec.offset + HEADER + 40, 0x01);
+    let out = f.evl(["cat", &d]);
+    assert_ne!(out.code, 0, "{out:#?}");
+    out.refused(out.code, &[]);
+    // Re-sealed: only the digest tells.
+    let f = rich().copy();
+    store::rewrite(&f.ledger(), |tag, body| {
+        let mut body = body.to_vec();
+        if tag == store::BLOB && body[40..] == *A {
+            body[40] ^= 0x01;
+        }
+        Some(body)
+    });
+    f.evl(["cat", &d])
+        .refused(INVALID, &[&d, "no longer hash to it"]);
+    // The other artifacts still print, exactly.
+    assert_eq!(f.evl(["cat", &digest_hex(B)]).ok().stdout.as_bytes(), B);
+}
+
 #[test]
 fn removed_artifact_blob_names_every_entry_that_refers_to_it() {
     // Re-sealed without the blob record. d.txt is carried by entry 8 only; a.txt by entries 5

@@ -79,6 +79,14 @@ class Reader:
 
     def workload(self): return {"namespace": self.string(), "workload": self.string()}
 
+    def sorted_workloads(self, what):
+        """A list of WorkloadRef that is a set: strictly ascending by (namespace, workload) bytes."""
+        v = self.vec(self.workload)
+        ks = [(w["namespace"].encode(), w["workload"].encode()) for w in v]
+        if any(a >= b for a, b in zip(ks, ks[1:])):
+            raise ValueError(f"{what} not sorted ascending and deduplicated")
+        return v
+
     def labels(self):
         pairs = self.vec(lambda: (self.string(), self.string()))
         keys = [k.encode() for k, _ in pairs]
@@ -109,8 +117,8 @@ class Reader:
             ("acknowledgment", lambda: {"topic": r.string(), "subject": r.opt(r.b32), "namespace": r.opt(r.string), "statement": r.string()}),
             ("promotion", lambda: {"artifact": r.b32(), "to": r.enum(TIERS), "reason": r.string()}),
             ("packet", lambda: {"name": r.string(), "revision": r.u32(), "parent": r.opt(r.b32), "gate": r.b32(),
-                                "checkpoint_at": r.i64(), "in_scope": r.vec(r.workload), "basis": r.basis()}),
-            ("narrowing", lambda: {"packet": r.b32(), "keep": r.vec(r.workload), "rationale": r.string()}),
+                                "checkpoint_at": r.i64(), "in_scope": r.sorted_workloads("packet in_scope"), "basis": r.basis()}),
+            ("narrowing", lambda: {"packet": r.b32(), "keep": r.sorted_workloads("narrowing keep"), "rationale": r.string()}),
             ("disposition", lambda: {"packet": r.b32(), "document": r.b32(), "verdict": r.string(), "as_of": r.i64(), "engine_version": r.string()}),
             ("decision", lambda: {"packet": r.b32(), "disposition": r.opt(r.b32), "decision": r.string(), "text": r.string()}),
         ]
