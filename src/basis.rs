@@ -239,7 +239,9 @@ fn parse(r: Reading, meta: &ArtifactMeta, bytes: &[u8]) -> Result<Parsed, String
             .map_err(|e| e.to_string()),
         Reading::Telemetry => {
             let window = meta.labels.get("window").unwrap_or(name);
-            telemetry::parse(name, bytes, window, meta.sealed)
+            // The label mapping a Prometheus response was ingested with is recorded in its entry.
+            let mapping = crate::facts::telemetry_mapping(meta);
+            telemetry::parse_mapped(name, bytes, window, meta.sealed, &mapping)
                 .map(Parsed::Telemetry)
                 .map_err(|e| e.to_string())
         }

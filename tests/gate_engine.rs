@@ -1193,3 +1193,90 @@ fn lineage_tells_a_recorded_change_from_time_apart_from_one_the_delta_made() {
         "{text}"
     );
 }
+
+/// A Prometheus response ingested with a label mapping (`--metric METRIC=MEASURE`,
+/// `--workload-label`, `--namespace-label`, recorded as entry labels) is read by the engine
+/// with that mapping: the same canary as the flagship's CSV, written as Istio-labelled series,
+/// gives the same telemetry blockers. Read without its mapping it would be unreadable.
+#[test]
+fn a_prometheus_canary_is_read_with_the_label_mapping_its_entry_records() {
+    let f = flagship();
+    let i = f.w.input(&f.v4);
+    let csv = std::fs::read_to_string(
+        Path::new(EX).join("mesh-mtls-canary-2026-04-11T00Z-2026-04-13T00Z.csv"),
+    )
+    .unwrap()
+    .replace(
+        "payments-gateway,payments,0.9987,0.0013",
+        "payments-gateway,payments,0.9380,0.0620",
+    );
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let mut series = Vec::new();
+    for row in lines {
+        let cells: Vec<&str> = row.split(',').collect();
+        for (measure, value) in header.iter().zip(&cells).skip(2) {
+            if value.is_empty() {
+                continue;
+            }
+            series.push(format!(
+                r#"{{"metric":{{"__name__":"canary:{measure}","destination_workload":"{}","destination_workload_namespace":"{}","reporter":"destination"}},"value":[1712966400,"{value}"]}}"#,
+                cells[0], cells[1]
+            ));
+        }
+    }
+    let json = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+        series.join(",")
+    );
+    let metrics: Vec<String> = header[2..]
+        .iter()
+        .map(|m| format!("canary:{m}={m}"))
+        .collect();
+    let metrics = metrics.join(",");
+    let canary_id = i.basis.iter().find(|b| matches!(&b.entry.body.payload, Payload::Artifact(m) if m.sealed && m.labels.get("telemetry").map(String::as_str) == Some("canary"))).unwrap().id;
+    let prom = f.w.artifact_bytes(
+        json.into_bytes(),
+        "canary-rerun.json",
+        "telemetry",
+        Tier::Authoritative,
+        "2026-04-19T13:00:00Z",
+        true,
+        &[
+            ("telemetry", "canary"),
+            ("window", "rerun"),
+            ("telemetry-metric", &metrics),
+            ("telemetry-workload-label", "destination_workload"),
+            (
+                "telemetry-namespace-label",
+                "destination_workload_namespace",
+            ),
+        ],
+        Some(canary_id),
+    );
+    let mut b = f.v4_basis.clone();
+    b.push(prom);
+    let p = f.w.packet(
+        5,
+        Some(f.v4),
+        f.gate,
+        &ALL,
+        &b,
+        "2026-04-19T21:00:00Z",
+        PACKET,
+    );
+    let d = f.w.eval(&p, "2026-04-20T00:00:00Z");
+    assert!(
+        !d.blockers.iter().any(|b| b.code == "evidence-unreadable"),
+        "{:#?}",
+        d.blockers
+    );
+    let tb: Vec<_> = d
+        .blockers
+        .iter()
+        .filter(|b| b.code == "telemetry-threshold")
+        .collect();
+    assert_eq!(tb.len(), 1, "{:#?}", d.blockers);
+    assert_eq!(tb[0].affects, ["payments/payments-gateway"]);
+    assert!(tb[0].reason.contains("6.20 %"), "{}", tb[0].reason);
+}

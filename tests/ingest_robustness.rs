@@ -188,3 +188,93 @@ fn hostile_shapes_are_refused_with_errors() {
         );
     }
 }
+
+/// Every certificate fixture (OpenSSL-made chains of every algorithm, go-spiffe's test data)
+/// truncated and mutated: an error or facts, never a panic.
+#[test]
+fn certificate_fixtures_truncated_and_mutated_never_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ingest");
+    let mut files = Vec::new();
+    for sub in ["certs", "go-spiffe"] {
+        for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "pem") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    let mut errors = 0;
+    for p in &files {
+        let bytes = std::fs::read(p).unwrap();
+        let name = p.file_name().unwrap().to_str().unwrap();
+        for cut in (0..bytes.len()).step_by(7) {
+            if parse_with(Importer::Cert, name, &bytes[..cut], &opts()).is_err() {
+                errors += 1;
+            }
+        }
+        for pos in (0..bytes.len()).step_by(bytes.len() / 40 + 1) {
+            let mut m = bytes.clone();
+            m[pos] = if m[pos] == b'A' { b'B' } else { b'A' };
+            let _ = parse_with(Importer::Cert, name, &m, &opts());
+        }
+    }
+    assert!(errors > 0);
+}
+
+/// The new mesh and telemetry paths on hostile shapes are refused with an error naming the
+/// limit, not left to run quadratically.
+#[test]
+fn hostile_shapes_on_the_resolution_paths_are_refused() {
+    // 4,000 namespace-wide ALLOW policies over 1,000 workloads of one namespace: the
+    // (workload, policy) pairs exceed their cap.
+    let mut y = String::new();
+    for i in 0..1000 {
+        y.push_str(&format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, namespace: a, labels: {{app: x}}}}\n---\n"));
+    }
+    for i in 0..4000 {
+        y.push_str(&format!("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: ap{i}, namespace: a}}\nspec: {{rules: [{{}}]}}\n---\n"));
+    }
+    let e = parse_with(Importer::Mesh, "pairs.yaml", y.as_bytes(), &opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("(workload, policy) pairs") && e.contains("250000"),
+        "{e}"
+    );
+    // Linkerd: 3,000 Servers whose label selectors each must be compared with 2,000 pods.
+    let mut y = String::new();
+    for i in 0..2000 {
+        y.push_str(&format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, namespace: a, labels: {{app: x, n: '{i}'}}}}\n---\n"));
+    }
+    for i in 0..3000 {
+        y.push_str(&format!("apiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {{name: s{i}, namespace: a}}\nspec:\n  podSelector: {{matchExpressions: [{{key: n, operator: In, values: ['x{i}']}}]}}\n  port: 80\n---\n"));
+    }
+    let e = parse_with(Importer::Mesh, "servers.yaml", y.as_bytes(), &opts())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("selector comparisons"), "{e}");
+}
+
+/// Hundreds of certificates of one subject name, none signed by another: the issuer search
+/// spends a bounded number of signature checks and the file still reads.
+#[test]
+fn many_same_named_certificates_are_read_with_a_bounded_issuer_search() {
+    let mut pem = String::new();
+    for _ in 0..300 {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, "same name");
+        p.distinguished_name = dn;
+        pem.push_str(&p.self_signed(&key).unwrap().pem());
+    }
+    let facts = parse_with(Importer::Cert, "same.pem", pem.as_bytes(), &opts()).unwrap();
+    let evl::ingest::Facts::Cert(f) = facts else {
+        panic!("certificate facts")
+    };
+    assert_eq!(f.certificates.len(), 300);
+    assert_eq!(f.shape, "bundle");
+}

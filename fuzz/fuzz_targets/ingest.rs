@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
         window: Some("fuzz-window".into()),
         sealed: false,
         workloads: vec![("payments".into(), "ledger-sync".into())],
+        ..ParseOptions::default()
     };
     for importer in Importer::ALL {
         let _ = parse_with(importer, "fuzz.input", data, &opts);

@@ -8,16 +8,16 @@ use super::write::{MetaArgs, artifact_meta};
 use super::{Global, Signing, open, print_json, read_file};
 use crate::entry::{Payload, Tier};
 use crate::error::{Error, exit};
-use crate::facts;
+use crate::facts::{self, label};
 use crate::ingest::{self, Facts, Importer, ParseOptions};
 use crate::store::{Draft, MAX_ARTIFACT_BYTES};
 use crate::timestamp::Timestamp;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Kind {
-    /// PEM certificate or chain: subject, issuer, validity, SPIFFE and DNS SANs, chain linkage.
+    /// PEM/DER certificate, chain (any order) or CA bundle: names, validity, SANs, RFC 5280 chain checks, X509-SVID identity.
     Cert,
-    /// Istio / Linkerd policy YAML: effective mTLS per namespace and workload, authorization posture, route weights.
+    /// Kubernetes YAML of Istio / Linkerd policy and workloads: what the mesh puts in effect per namespace, workload and port.
     Mesh,
     /// Workload inventory CSV (docs/IMPORTERS.md lists the columns).
     Inventory,
@@ -50,6 +50,30 @@ pub struct IngestArgs {
     /// Telemetry: the observation window's name (recorded as the `window` label).
     #[arg(long, value_name = "NAME")]
     pub window: Option<String>,
+    /// Telemetry (Prometheus JSON): which measure the series are. MEASURE (success_rate,
+    /// error_rate, p50_ms, p95_ms, p99_ms, rps) makes every series that measure;
+    /// METRIC=MEASURE maps series whose __name__ is METRIC. Repeat for several metric names.
+    /// Without it a series needs an evl_metric label or a __name__ that is a measure name.
+    #[arg(long = "metric", value_name = "MEASURE|METRIC=MEASURE")]
+    pub metrics: Vec<String>,
+    /// Telemetry (Prometheus JSON): the label naming the workload (default: workload, else
+    /// destination_workload).
+    #[arg(long, value_name = "LABEL")]
+    pub workload_label: Option<String>,
+    /// Telemetry (Prometheus JSON): the label naming the namespace (default: namespace, else
+    /// destination_workload_namespace).
+    #[arg(long, value_name = "LABEL")]
+    pub namespace_label: Option<String>,
+    /// Telemetry (Prometheus JSON): a label profile. `istio` reads Istio's standard metrics:
+    /// destination_workload and destination_workload_namespace.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Mesh: what to do with an object the mesh itself would refuse (an Istio policy its
+    /// validation rejects, a Linkerd object its admission webhook rejects, a field the CRD does
+    /// not know). `refuse` (the default) refuses the file naming file, line and field;
+    /// `record` appends it with that object recorded as not in effect and a warning.
+    #[arg(long, value_enum, value_name = "HOW", default_value = "refuse")]
+    pub invalid_policies: InvalidPolicies,
     #[command(flatten)]
     pub meta: MetaArgs,
     #[command(flatten)]
@@ -59,29 +83,93 @@ pub struct IngestArgs {
     pub json: bool,
 }
 
+/// What `evl ingest mesh` does with objects the mesh would refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InvalidPolicies {
+    /// Refuse the file, naming the file, line and field.
+    Refuse,
+    /// Record the object as not in effect, with a warning.
+    Record,
+}
+
 /// One line summarising facts, for people.
 fn summary(f: &Facts) -> String {
-    let v = serde_json::to_value(f).unwrap_or_default();
-    let facts = &v["facts"];
-    let count = |k: &str| facts[k].as_array().map(|a| a.len()).unwrap_or(0);
     match f {
-        Facts::Cert(_) => format!("{} certificate(s)", count("certificates")),
-        Facts::Mesh(_) => format!(
+        Facts::Cert(c) => format!("{} certificate(s)", c.certificates.len()),
+        Facts::Mesh(m) => format!(
             "{} object(s), {} warning(s)",
-            count("objects"),
-            count("warnings")
+            m.objects.len(),
+            m.warnings.len()
         ),
-        Facts::Inventory(_) => format!("{} workload(s)", count("workloads")),
-        Facts::Telemetry(_) => format!("{} workload series", count("workloads")),
+        Facts::Inventory(i) => format!("{} workload(s)", i.workloads.len()),
+        Facts::Telemetry(t) => format!("{} workload series", t.workloads.len()),
     }
+}
+
+/// The warnings facts carry, for stderr.
+fn warnings(f: &Facts) -> Vec<String> {
+    match f {
+        Facts::Cert(c) => c.warnings.clone(),
+        Facts::Mesh(m) => m.warnings.clone(),
+        Facts::Telemetry(t) => t
+            .warnings
+            .iter()
+            .map(|w| format!("the response warns: {w}"))
+            .collect(),
+        Facts::Inventory(_) => Vec::new(),
+    }
+}
+
+/// Records the parse options as entry labels (docs/IMPORTERS.md §"Options recorded in the
+/// entry"), refusing options that do not belong to the importer.
+fn option_labels(a: &mut IngestArgs) -> Result<(), Error> {
+    let telemetry = matches!(a.importer, Kind::Telemetry);
+    let mapping = !a.metrics.is_empty()
+        || a.workload_label.is_some()
+        || a.namespace_label.is_some()
+        || a.profile.is_some();
+    if mapping && !telemetry {
+        return Err(Error::Invalid(
+            "--metric, --workload-label, --namespace-label and --profile apply only to `evl ingest telemetry`".to_string(),
+        ));
+    }
+    if a.invalid_policies == InvalidPolicies::Record && !matches!(a.importer, Kind::Mesh) {
+        return Err(Error::Invalid(
+            "--invalid-policies applies only to `evl ingest mesh`".to_string(),
+        ));
+    }
+    if let Some(m) = a.metrics.iter().find(|m| m.contains(',')) {
+        return Err(Error::Invalid(format!(
+            "--metric {m:?}: give one mapping per --metric (no commas)"
+        )));
+    }
+    let mut push = |k: &str, v: &str| a.meta.labels.push(format!("{k}={v}"));
+    if let Some(w) = a.window.clone() {
+        push(label::WINDOW, &w);
+    }
+    if !a.metrics.is_empty() {
+        let joined = a.metrics.join(",");
+        push(label::TELEMETRY_METRIC, &joined);
+    }
+    if let Some(l) = a.workload_label.clone() {
+        push(label::TELEMETRY_WORKLOAD_LABEL, &l);
+    }
+    if let Some(l) = a.namespace_label.clone() {
+        push(label::TELEMETRY_NAMESPACE_LABEL, &l);
+    }
+    if let Some(p) = a.profile.clone() {
+        push(label::TELEMETRY_PROFILE, &p);
+    }
+    if a.invalid_policies == InvalidPolicies::Record {
+        push(label::INVALID_POLICIES, "record");
+    }
+    Ok(())
 }
 
 pub fn ingest(g: &Global, mut a: IngestArgs) -> Result<i32, Error> {
     let key = a.signing.load()?;
     let importer = a.importer.importer();
-    if let Some(w) = &a.window {
-        a.meta.labels.push(format!("window={w}"));
-    }
+    option_labels(&mut a)?;
     let ledger = open(g)?;
     let at = a.signing.time();
     let mut drafts = Vec::with_capacity(a.files.len());
@@ -127,10 +215,8 @@ pub fn ingest(g: &Global, mut a: IngestArgs) -> Result<i32, Error> {
             f.display(),
             summary(facts)
         );
-        if let Facts::Mesh(m) = facts {
-            for w in &m.warnings {
-                eprintln!("warning: {}: {w}", f.display());
-            }
+        for w in warnings(facts) {
+            eprintln!("warning: {}: {w}", f.display());
         }
     }
     Ok(exit::OK)

@@ -151,8 +151,13 @@ pub enum Command {
     /// The original bytes are stored as the artifact and the parsed facts beside them, with
     /// the parser's version, so replay can re-parse and prove the same facts. Parsing is strict:
     /// a malformed file names file, line and field and nothing is appended.
+    ///
+    /// For mesh policy, a single --namespace also acts as `kubectl apply --namespace`: objects
+    /// without metadata.namespace are placed there and an object in another namespace is
+    /// refused. The parse options (window, label mapping, namespace, invalid-policy handling)
+    /// are recorded in the entry so every later re-parse reads the file the same way.
     #[command(
-        after_help = "EXAMPLE:\n    evl ingest inventory mesh-enforcement-targets-2026-04-18.csv --key keys/hana-okafor.key\n    evl ingest telemetry canary.json --window mesh-mtls-canary-2026-04-11T00Z-2026-04-13T00Z --sealed --key keys/hana-okafor.key\n    evl ingest cert chain.pem --valid-until 2026-06-01 --key keys/hana-okafor.key\n\nFormats and facts: docs/IMPORTERS.md."
+        after_help = "EXIT CODES:\n    0  every file parsed and was appended\n    2  a file is refused (one line names the file, line and field) or an option is wrong;\n       nothing is appended\n    3, 4, 5  as for every appending verb (evl --help)\n\nEXAMPLE:\n    evl ingest inventory mesh-enforcement-targets-2026-04-18.csv --key keys/hana-okafor.key\n    evl ingest telemetry canary.json --window mesh-mtls-canary-2026-04-11T00Z-2026-04-13T00Z --sealed --key keys/hana-okafor.key\n    evl ingest telemetry p95.json --window canary --profile istio --metric p95_ms --key keys/hana-okafor.key\n    evl ingest mesh payments-policies.yaml --namespace payments --key keys/hana-okafor.key   # as kubectl apply -n payments\n    evl ingest mesh cluster-dump.yaml --invalid-policies record --key keys/hana-okafor.key\n    evl ingest cert chain.pem --valid-until 2026-06-01 --key keys/hana-okafor.key\n\nFormats, facts and the upstream rules they follow: docs/IMPORTERS.md."
     )]
     Ingest(Lazy<ingest::IngestArgs>),
     /// Show one entry or artifact by digest or unique prefix.

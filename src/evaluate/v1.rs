@@ -724,7 +724,11 @@ fn telemetry_of(cx: &Ctx, i: usize) -> Result<TelemetrySummary, String> {
         .get("window")
         .cloned()
         .unwrap_or_else(|| a.meta.file_name.clone());
-    telemetry::parse(&a.meta.file_name, a.bytes, &window, a.meta.sealed).map_err(|e| e.to_string())
+    // The label mapping a Prometheus response was ingested with is recorded in its entry (none
+    // before importer facts version 2, which reads as the default mapping).
+    let mapping = crate::facts::telemetry_mapping(&a.meta);
+    telemetry::parse_mapped(&a.meta.file_name, a.bytes, &window, a.meta.sealed, &mapping)
+        .map_err(|e| e.to_string())
 }
 
 fn telemetry_rule(cx: &mut Ctx) {

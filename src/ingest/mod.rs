@@ -2,8 +2,8 @@
 //! mesh policy YAML, workload inventory CSV, Prometheus telemetry) into typed facts.
 //!
 //! Every function here is pure: bytes in, facts out. No I/O, no clock, no environment, and no
-//! `HashMap` iteration, so re-parsing the stored bytes of an artifact with the same
-//! [`PARSER_VERSION`] yields byte-identical [`Facts::canonical_json`]. The formats, facts and caps
+//! `HashMap` iteration, so re-parsing the stored bytes of an artifact with the same facts version
+//! ([`Importer::facts_version`]) yields byte-identical [`Facts::canonical_json`]. The formats, facts and caps
 //! are documented in `docs/IMPORTERS.md`.
 
 pub mod cert;
@@ -15,10 +15,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-
-/// Version of the facts the importers produce; bump when any parser's facts change for the same
-/// input bytes (a replay then knows a re-parse may differ). See `docs/IMPORTERS.md`.
-pub const PARSER_VERSION: u32 = 1;
 
 /// One error type for all importers; each message is one sentence naming the source, the line
 /// (where known) and the field.
@@ -143,6 +139,20 @@ impl Importer {
         Importer::Telemetry,
     ];
 
+    /// The version of the facts this importer produces, recorded in each entry as
+    /// `parser_version`. It changes whenever the importer's facts for the same input bytes
+    /// change (a new field, a different rule, a changed accept/refuse decision), so an old entry
+    /// keeps the meaning of the version it was recorded with. The history is in
+    /// docs/IMPORTERS.md §"Facts versions".
+    pub fn facts_version(&self) -> u32 {
+        match self {
+            Importer::Cert => 2,
+            Importer::Mesh => 2,
+            Importer::Inventory => 1,
+            Importer::Telemetry => 2,
+        }
+    }
+
     /// The artifact kind string recorded in the ledger for evidence read by this importer.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -185,6 +195,12 @@ pub struct ParseOptions {
     pub sealed: bool,
     /// Mesh: extra (namespace, workload) pairs whose effective mTLS mode should be resolved.
     pub workloads: Vec<(String, String)>,
+    /// Mesh: as `kubectl apply --namespace`, the namespace of objects that name none.
+    pub namespace: Option<String>,
+    /// Mesh: record objects the mesh would refuse as not in effect instead of refusing.
+    pub record_invalid: bool,
+    /// Telemetry: how to read a Prometheus response's series labels.
+    pub telemetry: telemetry::Mapping,
 }
 
 /// The facts one importer produced.
@@ -235,9 +251,16 @@ pub fn parse_with(
 ) -> Result<Facts, IngestError> {
     match importer {
         Importer::Cert => cert::parse_pem(source_name, bytes).map(Facts::Cert),
-        Importer::Mesh => {
-            mesh::parse_yaml_for(source_name, bytes, &options.workloads).map(Facts::Mesh)
-        }
+        Importer::Mesh => mesh::parse_yaml_with(
+            source_name,
+            bytes,
+            &mesh::MeshOptions {
+                namespace: options.namespace.clone(),
+                record_invalid: options.record_invalid,
+                workloads: options.workloads.clone(),
+            },
+        )
+        .map(Facts::Mesh),
         Importer::Inventory => inventory::parse_csv(source_name, bytes).map(Facts::Inventory),
         Importer::Telemetry => {
             let window = options
@@ -248,7 +271,14 @@ pub fn parse_with(
                     importer: "telemetry",
                     option: "window",
                 })?;
-            telemetry::parse(source_name, bytes, window, options.sealed).map(Facts::Telemetry)
+            telemetry::parse_mapped(
+                source_name,
+                bytes,
+                window,
+                options.sealed,
+                &options.telemetry,
+            )
+            .map(Facts::Telemetry)
         }
     }
 }

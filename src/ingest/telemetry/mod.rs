@@ -1,18 +1,24 @@
 //! Telemetry: per-workload success rate, error rate, latency percentiles and request rate over a
-//! named window, from a Prometheus HTTP API query result (instant or range vector, JSON) or a
-//! documented CSV. The label convention is documented in `docs/IMPORTERS.md`.
+//! named window, from a Prometheus HTTP API query result (instant or range vector, JSON) as
+//! Prometheus and compatible servers (Thanos, Cortex, Mimir, VictoriaMetrics) return it, or a
+//! documented CSV. Which measure a series is and which labels name its workload and namespace
+//! come from a [`Mapping`] (recorded in the facts); the response envelope follows
+//! <https://prometheus.io/docs/prometheus/latest/querying/api/#format-overview>.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+mod prometheus;
+
+pub use prometheus::{MAX_ENVELOPE_NOTES, MAX_LABELS_PER_SERIES};
 
 use super::{IngestError, check_size, csv_data_row, csv_error};
 
 /// Largest accepted input.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
 /// Most series (JSON) or rows (CSV) accepted.
-pub const MAX_SERIES: usize = 100_000;
+pub const MAX_SERIES: usize = 20_000;
 
 /// The measures, in canonical order; also the CSV columns after `workload,namespace`.
 pub const MEASURES: [&str; 6] = [
@@ -61,7 +67,129 @@ pub struct TelemetrySummary {
     pub sealed: bool,
     /// "prometheus-vector", "prometheus-matrix" or "csv".
     pub format: String,
+    /// How series labels were read (Prometheus only).
+    pub mapping: Option<AppliedMapping>,
     pub workloads: Vec<WorkloadMetrics>,
+    /// The response's `warnings` (Prometheus: errors that did not stop the query, so the data
+    /// may be incomplete), and a note when a compatible server marks it `isPartial`.
+    pub warnings: Vec<String>,
+    /// The response's `infos` (Prometheus: info-level annotations about the query).
+    pub infos: Vec<String>,
+}
+
+/// The profile for Istio's standard metrics
+/// (<https://istio.io/latest/docs/reference/config/metrics/>): series are per destination
+/// workload, labelled `destination_workload` and `destination_workload_namespace`.
+pub const PROFILE_ISTIO: &str = "istio";
+
+/// How to read a Prometheus response's series: the options `evl ingest telemetry` records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    /// A label profile; only [`PROFILE_ISTIO`] is known.
+    pub profile: Option<String>,
+    /// Which measure series are: `MEASURE` (every series is that measure) or
+    /// `METRIC=MEASURE` (series whose `__name__` is METRIC). Empty: the series' `evl_metric`
+    /// label, else a `__name__` that is itself a measure name.
+    pub metrics: Vec<String>,
+    /// The label holding the workload name.
+    pub workload_label: Option<String>,
+    /// The label holding the workload's namespace.
+    pub namespace_label: Option<String>,
+}
+
+/// The mapping as applied, recorded in the facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedMapping {
+    pub profile: Option<String>,
+    /// The `--metric` options as given.
+    pub metrics: Vec<String>,
+    /// The labels read for the workload name, first present wins.
+    pub workload_labels: Vec<String>,
+    /// The labels read for the namespace, first present wins.
+    pub namespace_labels: Vec<String>,
+}
+
+impl Mapping {
+    /// Checks the options and resolves the labels to read.
+    fn apply(&self, source_name: &str) -> Result<AppliedMapping, IngestError> {
+        let bad =
+            |field: &str, why: String| IngestError::malformed(source_name, None, Some(field), why);
+        if let Some(p) = &self.profile
+            && p != PROFILE_ISTIO
+        {
+            return Err(bad(
+                "profile",
+                format!(
+                    "the telemetry profile {p:?} is not known (the profile is {PROFILE_ISTIO})"
+                ),
+            ));
+        }
+        let mut bare = 0;
+        for m in &self.metrics {
+            let measure = match m.split_once('=') {
+                Some((name, measure)) if !name.is_empty() => measure,
+                Some(_) => {
+                    return Err(bad(
+                        "metric",
+                        format!("{m:?} has an empty metric name before '='"),
+                    ));
+                }
+                None => {
+                    bare += 1;
+                    m.as_str()
+                }
+            };
+            if !MEASURES.contains(&measure) {
+                return Err(bad(
+                    "metric",
+                    format!(
+                        "{m:?} names the measure {measure:?}, which is not one of {}",
+                        MEASURES.join(", ")
+                    ),
+                ));
+            }
+        }
+        if bare > 1 {
+            return Err(bad(
+                "metric",
+                "more than one measure is given for every series; give MEASURE once, or METRIC=MEASURE per metric name".to_string(),
+            ));
+        }
+        let istio = self.profile.as_deref() == Some(PROFILE_ISTIO);
+        let pick =
+            |explicit: &Option<String>, istio_label: &str, defaults: [&str; 2]| match explicit {
+                Some(l) => vec![l.clone()],
+                None if istio => vec![istio_label.to_string()],
+                None => defaults.iter().map(|s| s.to_string()).collect(),
+            };
+        Ok(AppliedMapping {
+            profile: self.profile.clone(),
+            metrics: self.metrics.clone(),
+            workload_labels: pick(
+                &self.workload_label,
+                "destination_workload",
+                ["workload", "destination_workload"],
+            ),
+            namespace_labels: pick(
+                &self.namespace_label,
+                "destination_workload_namespace",
+                ["namespace", "destination_workload_namespace"],
+            ),
+        })
+    }
+
+    /// The measure of a series with `__name__` `name` and the `evl_metric` label `evl`.
+    pub(super) fn measure_of(&self, name: Option<&str>, evl: Option<&str>) -> Option<String> {
+        let by_name = self.metrics.iter().find_map(|m| {
+            let (metric, measure) = m.split_once('=')?;
+            (Some(metric) == name).then(|| measure.to_string())
+        });
+        let every = self.metrics.iter().find(|m| !m.contains('=')).cloned();
+        by_name
+            .or(every)
+            .or_else(|| evl.map(str::to_string))
+            .or_else(|| name.filter(|n| MEASURES.contains(n)).map(str::to_string))
+    }
 }
 
 impl TelemetrySummary {
@@ -74,7 +202,7 @@ impl TelemetrySummary {
 }
 
 impl WorkloadMetrics {
-    fn new(namespace: String, workload: String) -> Self {
+    pub(super) fn new(namespace: String, workload: String) -> Self {
         WorkloadMetrics {
             namespace,
             workload,
@@ -87,7 +215,7 @@ impl WorkloadMetrics {
         }
     }
 
-    fn slot(&mut self, measure: &str) -> &mut Option<Measurement> {
+    pub(super) fn slot(&mut self, measure: &str) -> &mut Option<Measurement> {
         match measure {
             "success_rate" => &mut self.success_rate,
             "error_rate" => &mut self.error_rate,
@@ -100,13 +228,25 @@ impl WorkloadMetrics {
     }
 }
 
-/// Parses telemetry, detecting the format: JSON (first non-blank byte `{`) is a Prometheus HTTP
-/// API response, anything else the telemetry CSV. `window` and `sealed` come from the caller.
+/// Parses telemetry with the default [`Mapping`]; see [`parse_mapped`].
 pub fn parse(
     source_name: &str,
     bytes: &[u8],
     window: &str,
     sealed: bool,
+) -> Result<TelemetrySummary, IngestError> {
+    parse_mapped(source_name, bytes, window, sealed, &Mapping::default())
+}
+
+/// Parses telemetry, detecting the format: JSON (first non-blank byte `{`) is a Prometheus HTTP
+/// API response read with `mapping`, anything else the telemetry CSV. `window`, `sealed` and
+/// `mapping` come from the caller (the ledger entry records them).
+pub fn parse_mapped(
+    source_name: &str,
+    bytes: &[u8],
+    window: &str,
+    sealed: bool,
+    mapping: &Mapping,
 ) -> Result<TelemetrySummary, IngestError> {
     check_size(source_name, bytes, MAX_INPUT_BYTES)?;
     if window.trim().is_empty() {
@@ -119,27 +259,45 @@ pub fn parse(
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    let (format, map) = match first {
+    let mut summary = TelemetrySummary {
+        window: window.to_string(),
+        sealed,
+        format: "csv".to_string(),
+        mapping: None,
+        workloads: Vec::new(),
+        warnings: Vec::new(),
+        infos: Vec::new(),
+    };
+    let map = match first {
         None => {
             return Err(IngestError::Empty {
                 source_name: source_name.to_string(),
                 reason: "the telemetry file is empty".to_string(),
             });
         }
-        Some(b'{') => parse_prometheus(source_name, bytes)?,
-        Some(_) => ("csv", parse_csv(source_name, bytes)?),
+        Some(b'{') => {
+            let applied = mapping.apply(source_name)?;
+            let map = prometheus::parse(source_name, bytes, mapping, &applied, &mut summary)?;
+            summary.mapping = Some(applied);
+            map
+        }
+        Some(_) if *mapping != Mapping::default() => {
+            return Err(IngestError::malformed(
+                source_name,
+                None,
+                Some("metric"),
+                "the file is telemetry CSV, whose columns name the measures; the label mapping options (--metric, --workload-label, --namespace-label, --profile) apply only to Prometheus responses",
+            ));
+        }
+        Some(_) => parse_csv(source_name, bytes)?,
     };
-    Ok(TelemetrySummary {
-        window: window.to_string(),
-        sealed,
-        format: format.to_string(),
-        workloads: map.into_values().collect(),
-    })
+    summary.workloads = map.into_values().collect();
+    Ok(summary)
 }
 
-type ByWorkload = BTreeMap<(String, String), WorkloadMetrics>;
+pub(super) type ByWorkload = BTreeMap<(String, String), WorkloadMetrics>;
 
-fn check_value(
+pub(super) fn check_value(
     source_name: &str,
     line: Option<usize>,
     what: &str,
@@ -172,246 +330,6 @@ fn check_value(
         ));
     }
     Ok(())
-}
-
-fn parse_prometheus(
-    source_name: &str,
-    bytes: &[u8],
-) -> Result<(&'static str, ByWorkload), IngestError> {
-    let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
-        IngestError::malformed(
-            source_name,
-            Some(e.line()),
-            None,
-            format!("the JSON does not parse ({e})"),
-        )
-    })?;
-    let status = doc.get("status").and_then(Value::as_str);
-    if status != Some("success") {
-        let detail = doc.get("error").and_then(Value::as_str).unwrap_or("");
-        return Err(IngestError::malformed(
-            source_name,
-            None,
-            Some("status"),
-            format!(
-                "the Prometheus response status is {} not \"success\"{}",
-                status
-                    .map(|s| format!("{s:?}"))
-                    .unwrap_or_else(|| "missing".into()),
-                if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({detail})")
-                }
-            ),
-        ));
-    }
-    let data = doc.get("data").ok_or_else(|| {
-        IngestError::malformed(
-            source_name,
-            None,
-            Some("data"),
-            "the Prometheus response has no data object",
-        )
-    })?;
-    let (format, key) = match data.get("resultType").and_then(Value::as_str) {
-        Some("vector") => ("prometheus-vector", "value"),
-        Some("matrix") => ("prometheus-matrix", "values"),
-        other => {
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some("data.resultType"),
-                format!(
-                    "result type {other:?} is not supported (expected \"vector\" or \"matrix\")"
-                ),
-            ));
-        }
-    };
-    let result = data
-        .get("result")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            IngestError::malformed(
-                source_name,
-                None,
-                Some("data.result"),
-                "the result is missing or not an array",
-            )
-        })?;
-    if result.len() > MAX_SERIES {
-        return Err(IngestError::too_large(
-            source_name,
-            None,
-            "the number of series",
-            MAX_SERIES,
-            result.len(),
-        ));
-    }
-    let mut map = ByWorkload::new();
-    for (i, series) in result.iter().enumerate() {
-        let field = format!("data.result[{i}]");
-        let labels = series
-            .get("metric")
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&format!("{field}.metric")),
-                    "the series has no metric labels object",
-                )
-            })?;
-        let label = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| labels.get(*n).and_then(Value::as_str))
-                .map(str::to_string)
-        };
-        let name = series_name(labels);
-        let measure = label(&["evl_metric"])
-            .or_else(|| label(&["__name__"]).filter(|n| MEASURES.contains(&n.as_str())))
-            .ok_or_else(|| IngestError::malformed(source_name, None, Some(&field), format!("series {name} does not say which measure it is: give it a label evl_metric set to one of {} (e.g. with label_replace)", MEASURES.join(", "))))?;
-        if !MEASURES.contains(&measure.as_str()) {
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some(&format!("{field}.metric.evl_metric")),
-                format!(
-                    "series {name} names the unknown measure {measure:?} (expected one of {})",
-                    MEASURES.join(", ")
-                ),
-            ));
-        }
-        let workload = label(&["workload", "destination_workload"]).ok_or_else(|| {
-            IngestError::malformed(
-                source_name,
-                None,
-                Some(&field),
-                format!("series {name} has no workload or destination_workload label"),
-            )
-        })?;
-        let namespace =
-            label(&["namespace", "destination_workload_namespace"]).ok_or_else(|| {
-                IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&field),
-                    format!(
-                        "series {name} has no namespace or destination_workload_namespace label"
-                    ),
-                )
-            })?;
-        let samples: Vec<&Value> = if key == "value" {
-            vec![series.get("value").ok_or_else(|| {
-                IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&format!("{field}.value")),
-                    format!("series {name} has no value"),
-                )
-            })?]
-        } else {
-            series
-                .get("values")
-                .and_then(Value::as_array)
-                .ok_or_else(|| {
-                    IngestError::malformed(
-                        source_name,
-                        None,
-                        Some(&format!("{field}.values")),
-                        format!("series {name} has no values array"),
-                    )
-                })?
-                .iter()
-                .collect()
-        };
-        if samples.is_empty() {
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some(&format!("{field}.values")),
-                format!("series {name} has no samples"),
-            ));
-        }
-        let mut points = Vec::with_capacity(samples.len());
-        for s in samples {
-            let pair = s.as_array().filter(|a| a.len() == 2);
-            let ts = pair.and_then(|a| a[0].as_f64());
-            let text = pair.and_then(|a| a[1].as_str());
-            let (Some(ts), Some(text)) = (ts, text) else {
-                return Err(IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&format!("{field}.{key}")),
-                    format!("series {name} has a sample that is not [timestamp, \"value\"]"),
-                ));
-            };
-            let v: f64 = text.trim().parse().map_err(|_| {
-                IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&format!("{field}.{key}")),
-                    format!("series {name} has the sample value {text:?}, which is not a number"),
-                )
-            })?;
-            check_value(source_name, None, &format!("series {name}"), &measure, v)?;
-            if !ts.is_finite() {
-                return Err(IngestError::malformed(
-                    source_name,
-                    None,
-                    Some(&format!("{field}.{key}")),
-                    format!("series {name} has a non-finite timestamp"),
-                ));
-            }
-            points.push((ts, v));
-        }
-        // Order by timestamp so the summary does not depend on the order Prometheus sent.
-        points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        let (last_at, last) = points[points.len() - 1];
-        let m = Measurement {
-            last,
-            min: points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
-            max: points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max),
-            samples: points.len(),
-            last_at: Some(last_at),
-        };
-        let entry = map
-            .entry((namespace.clone(), workload.clone()))
-            .or_insert_with(|| WorkloadMetrics::new(namespace.clone(), workload.clone()));
-        let slot = entry.slot(&measure);
-        if slot.is_some() {
-            return Err(IngestError::malformed(
-                source_name,
-                None,
-                Some(&field),
-                format!(
-                    "series {name} repeats measure {measure} for workload {namespace}/{workload}; aggregate the query (e.g. sum by (destination_workload, destination_workload_namespace)) so each workload has one series per measure"
-                ),
-            ));
-        }
-        *slot = Some(m);
-    }
-    Ok((format, map))
-}
-
-/// A readable name for a series: `__name__{label="value",...}` with labels sorted.
-fn series_name(labels: &serde_json::Map<String, Value>) -> String {
-    let name = labels.get("__name__").and_then(Value::as_str).unwrap_or("");
-    let rest: BTreeMap<&str, String> = labels
-        .iter()
-        .filter(|(k, _)| *k != "__name__")
-        .map(|(k, v)| {
-            (
-                k.as_str(),
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string()),
-            )
-        })
-        .collect();
-    let inner: Vec<String> = rest.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-    format!("{name}{{{}}}", inner.join(","))
 }
 
 fn parse_csv(source_name: &str, bytes: &[u8]) -> Result<ByWorkload, IngestError> {
