@@ -30,7 +30,7 @@ EXIT CODES:
        auditor state writable by others
     4  the ledger is in use by another process appending to it (retry, or pass --wait);
        reading verbs never wait
-    5  storage failure: disk full or unwritable
+    5  storage failure: disk full, file-size limit reached, or ledger not writable
     10 evaluate --fail-on: the verdict is HOLD and hold is listed
     11 evaluate --fail-on: the verdict is NARROW and narrow is listed
     12 evaluate --fail-on: the verdict is ESCALATE and escalate is listed
