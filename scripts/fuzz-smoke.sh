@@ -31,7 +31,11 @@ for target in $targets; do
     mkdir -p "$work/$target"
     if [ -d "fuzz/seeds/$target" ]; then cp fuzz/seeds/"$target"/* "$work/$target/"; fi
 done
-cp tests/fixtures/ingest/* "$work/ingest/"
+# Every importer fixture, subdirectories included, as one flat corpus (a/b.pem → a_b.pem).
+find tests/fixtures/ingest -type f | while read -r f; do
+    rel="${f#tests/fixtures/ingest/}"
+    cp "$f" "$work/ingest/${rel//\//_}"
+done
 cp examples/launch-gate/gate.toml "$work/gate_definition/"
 cp tests/vectors/bundle-v1.evlb "$work/bundle_verify/"
 # A real log without its 16-byte magic (the target adds it).
