@@ -295,9 +295,12 @@ pub fn parse() -> Cli {
             // The verb the arguments name, for the hint: `evl key add`, `evl add`.
             let mut verb = vec!["evl".to_string()];
             let mut sub = &cmd;
-            for arg in std::env::args().skip(1) {
-                if let Some(c) = sub.find_subcommand(&arg) {
-                    verb.push(arg.clone());
+            for arg in std::env::args_os().skip(1) {
+                // (args_os: a file name need not be UTF-8, and must not make this panic)
+                if let Some(arg) = arg.to_str()
+                    && let Some(c) = sub.find_subcommand(arg)
+                {
+                    verb.push(arg.to_string());
                     sub = c;
                 }
             }
