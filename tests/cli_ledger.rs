@@ -514,6 +514,22 @@ fn bad_inputs_give_one_line_and_leave_the_ledger_unchanged() {
         f.evl(&argv).refused(INPUT, needles);
         assert_eq!(f.snapshot(), before);
     }
+    // A file name that is not UTF-8 does not stop the error from being one line.
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = std::ffi::OsStr::from_bytes(b"\xff.txt");
+        let argv: Vec<&std::ffi::OsStr> = [
+            "add".as_ref(),
+            odd,
+            "--kind".as_ref(),
+            "note".as_ref(),
+            "--tier".as_ref(),
+            "bogus".as_ref(),
+        ]
+        .to_vec();
+        f.evl(&argv)
+            .refused(INPUT, &["'bogus' for '--tier", "(see 'evl add --help')"]);
+    }
     // Help and version stay what clap prints, on stdout with exit 0.
     let help = f.evl(["add", "--help"]).ok();
     assert!(
