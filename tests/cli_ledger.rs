@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{Fixture, RICH_BLOBS, RICH_SIZE, evl_bin, rich, run, store};
+use common::{Fixture, RICH_BLOBS, RICH_SIZE, evl_bin, evl_std, rich, run, store};
 
 // Exit codes documented in `evl --help`.
 const INPUT: i32 = 2;
@@ -845,7 +845,7 @@ fn storage_failures_exit_5_and_leave_the_log_byte_identical() {
 
     // The limit lets the append start writing and stops it 4 KiB later.
     let limit = before_log.len() as u64 + 4096;
-    let mut cmd = std_evl();
+    let mut cmd = evl_std();
     cmd.args(argv).env("XDG_STATE_HOME", f.state());
     unsafe {
         cmd.pre_exec(move || {
@@ -889,7 +889,7 @@ fn storage_failures_exit_5_and_leave_the_log_byte_identical() {
     let small = f.file("small.txt", b"read-only?\n").display().to_string();
     let mut argv = argv.to_vec();
     argv[3] = &small;
-    let mut cmd = std_evl();
+    let mut cmd = evl_std();
     cmd.args(&argv).env("XDG_STATE_HOME", f.state());
     if root {
         cmd.env("HOME", f.root.path());
@@ -910,15 +910,6 @@ fn storage_failures_exit_5_and_leave_the_log_byte_identical() {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
     }
     assert_eq!(f.snapshot(), before);
-}
-
-/// The evl binary as a std command (for `pre_exec`), blind to the developer's environment.
-fn std_evl() -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("evl"));
-    for v in ["EVL_LEDGER", "EVL_KEY", "EVL_STATE_DIR", "XDG_STATE_HOME"] {
-        c.env_remove(v);
-    }
-    c
 }
 
 /// Every path under `dir`.

@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Out, evl_bin, run};
+use common::{Out, copy_dir, evl_bin, run};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -186,19 +186,6 @@ impl Source {
             admin_id: self.admin_id.clone(),
             packet: self.packet.clone(),
             verifier_key: self.verifier_key.clone(),
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
         }
     }
 }

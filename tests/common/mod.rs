@@ -54,11 +54,15 @@ impl Out {
 /// A bare `evl` command, blind to the developer's own environment: no ledger, key or
 /// auditor state directory from it (see [`run`] for where its auditor state goes).
 pub fn evl_bin() -> Command {
-    let mut c = Command::cargo_bin("evl").expect("the evl binary is built");
-    c.env_remove("EVL_LEDGER")
-        .env_remove("EVL_KEY")
-        .env_remove("EVL_STATE_DIR")
-        .env_remove("XDG_STATE_HOME");
+    Command::from_std(evl_std())
+}
+
+/// The same as a `std::process::Command`, for what only it offers (`pre_exec`).
+pub fn evl_std() -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("evl"));
+    for v in ["EVL_LEDGER", "EVL_KEY", "EVL_STATE_DIR", "XDG_STATE_HOME"] {
+        c.env_remove(v);
+    }
     c
 }
 
@@ -169,7 +173,8 @@ pub struct Snapshot {
     pub verify: Value,
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies `from` into `to`, recursively (files keep their modes).
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
