@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod parts;
 pub mod store;
 
 use std::path::{Path, PathBuf};
