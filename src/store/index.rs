@@ -31,9 +31,12 @@ const KEYED: usize = 40;
 /// First bytes of a run file.
 pub const RUN_MAGIC: &[u8; 16] = b"evl-run/3\n\0\0\0\0\0\0";
 /// By default a writer sorts the unindexed tail into a run once it holds this many records.
-pub const TAIL_MAX: u64 = 2048;
+/// Every record a lookup reads is checked, and a lookup scans the whole unsorted tail: a
+/// short tail keeps a single append's two lookups cheap (runs of 256 cost one more level of
+/// merging than runs of 2,048; batches larger than the tail make a run of their own anyway).
+pub const TAIL_MAX: u64 = 256;
 /// Lookups that scan the unsorted tail before it is worth sorting it (a one-entry append
-/// looks up two keys; sorting up to 2,048 records would cost more than those scans).
+/// looks up two keys; sorting up to 256 records would cost more than those scans).
 const SCANS_BEFORE_SORT: usize = 8;
 /// Where a dense file's records sit, for their checks (a run's is its range, START < END).
 pub const DENSE: (u64, u64) = (0, 0);
@@ -399,10 +402,13 @@ impl Keyed {
         let Some(bytes) = self.dense.get(i) else {
             return Ok(None);
         };
-        decode(self.name, DENSE, i, bytes).map(Some).ok_or(Damaged {
-            file: self.name.to_string(),
-            record: i,
-        })
+        // Lazily: a lookup scanning the tail reads thousands of records that all check.
+        decode(self.name, DENSE, i, bytes)
+            .map(Some)
+            .ok_or_else(|| Damaged {
+                file: self.name.to_string(),
+                record: i,
+            })
     }
 
     /// The runs in use (listed and mapped on first use).
@@ -500,7 +506,7 @@ impl Keyed {
 }
 
 /// Writes the run over `start..end` of index `name` holding `sorted`, atomically: a
-/// temporary file, synced, then renamed into place (a few syncs per 2,048 records).
+/// temporary file, synced, then renamed into place (a few syncs per 256 records).
 fn write_run(
     fs: &dyn Fs,
     dir: &Path,
