@@ -251,121 +251,133 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
         },
         _ => String::new(),
     };
-    let mut registry = Registry::default();
-    let mut genesis = Digest::ZERO;
-    let mut to_verify: Vec<ToVerify> = Vec::with_capacity(decoded.len());
-    // A ledger has few keys: decompress each once, not once per entry.
-    let mut points: BTreeMap<PublicKey, Option<VerifyingKey>> = BTreeMap::new();
-    let mut snapshots = framed.registries.iter().peekable();
-    let mut with_facts = Vec::new();
-    for (index, (_, entry)) in decoded.iter().enumerate() {
-        let index = index as u64;
-        match entry {
-            Err(e) => report.fail(
-                Some(index),
-                "entry",
-                format!("entry {index} does not decode: {e}"),
-            ),
-            Ok((entry, id)) => {
-                if index == 0 {
-                    genesis = *id;
-                }
-                match registry.admit_unverified(entry, index, &genesis) {
-                    Ok(public) => {
-                        let key = *points
-                            .entry(public)
-                            .or_insert_with(|| public.verifying_key());
-                        to_verify.push(ToVerify {
-                            index,
-                            public,
-                            key,
-                            id: *id,
-                            signature: entry.signature.0,
-                        });
-                    }
-                    Err(e) => report.fail(
-                        Some(index),
-                        "entry",
-                        format!("entry {index} ({}): {e}", id.short()),
-                    ),
-                }
-                if let Payload::Artifact(m) = &entry.body.payload
-                    && m.facts.is_some()
-                {
-                    with_facts.push((index, m.clone()));
-                }
-            }
-        }
-        while let Some(&&(off, at)) = snapshots.peek() {
-            if at > index + 1 {
-                break;
-            }
-            snapshots.next();
-            let recomputed: Vec<&KeyState> = registry.keys().values().collect();
-            if at != index + 1 || record_body(log, off) != codec::encode(&recomputed).as_slice() {
-                report.fail(
-                    None,
-                    "registry",
-                    format!(
-                        "the key registry snapshot at log offset {off} differs from the one the key entries define at size {at}"
-                    ),
-                );
-            }
-        }
-    }
-    // A batch holds a registry record exactly when it holds a key entry.
-    let is_key = |i: u64| {
-        matches!(
-            decoded.get(i as usize).map(|(_, d)| d),
-            Some(Ok((e, _))) if matches!(
-                e.body.payload,
-                Payload::Genesis(_) | Payload::KeyAdd(_) | Payload::KeyRotate(_) | Payload::KeyRevoke(_)
-            )
-        )
-    };
-    let mut before = 0u64;
-    for ((off, c), has) in framed.commits.iter().zip(&framed.batch_registry) {
-        let keys = (before..c.size.min(decoded.len() as u64)).any(is_key);
-        if keys != *has {
-            report.fail(
-                None,
-                "registry",
-                if keys {
-                    format!("the batch closed by the commit at log offset {off} holds a key entry but no registry record")
-                } else {
-                    format!("the batch closed by the commit at log offset {off} holds a registry record but no key entry")
-                },
-            );
-        }
-        before = before.max(c.size);
-    }
-    if !decoded.is_empty() && decoded.len() as u64 == size {
-        match view.registry() {
-            Ok(r) if r == registry => {}
-            _ => report.fail(
-                None,
-                "registry",
-                "the key registry the newest commit names differs from the one the key entries define",
-            ),
-        }
-    }
-
-    // Signatures, the tree and the index files, in parallel.
-    report.signatures_checked = to_verify.len() as u64;
+    // The ordered fold is serial; the tree and the index files need only the framing and the
+    // decoded entries, so the other cores check them meanwhile.
     let leaves: Vec<Hash> = decoded.iter().map(|(leaf, _)| *leaf).collect();
-    let ((bad, (levels, tree_failures)), index_failures) = rayon::join(
+    let ((registry, to_verify, with_facts), ((levels, tree_failures), index_failures)) =
+        rayon::join(
+            || {
+                let mut registry = Registry::default();
+                let mut genesis = Digest::ZERO;
+                let mut to_verify: Vec<ToVerify> = Vec::with_capacity(decoded.len());
+                // A ledger has few keys: decompress each once, not once per entry.
+                let mut points: BTreeMap<PublicKey, Option<VerifyingKey>> = BTreeMap::new();
+                let mut snapshots = framed.registries.iter().peekable();
+                let mut with_facts = Vec::new();
+                for (index, (_, entry)) in decoded.iter().enumerate() {
+                    let index = index as u64;
+                    match entry {
+                        Err(e) => report.fail(
+                            Some(index),
+                            "entry",
+                            format!("entry {index} does not decode: {e}"),
+                        ),
+                        Ok((entry, id)) => {
+                            if index == 0 {
+                                genesis = *id;
+                            }
+                            match registry.admit_unverified(entry, index, &genesis) {
+                                Ok(public) => {
+                                    let key = *points
+                                        .entry(public)
+                                        .or_insert_with(|| public.verifying_key());
+                                    to_verify.push(ToVerify {
+                                        index,
+                                        public,
+                                        key,
+                                        id: *id,
+                                        signature: entry.signature.0,
+                                    });
+                                }
+                                Err(e) => report.fail(
+                                    Some(index),
+                                    "entry",
+                                    format!("entry {index} ({}): {e}", id.short()),
+                                ),
+                            }
+                            if let Payload::Artifact(m) = &entry.body.payload
+                                && m.facts.is_some()
+                            {
+                                with_facts.push((index, m.clone()));
+                            }
+                        }
+                    }
+                    while let Some(&&(off, at)) = snapshots.peek() {
+                        if at > index + 1 {
+                            break;
+                        }
+                        snapshots.next();
+                        let recomputed: Vec<&KeyState> = registry.keys().values().collect();
+                        if at != index + 1
+                            || record_body(log, off) != codec::encode(&recomputed).as_slice()
+                        {
+                            report.fail(
+                            None,
+                            "registry",
+                            format!(
+                                "the key registry snapshot at log offset {off} differs from the one the key entries define at size {at}"
+                            ),
+                        );
+                        }
+                    }
+                }
+                // A batch holds a registry record exactly when it holds a key entry.
+                let is_key = |i: u64| {
+                    matches!(
+                        decoded.get(i as usize).map(|(_, d)| d),
+                        Some(Ok((e, _))) if matches!(
+                            e.body.payload,
+                            Payload::Genesis(_) | Payload::KeyAdd(_) | Payload::KeyRotate(_) | Payload::KeyRevoke(_)
+                        )
+                    )
+                };
+                let mut before = 0u64;
+                for ((off, c), has) in framed.commits.iter().zip(&framed.batch_registry) {
+                    let keys = (before..c.size.min(decoded.len() as u64)).any(is_key);
+                    if keys != *has {
+                        report.fail(
+                        None,
+                        "registry",
+                        if keys {
+                            format!("the batch closed by the commit at log offset {off} holds a key entry but no registry record")
+                        } else {
+                            format!("the batch closed by the commit at log offset {off} holds a registry record but no key entry")
+                        },
+                    );
+                    }
+                    before = before.max(c.size);
+                }
+                if !decoded.is_empty() && decoded.len() as u64 == size {
+                    match view.registry() {
+                    Ok(r) if r == registry => {}
+                    _ => report.fail(
+                        None,
+                        "registry",
+                        "the key registry the newest commit names differs from the one the key entries define",
+                    ),
+                }
+                }
+                (registry, to_verify, with_facts)
+            },
+            || {
+                rayon::join(
+                    || check_tree(&view, &framed, leaves),
+                    || check_indexes(&view, &framed, &decoded, log_intact),
+                )
+            },
+        );
+
+    // Signatures on every core; meanwhile the artifacts: each blob named by the entry that
+    // carried it, each named digest stored.
+    report.signatures_checked = to_verify.len() as u64;
+    let (bad, artifact_failures) = rayon::join(
         || {
-            rayon::join(
-                || {
-                    to_verify
-                        .par_chunks(BATCH)
-                        .flat_map_iter(bad_signatures)
-                        .collect::<Vec<u64>>()
-                },
-                || check_tree(&view, &framed, leaves),
-            )
+            to_verify
+                .par_chunks(BATCH)
+                .flat_map_iter(bad_signatures)
+                .collect::<Vec<u64>>()
         },
-        || check_indexes(&view, &framed, &decoded, log_intact),
+        || check_artifacts(log, &framed, &decoded, &blob_digests),
     );
     report.fail_many(
         "entry",
@@ -377,8 +389,8 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
         report.fail_many(structure, found);
     }
 
-    // Artifacts: each blob named by the entry that carried it; each named digest stored.
-    check_artifacts(&mut report, log, &framed, &decoded, &blob_digests);
+    report.artifacts_checked = blob_digests.len() as u64;
+    report.fail_many("artifact", artifact_failures);
     // Importer facts: re-parse each artifact and compare with what was recorded. Facts
     // recorded by another parser version are not comparable and are skipped.
     let facts_failures: Vec<(Option<u64>, String)> = with_facts
@@ -914,30 +926,28 @@ fn check_indexes(
 /// that entry's index and holding bytes that hash to its digest, an artifact's content of
 /// exactly the size the entry states. Nothing else is a blob record.
 fn check_artifacts(
-    report: &mut Report,
     log: &[u8],
     framed: &Framed,
     decoded: &[Decoded],
     hashed: &[Digest],
-) {
-    let carried = |index: u64| -> Vec<Digest> {
+) -> Vec<(Option<u64>, String)> {
+    // The digests entry `index` carries (at most two; no allocation per entry).
+    let carried = |index: u64| -> ([Digest; 2], usize) {
         match decoded.get(index as usize).map(|(_, d)| d) {
             Some(Ok((e, _))) => match &e.body.payload {
-                Payload::Artifact(m) => {
-                    let mut v = vec![m.content];
-                    v.extend(m.facts.as_ref().map(|f| f.digest));
-                    v
-                }
-                Payload::Disposition(d) => vec![d.document],
-                _ => vec![],
+                Payload::Artifact(m) => match &m.facts {
+                    Some(f) => ([m.content, f.digest], 2),
+                    None => ([m.content, Digest::ZERO], 1),
+                },
+                Payload::Disposition(d) => ([d.document, Digest::ZERO], 1),
+                _ => ([Digest::ZERO; 2], 0),
             },
-            _ => vec![],
+            _ => ([Digest::ZERO; 2], 0),
         }
     };
-    report.artifacts_checked = hashed.len() as u64;
     let mut found = Vec::new();
-    // The blob records that follow each entry, in log order.
-    let mut following: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    // The blob records that follow each entry: (entry, blob record), in log order.
+    let mut following: Vec<(u64, usize)> = Vec::with_capacity(framed.blobs.len());
     for (j, ((off, stated_entry, stated), actual)) in framed.blobs.iter().zip(hashed).enumerate() {
         if stated != actual {
             found.push((Some(*stated_entry), format!(
@@ -946,7 +956,7 @@ fn check_artifacts(
         }
         match framed.follows[j] {
             Some(e) => {
-                following.entry(e).or_default().push(j);
+                following.push((e, j));
                 if e != *stated_entry {
                     found.push((Some(e), format!(
                         "the blob record of {stated} (log offset {off}) follows entry {e} but names entry {stated_entry}"
@@ -969,14 +979,23 @@ fn check_artifacts(
     // The first blob record of each digest stored so far (its keys: the digests stored).
     let mut first_stored: std::collections::HashMap<Digest, usize> =
         std::collections::HashMap::with_capacity(framed.blobs.len());
+    // Blob records follow entries in log order, so each entry's are the next run of
+    // `following` (stably sorted, should the log hold them otherwise).
+    if !following.is_sorted_by_key(|&(e, _)| e) {
+        following.sort_by_key(|&(e, _)| e);
+    }
+    let mut next = 0;
+    let (mut want, mut have_digests) = (Vec::new(), Vec::new());
     for index in 0..decoded.len() as u64 {
-        let mut want = Vec::new();
-        for d in carried(index) {
+        let (carries, n) = carried(index);
+        let carries = &carries[..n];
+        want.clear();
+        for &d in carries {
             if !first_stored.contains_key(&d) && !want.contains(&d) {
                 want.push(d);
             }
         }
-        for d in carried(index) {
+        for &d in carries {
             if !anywhere.contains(&d) {
                 found.push((
                     Some(index),
@@ -984,8 +1003,16 @@ fn check_artifacts(
                 ));
             }
         }
-        let have: Vec<usize> = following.remove(&index).unwrap_or_default();
-        let have_digests: Vec<Digest> = have.iter().map(|&j| framed.blobs[j].2).collect();
+        while following.get(next).is_some_and(|&(e, _)| e < index) {
+            next += 1;
+        }
+        let from = next;
+        while following.get(next).is_some_and(|&(e, _)| e == index) {
+            next += 1;
+        }
+        let have = &following[from..next];
+        have_digests.clear();
+        have_digests.extend(have.iter().map(|&(_, j)| framed.blobs[j].2));
         if have_digests != want {
             for d in &want {
                 if !have_digests.contains(d) && anywhere.contains(d) {
@@ -995,7 +1022,7 @@ fn check_artifacts(
                 }
             }
             for (pos, d) in have_digests.iter().enumerate() {
-                let off = framed.blobs[have[pos]].0;
+                let off = framed.blobs[have[pos].1].0;
                 if !want.contains(d) {
                     let why = if first_stored.contains_key(d) {
                         "is stored twice"
@@ -1013,7 +1040,7 @@ fn check_artifacts(
                 }
             }
         }
-        for (pos, &j) in have.iter().enumerate() {
+        for (pos, &(_, j)) in have.iter().enumerate() {
             first_stored.entry(have_digests[pos]).or_insert(j);
         }
         // An artifact's stated size is its content's length.
@@ -1031,7 +1058,7 @@ fn check_artifacts(
             }
         }
     }
-    report.fail_many("artifact", found);
+    found
 }
 
 /// One signature to check: the entry's index, signer, id and signature bytes.
