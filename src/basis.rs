@@ -10,6 +10,7 @@
 //! ([`Requirement`]: kind, labels, minimum tier, sealed, signer role), and
 //! [`Evidence::staleness`] of its maximum age.
 
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::EntryId;
@@ -286,16 +287,31 @@ impl<'a> Basis<'a> {
             trace.push(line(AS_OF, "ignored", what));
         };
 
+        // Rollback drills, each parsed once, on every core (a pure function of the bytes,
+        // collected by id: nothing of the order of work reaches the result).
+        let drills: BTreeMap<EntryId, Result<RollbackDrill, String>> = input
+            .basis
+            .par_iter()
+            .filter_map(|b| match (&b.entry.body.payload, b.artifact.as_deref()) {
+                (Payload::Artifact(m), Some(bytes)) if m.kind == DRILL_KIND => Some((
+                    b.id,
+                    RollbackDrill::parse(&m.file_name, bytes).map_err(|e| e.to_string()),
+                )),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect();
+
         // 1. What existed at the as-of time.
         let mut present: Vec<&'a BasisItem> = Vec::new();
         for b in &input.basis {
             let signed = b.entry.body.claimed_at;
             match &b.entry.body.payload {
                 Payload::Artifact(m) => {
-                    let drill_at = (m.kind == DRILL_KIND)
-                        .then(|| b.artifact.as_deref())
-                        .flatten()
-                        .and_then(|bytes| RollbackDrill::parse(&m.file_name, bytes).ok())
+                    let drill_at = drills
+                        .get(&b.id)
+                        .and_then(|d| d.as_ref().ok())
                         .map(|d| d.performed_at);
                     let first = [Some(m.captured_at), Some(signed), drill_at]
                         .into_iter()
@@ -423,8 +439,12 @@ impl<'a> Basis<'a> {
                 );
                 continue;
             }
-            let drill = (m.kind == DRILL_KIND)
-                .then(|| RollbackDrill::parse(&m.file_name, bytes).map_err(|e| e.to_string()));
+            let drill = (m.kind == DRILL_KIND).then(|| {
+                drills
+                    .get(&b.id)
+                    .cloned()
+                    .expect("every drill with bytes was parsed above")
+            });
             let mut ev = Evidence {
                 id: b.id,
                 index: b.index,

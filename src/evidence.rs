@@ -19,11 +19,13 @@ pub const MAX_EVIDENCE_BYTES: usize = 1024 * 1024;
 
 /// A time written either as a TOML datetime (`2026-04-12T00:00:00Z`) or a quoted RFC 3339 string.
 fn de_time<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+    // The datetime first: most evidence writes its times unquoted, and an untagged variant
+    // that fails first costs an error message formatted and thrown away.
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
-        S(String),
         D(toml::value::Datetime),
+        S(String),
     }
     let text = match Raw::deserialize(d)? {
         Raw::S(s) => s,
