@@ -637,7 +637,11 @@ pub fn build(
             });
             let name_of = |id: &EntryId| {
                 let ev = log.evidence(id, &basis);
-                format!("{} {} {}", ev.short, ev.kind, ev.name)
+                let mut s = format!("{} {} {}", ev.short, ev.kind, ev.name);
+                if !ev.text.is_empty() {
+                    s.push_str(&format!(" — “{}”", ev.text));
+                }
+                s
             };
             deltas.push(DeltaView {
                 revision: format!("revision {} ({})", r.revision, r.name),
