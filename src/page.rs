@@ -106,6 +106,14 @@ pub struct BlockerView {
     pub evidence: Vec<EvidenceView>,
 }
 
+/// One line of "what it would take": a blocker's action and its deadline.
+pub struct ActionView {
+    pub by: String,
+    pub code: String,
+    pub subject: String,
+    pub text: String,
+}
+
 pub struct SubjectGroup {
     pub kind: String,
     pub name: String,
@@ -227,6 +235,7 @@ pub struct Page {
     pub basis_digest: String,
     pub engine: String,
     pub groups: Vec<SubjectGroup>,
+    pub actions: Vec<ActionView>,
     pub blocker_count: usize,
     pub workloads: Vec<WorkloadRow>,
     pub n_in: usize,
@@ -463,6 +472,33 @@ pub fn build(
         )),
     }
     line.push('.');
+
+    // What it would take, soonest deadline first.
+    let mut actions: Vec<(Option<Timestamp>, String, String, String)> = d
+        .blockers
+        .iter()
+        .map(|b| {
+            (
+                b.unblock.as_ref().and_then(|u| u.by),
+                b.code.clone(),
+                b.subject.to_string(),
+                b.unblock
+                    .as_ref()
+                    .map(|u| u.text.clone())
+                    .unwrap_or_else(|| "(not stated: an engine-1 disposition)".into()),
+            )
+        })
+        .collect();
+    actions.sort();
+    let actions: Vec<ActionView> = actions
+        .into_iter()
+        .map(|(by, code, subject, text)| ActionView {
+            by: by.map(|t| t.to_string()).unwrap_or_else(|| "—".into()),
+            code,
+            subject,
+            text,
+        })
+        .collect();
 
     // Blockers grouped by subject.
     let mut groups: BTreeMap<(String, String), Vec<&Blocker>> = BTreeMap::new();
@@ -893,6 +929,7 @@ pub fn build(
         engine: d.engine_version.clone(),
         blocker_count: d.blockers.len(),
         groups,
+        actions,
         n_in: d.scope.in_scope_workloads.len(),
         n_out: out_n,
         out_share: d.scope.out_of_scope_share_pct.clone(),

@@ -259,6 +259,31 @@ fn the_flagship_page_in_chromium_shows_verdict_blockers_scope_and_escapes_annota
             "{name}: {unblock:?}"
         );
 
+        // What it would take, soonest deadline first: the two exceptions, then the rest by
+        // the proposed checkpoint.
+        let actions = view["actions"].as_array().unwrap();
+        assert_eq!(actions.len(), V4_BLOCKERS.len(), "{name}");
+        let by: Vec<&str> = actions.iter().map(|a| a[0].as_str().unwrap()).collect();
+        assert_eq!(
+            by,
+            [
+                "2026-04-24T00:00:00Z",
+                "2026-04-27T00:00:00Z",
+                "2026-04-30T00:00:00Z",
+                "2026-04-30T00:00:00Z",
+                "2026-04-30T00:00:00Z",
+                "2026-04-30T00:00:00Z"
+            ],
+            "{name}"
+        );
+        assert!(
+            actions[0][1]
+                .as_str()
+                .unwrap()
+                .contains("mesh-cert-exc-117"),
+            "{name}"
+        );
+
         // The exact scope.
         assert_eq!(strings(&view["out_of_scope"]), V4_OUT_OF_SCOPE, "{name}");
         assert_eq!(strings(&view["in_scope"]), V4_IN_SCOPE, "{name}");
@@ -393,6 +418,19 @@ fn the_page_is_the_same_bytes_for_the_same_ledger_and_as_of() {
     g.evl(["report", &v4, "--as-of", AS_OF, "-o", c.to_str().unwrap()])
         .ok();
     assert_eq!(std::fs::read(c.join("index.html")).unwrap(), pa);
+    // And it is the page of the test vector, byte for byte: the flagship ledger is itself a
+    // byte-for-byte vector (tests/cli_gate.rs), so this page is the same on every machine.
+    let vector = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors/report/flagship-v4-as-of-2026-04-20.html");
+    if std::env::var_os("EVL_BLESS").is_some() {
+        std::fs::write(&vector, &pa).unwrap();
+    }
+    assert!(
+        std::fs::read(&vector).unwrap() == pa,
+        "the page differs from {} (if the change is meant, rerun with EVL_BLESS=1 and review \
+         the diff)",
+        vector.display()
+    );
     // And it says which as-of it used.
     let html = String::from_utf8(pa).unwrap();
     assert!(html.contains("<b id=\"as-of\">2026-04-20T00:00:00Z</b> (given with --as-of)"));

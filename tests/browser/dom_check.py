@@ -30,6 +30,7 @@ def inspect(page):
             blocker_codes: text('.blocker-code'),
             subjects: Array.from(document.querySelectorAll('.group[data-subject]')).map(e => e.dataset.subject),
             unblock: text('.blocker .clear'),
+            actions: Array.from(document.querySelectorAll('#actions tr.action')).map(r => Array.from(r.cells).map(c => c.textContent.trim())),
             out_of_scope: text('tr.wl-out td.workload'),
             in_scope: text('tr.wl-in td.workload'),
             annotation_texts: text('.annotation-text'),
