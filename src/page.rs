@@ -41,9 +41,15 @@ pub enum AsOfSource {
     LatestDisposition(EntryId),
 }
 
+/// A packet whose entries or bytes are missing or do not match is a damaged ledger (exit 1);
+/// anything else the engine refuses (not a packet, a gate that does not parse) is input (2).
 fn eval_err(e: EvalError) -> Error {
     match e {
         EvalError::Ledger(m) => Error::Corrupt(m),
+        e @ (EvalError::MissingEntry(_)
+        | EvalError::MissingBasis { .. }
+        | EvalError::MissingBlob { .. }
+        | EvalError::BlobMismatch { .. }) => Error::Corrupt(e.to_string()),
         other => Error::Invalid(other.to_string()),
     }
 }

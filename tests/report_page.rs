@@ -460,6 +460,34 @@ fn unchanged(f: &Fixture) -> Value {
 }
 
 #[test]
+fn a_basis_artifact_edited_in_the_store_is_exit_1_naming_it() {
+    let f = flagship();
+    let entries = log(&f);
+    let v4 = packet(&entries, V4);
+    let drill = entries
+        .iter()
+        .find(|e| {
+            e["kind"] == "artifact"
+                && payload(e)["file_name"] == "drill-legacy-grpc-settlement-adapter-2026-04-05.toml"
+        })
+        .unwrap();
+    let content = payload(drill)["content"].as_str().unwrap().to_string();
+    let mut found = false;
+    common::store::rewrite(&f.ledger(), |tag, body| {
+        if tag == common::store::BLOB && hex::encode(&body[..32]) == content {
+            found = true;
+            return Some([&body[..40], b"outcome = \"pass\"\n"].concat());
+        }
+        Some(body.to_vec())
+    });
+    assert!(found, "the log holds the drill's bytes");
+    let d = f.path("board");
+    f.evl(["report", &v4, "--as-of", AS_OF, "-o", d.to_str().unwrap()])
+        .refused(1, &["do not hash to its content digest", &content]);
+    assert!(!d.exists(), "a refused report created its directory");
+}
+
+#[test]
 fn bad_input_is_one_line_exit_2_and_nothing_written() {
     let f = flagship();
     let entries = log(&f);

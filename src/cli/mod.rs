@@ -245,7 +245,7 @@ pub enum Command {
     /// give the same bytes. An existing DIR/index.html is overwritten only if evl report
     /// wrote it.
     #[command(
-        after_help = "EXIT CODES:\n    0  the page was written\n    1  the ledger is damaged (a basis entry or its bytes are missing)\n    2  unknown packet, not a packet, no --as-of and no recorded disposition to take it from,\n       -o names a file, or DIR/index.html exists and is not a page evl report wrote\n    5  the page cannot be written (disk full, not writable)\n\nEXAMPLE:\n    evl report dc0b16 -o gate-board/            # as of the latest recorded disposition\n    evl report dc0b16 --as-of 2026-04-20T00:00:00Z -o gate-board/"
+        after_help = "EXIT CODES:\n    0  the page was written\n    1  the ledger is damaged: an entry or artifact bytes the packet needs are missing or\n       do not match their digest\n    2  unknown packet, not a packet, no --as-of and no recorded disposition to take it from,\n       -o names a file, or DIR/index.html exists and is not a page evl report wrote\n    5  the page cannot be written (disk full, not writable)\n\nEXAMPLE:\n    evl report dc0b16 -o gate-board/            # as of the latest recorded disposition\n    evl report dc0b16 --as-of 2026-04-20T00:00:00Z -o gate-board/"
     )]
     Report(Lazy<page::ReportArgs>),
     /// Record the gate chair's human decision on a packet (gate-chair role).
