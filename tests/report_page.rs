@@ -454,6 +454,76 @@ fn without_as_of_the_page_uses_the_latest_recorded_disposition() {
     assert!(html.contains("<strong id=\"verdict-word\">HOLD</strong>"));
 }
 
+#[test]
+fn a_disposition_recorded_after_the_latest_checkpoint_is_covered_by_none_yet() {
+    let f = flagship();
+    let v4 = packet(&log(&f), V4);
+    let hana = f.path("keys/hana-okafor.key");
+    let out = f
+        .evl([
+            "packet",
+            "create",
+            "--parent",
+            &v4,
+            "--key",
+            hana.to_str().unwrap(),
+        ])
+        .ok();
+    let child = out.stdout.split_whitespace().nth(1).unwrap().to_string();
+    f.evl([
+        "evaluate",
+        &child,
+        "--as-of",
+        AS_OF,
+        "--record",
+        "--at",
+        AS_OF,
+        "--key",
+        hana.to_str().unwrap(),
+    ])
+    .ok();
+    let rec = log(&f).last().unwrap()["id"].as_str().unwrap().to_string();
+    let d = f.path("board");
+    f.evl(["report", &child, "-o", d.to_str().unwrap()]).ok();
+    let html = std::fs::read_to_string(d.join("index.html")).unwrap();
+    // Each disposition block: its id, then its replay command and checkpoint line.
+    let block = |id: &str| {
+        let at = html
+            .find(&format!("data-id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no block for {id}"));
+        let rest = &html[at..];
+        let end = rest[1..]
+            .find("data-id=\"")
+            .or_else(|| rest.find("</section>"))
+            .unwrap();
+        rest[..end].to_string()
+    };
+    let new = block(&rec);
+    assert!(new.contains(&format!("evl replay {rec}")), "{new}");
+    assert!(
+        new.contains(
+            "Checkpoint: none yet: the latest stored checkpoint (tree size 42) predates index 43"
+        ),
+        "{new}"
+    );
+    assert!(new.contains("the derivation shown on this page"), "{new}");
+    // The flagship's own are inside the checkpoint of size 42, with a proof command.
+    let old = f
+        .evl(["log", "--kind", "disposition", "--json"])
+        .ok()
+        .json();
+    let first = old[0]["id"].as_str().unwrap().to_string();
+    let b = block(&first);
+    assert!(b.contains("includes it at index"), "{b}");
+    assert!(
+        b.contains(&format!("evl proof inclusion {first} --size 42")),
+        "{b}"
+    );
+    // And the command it prints proves it.
+    let out = f.evl(["proof", "inclusion", &first, "--size", "42"]).ok();
+    assert!(!out.stdout.is_empty());
+}
+
 /// The ledger as a reader sees it, to prove a refused command changed nothing.
 fn unchanged(f: &Fixture) -> Value {
     f.evl(["log", "--json"]).ok().json()
