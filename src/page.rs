@@ -601,15 +601,15 @@ pub fn build(
         .max()
         .unwrap_or(1)
         .max(1) as i64;
-    const BAR_X: i64 = 200;
-    const BAR_W: i64 = 360;
+    const BAR_X: i64 = 170;
+    const BAR_W: i64 = 240;
     let ns_bars: Vec<NamespaceBar> = per_ns
         .iter()
         .enumerate()
         .map(|(i, (name, (a, b)))| {
             let unit = BAR_W / max_n;
             NamespaceBar {
-                name: cut(name, 24),
+                name: cut(name, 22),
                 n_in: *a,
                 n_out: *b,
                 y: 70 + 34 * i as i64,
