@@ -3,6 +3,7 @@
 
 mod gate;
 mod ingest;
+mod page;
 mod read;
 mod report;
 mod write;
@@ -235,6 +236,18 @@ pub enum Command {
         after_help = "AUDITOR STATE:\n    One file per origin in $XDG_STATE_HOME/evl (default ~/.local/state/evl; --state-dir or\n    EVL_STATE_DIR to move it, --no-state to ignore it): the genesis and the newest tree verified.\n    A bundle of the recorded size must have the recorded root; one of another size cannot be\n    proven consistent from a bundle alone, and the output says so. Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl verify-bundle packet-v4.evlb --genesis 892a10bdd0e46a23dcfd1f77cffe4070ab6036836f59081ec216d8d1c4bdcb83\n    evl verify-bundle packet-v4.evlb --admin-key keys/mesh-admin.pub\n    evl verify-bundle packet-v4.evlb --verifier-key 'example.org/mesh-gate+5c8409be+AcPl…'\n    evl verify-bundle packet-v5.evlb            # the origin's genesis is in the auditor state"
     )]
     VerifyBundle(Lazy<read::VerifyBundleArgs>),
+    /// Write the gate-board page of a packet revision: DIR/index.html, one offline HTML file.
+    ///
+    /// The page shows the verdict in one line, the blockers by subject with their evidence and
+    /// what would clear each, the in/out-of-scope split, the revision lineage, an evidence
+    /// timeline with the deadlines, and how to replay each disposition (docs/REPORT.md). It
+    /// has no script and fetches nothing; ledger text is escaped. The same ledger and as-of
+    /// give the same bytes. An existing DIR/index.html is overwritten only if evl report
+    /// wrote it.
+    #[command(
+        after_help = "EXIT CODES:\n    0  the page was written\n    1  the ledger is damaged: an entry or artifact bytes the packet needs are missing or\n       do not match their digest\n    2  unknown packet, not a packet, no --as-of and no recorded disposition to take it from,\n       -o names a file, or DIR/index.html exists and is not a page evl report wrote\n    5  the page cannot be written (disk full, not writable)\n\nEXAMPLE:\n    evl report dc0b16 -o gate-board/            # as of the latest recorded disposition\n    evl report dc0b16 --as-of 2026-04-20T00:00:00Z -o gate-board/"
+    )]
+    Report(Lazy<page::ReportArgs>),
     /// Record the gate chair's human decision on a packet (gate-chair role).
     Decide(Lazy<gate::DecideArgs>),
     /// Copy a ledger kept by evl 0.1 (store layout 1, sled) into the current layout.
@@ -357,6 +370,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Watch(Lazy(a)) => gate::watch(&cli.global, a),
         Command::Export(Lazy(a)) => gate::export(&cli.global, a),
         Command::VerifyBundle(Lazy(a)) => read::verify_bundle(a),
+        Command::Report(Lazy(a)) => page::report(&cli.global, a),
         Command::Decide(Lazy(a)) => gate::decide(&cli.global, a),
         Command::Verify(Lazy(a)) => read::verify(&cli.global, a),
         Command::Migrate(Lazy(a)) => write::migrate(&cli.global, a),
