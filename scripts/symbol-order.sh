@@ -29,6 +29,9 @@ esac
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export EVL_LEDGER="$work/ledger" EVL_KEY="$work/alice.key"
+# verify keeps auditor state per origin: a fresh ledger each run must not meet the last one's.
+export XDG_STATE_HOME="$work/state"
+unset EVL_STATE_DIR
 "$bin" keygen admin --dir "$work" >/dev/null
 "$bin" keygen alice --dir "$work" >/dev/null
 "$bin" init --origin example.org/order --admin "$work/admin.pub" --key "$work/admin.key" >/dev/null
