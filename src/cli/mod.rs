@@ -5,6 +5,7 @@ mod gate;
 mod ingest;
 mod read;
 mod report;
+mod witness;
 mod write;
 
 pub use gate::{Clock, SystemClock, watch_with};
@@ -31,6 +32,7 @@ EXIT CODES:
     4  the ledger is in use by another process appending to it (retry, or pass --wait);
        reading verbs never wait
     5  storage failure: disk full, file-size limit reached, or ledger not writable
+    6  checkpoint --witness / --witness-policy: fewer cosignatures than the quorum; nothing stored
     10 evaluate --fail-on: the verdict is HOLD and hold is listed
     11 evaluate --fail-on: the verdict is NARROW and narrow is listed
     12 evaluate --fail-on: the verdict is ESCALATE and escalate is listed
@@ -259,6 +261,9 @@ pub enum Command {
         after_help = "AUDITOR STATE:\n    One file per origin in $XDG_STATE_HOME/evl (default ~/.local/state/evl; --state-dir or\n    EVL_STATE_DIR to move it, --no-state to ignore it). Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten\n    evl verify --genesis 892a10bdd0e46a23dcfd1f77cffe4070ab6036836f59081ec216d8d1c4bdcb83   # a copy from elsewhere\n    evl verify --no-state --ledger restored-backup/  # an older copy, on purpose"
     )]
     Verify(Lazy<read::VerifyArgs>),
+    /// Run a C2SP tlog-witness that cosigns checkpoints of the logs it knows (docs/WITNESS.md).
+    #[command(subcommand)]
+    Witness(Lazy<witness::WitnessCommand>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -360,6 +365,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Decide(Lazy(a)) => gate::decide(&cli.global, a),
         Command::Verify(Lazy(a)) => read::verify(&cli.global, a),
         Command::Migrate(Lazy(a)) => write::migrate(&cli.global, a),
+        Command::Witness(Lazy(c)) => witness::witness(c),
     };
     match result {
         Ok(code) => code,
