@@ -456,7 +456,11 @@ fn cosign_checkpoint(
     };
     if !a.witnesses.is_empty() {
         let k = a.quorum.unwrap_or(a.witnesses.len());
-        let got = a.witnesses.iter().filter(|u| cosigned_by.contains(u)).count();
+        let got = a
+            .witnesses
+            .iter()
+            .filter(|u| cosigned_by.contains(u))
+            .count();
         if got < k {
             return Ok(Err(why(format!(
                 "witness quorum not reached: {got} of the {k} needed --witness cosignatures"

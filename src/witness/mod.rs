@@ -244,9 +244,13 @@ impl AddCheckpoint {
             || !size.bytes().all(|b| b.is_ascii_digit())
             || (size.len() > 1 && size.starts_with('0'))
         {
-            return Err(BadRequest("the old size is not a decimal without leading zeroes"));
+            return Err(BadRequest(
+                "the old size is not a decimal without leading zeroes",
+            ));
         }
-        let old_size: u64 = size.parse().map_err(|_| BadRequest("the old size is too large"))?;
+        let old_size: u64 = size
+            .parse()
+            .map_err(|_| BadRequest("the old size is too large"))?;
         let mut proof = Vec::new();
         loop {
             let line = next_line()?;
@@ -304,7 +308,10 @@ mod tests {
             Cosigned::Invalid
         );
         let v = vkey("w.example/1", &w.public());
-        assert_eq!(parse_vkey(&v), Some(("w.example/1".to_string(), w.public())));
+        assert_eq!(
+            parse_vkey(&v),
+            Some(("w.example/1".to_string(), w.public()))
+        );
         assert_eq!(parse_vkey(&v.replace("w.example/1", "w.example/2")), None);
     }
 

@@ -139,7 +139,9 @@ impl Policy {
                 }
                 "witness" => {
                     if args.len() < 2 || args.len() > 3 {
-                        return Err(err("expected 'witness <name> <hex public key> [url]'".into()));
+                        return Err(err(
+                            "expected 'witness <name> <hex public key> [url]'".into()
+                        ));
                     }
                     if !signed_note::is_key_name_valid(args[0]) {
                         return Err(err(format!(
@@ -162,9 +164,7 @@ impl Policy {
                 }
                 "group" => {
                     if args.len() < 3 {
-                        return Err(err(
-                            "expected 'group <name> all|any|<k> <member>...'".into(),
-                        ));
+                        return Err(err("expected 'group <name> all|any|<k> <member>...'".into()));
                     }
                     let members_text = &args[2..];
                     let mut members = Vec::new();

@@ -44,8 +44,10 @@ pub fn config_path(dir: &Path) -> PathBuf {
 
 /// The state file of `origin` in a state directory.
 pub fn state_path(dir: &Path, origin: &str) -> PathBuf {
-    dir.join("state")
-        .join(format!("{}.note", hex::encode(Sha256::digest(origin.as_bytes()))))
+    dir.join("state").join(format!(
+        "{}.note",
+        hex::encode(Sha256::digest(origin.as_bytes()))
+    ))
 }
 
 /// Reads the config of a state directory (an absent file is an empty config).
@@ -152,7 +154,9 @@ impl Witness {
     /// refusing one another process serves.
     pub fn open(dir: &Path, name: &str, key: SecretKey) -> Result<Witness, String> {
         if !signed_note::is_key_name_valid(name) {
-            return Err(format!("'{name}' is not a valid witness name (a signed-note key name)"));
+            return Err(format!(
+                "'{name}' is not a valid witness name (a signed-note key name)"
+            ));
         }
         fs::create_dir_all(dir.join("state")).map_err(|e| format!("{}: {e}", dir.display()))?;
         load_config(dir)?;
@@ -182,7 +186,10 @@ impl Witness {
                 let (o, size, root) = checkpoint::body_of(&note)
                     .map_err(|e| format!("state file {} is unreadable: {e}", path.display()))?;
                 if o != origin {
-                    return Err(format!("state file {} is for another origin", path.display()));
+                    return Err(format!(
+                        "state file {} is for another origin",
+                        path.display()
+                    ));
                 }
                 Ok(Some((size, root)))
             }
@@ -224,7 +231,10 @@ impl Witness {
         if req.old_size > size {
             return text(
                 400,
-                format!("old size {} is larger than the checkpoint size {size}", req.old_size),
+                format!(
+                    "old size {} is larger than the checkpoint size {size}",
+                    req.old_size
+                ),
             );
         }
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
