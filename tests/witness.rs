@@ -394,3 +394,92 @@ fn checkpoint_collects_a_quorum_and_verify_holds_it_to_the_policy() {
     );
     assert_eq!(latest(&f), stored);
 }
+
+const EX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/mtls-cutover");
+
+#[test]
+fn verify_bundle_holds_the_bundles_checkpoint_to_the_policy() {
+    let f = ledger();
+    let add = |file: &str, kind: &str| -> String {
+        let o = f
+            .evl([
+                "add",
+                &format!("{EX}/{file}"),
+                "--kind",
+                kind,
+                "--tier",
+                "authoritative",
+                "--key",
+                f.key("owner").to_str().unwrap(),
+            ])
+            .ok();
+        o.stdout.split_whitespace().nth(1).unwrap().to_string()
+    };
+    let gate = add("gate.toml", "gate-definition");
+    let drill = add("drill-envoy-policy-reversal-2026-04-15.toml", "rollback-drill");
+    let out = f
+        .evl([
+            "packet",
+            "create",
+            "--name",
+            "Witnessed-Packet",
+            "--revision",
+            "1",
+            "--gate",
+            &gate,
+            "--checkpoint-at",
+            "2026-04-30",
+            "--workload",
+            "payments/payments-api",
+            "--basis",
+            &drill,
+            "--key",
+            f.key("owner").to_str().unwrap(),
+        ])
+        .ok();
+    let packet = out.stdout.split_whitespace().nth(1).unwrap().to_string();
+    let (_, vkey) = checkpoint(&f);
+    let export = |name: &str| {
+        let p = f.path(name);
+        f.evl(["export", &packet, "-o", p.to_str().unwrap()]).ok();
+        p
+    };
+    let plain = export("plain.evlb");
+
+    let s1 = f.path("w1state");
+    add_log(&s1, &vkey).ok();
+    let w1 = Witness::start(&s1, "w1.example/w", &f.key("w1"));
+    let w2 = Witness::start(&f.path("w2state"), "w2.example/w", &f.key("w2"));
+    f.evl(["checkpoint", "--key", f.key("admin").to_str().unwrap(), "--witness", &w1.url])
+        .ok();
+    let cosigned = export("cosigned.evlb");
+
+    let one = f.file(
+        "one.policy",
+        format!("witness w1.example/w {}\nquorum w1.example/w\n", w1.hex()).as_bytes(),
+    );
+    let two = f.file(
+        "two.policy",
+        format!(
+            "witness w1.example/w {}\nwitness w2.example/w {}\ngroup g all w1.example/w w2.example/w\nquorum g\n",
+            w1.hex(),
+            w2.hex()
+        )
+        .as_bytes(),
+    );
+    let vb = |bundle: &std::path::Path, policy: &std::path::Path| {
+        f.evl([
+            "verify-bundle",
+            bundle.to_str().unwrap(),
+            "--admin-key",
+            f.public("admin").to_str().unwrap(),
+            "--no-state",
+            "--witness-policy",
+            policy.to_str().unwrap(),
+        ])
+    };
+    let ok = vb(&cosigned, &one).ok();
+    assert!(ok.stdout.contains("verified offline"), "{ok:#?}");
+    vb(&cosigned, &two).refused(1, &["1 valid cosignature(s)", "2 needed"]);
+    vb(&plain, &one).refused(1, &["0 valid cosignature(s)", "1 needed"]);
+}
