@@ -416,7 +416,10 @@ fn verify_bundle_holds_the_bundles_checkpoint_to_the_policy() {
         o.stdout.split_whitespace().nth(1).unwrap().to_string()
     };
     let gate = add("gate.toml", "gate-definition");
-    let drill = add("drill-envoy-policy-reversal-2026-04-15.toml", "rollback-drill");
+    let drill = add(
+        "drill-envoy-policy-reversal-2026-04-15.toml",
+        "rollback-drill",
+    );
     let out = f
         .evl([
             "packet",
@@ -450,8 +453,14 @@ fn verify_bundle_holds_the_bundles_checkpoint_to_the_policy() {
     add_log(&s1, &vkey).ok();
     let w1 = Witness::start(&s1, "w1.example/w", &f.key("w1"));
     let w2 = Witness::start(&f.path("w2state"), "w2.example/w", &f.key("w2"));
-    f.evl(["checkpoint", "--key", f.key("admin").to_str().unwrap(), "--witness", &w1.url])
-        .ok();
+    f.evl([
+        "checkpoint",
+        "--key",
+        f.key("admin").to_str().unwrap(),
+        "--witness",
+        &w1.url,
+    ])
+    .ok();
     let cosigned = export("cosigned.evlb");
 
     let one = f.file(
@@ -482,4 +491,125 @@ fn verify_bundle_holds_the_bundles_checkpoint_to_the_policy() {
     assert!(ok.stdout.contains("verified offline"), "{ok:#?}");
     vb(&cosigned, &two).refused(1, &["1 valid cosignature(s)", "2 needed"]);
     vb(&plain, &one).refused(1, &["0 valid cosignature(s)", "1 needed"]);
+}
+
+/// tests/vectors/witness/: a cosigned checkpoint, the add-checkpoint request and answer that
+/// produced one of its cosignatures, and two policies (one met, one not), all from published
+/// demo keys and fixed times, so any implementation can reproduce them byte for byte
+/// (docs/WITNESS.md §"Test vectors"). `EVL_WRITE_VECTORS=1` rewrites them.
+#[test]
+fn witness_vectors_reproduce_and_check() {
+    use evl::keys::SecretKey;
+    use evl::witness::{self, AddCheckpoint, policy::Policy};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/witness");
+    let origin = "example.org/witness-vector";
+    let log = SecretKey::demo_from_phrase("witness-vector-log");
+    let w: Vec<SecretKey> = (1..=3)
+        .map(|i| SecretKey::demo_from_phrase(&format!("witness-vector-w{i}")))
+        .collect();
+    let names = [
+        "w1.example/vector",
+        "w2.example/vector",
+        "w3.example/vector",
+    ];
+    // The tree of leaves "leaf 0" .. "leaf 6"; the witness held size 4.
+    let leaves: Vec<_> = (0..7)
+        .map(|i| evl::merkle::leaf_hash(format!("leaf {i}").as_bytes()))
+        .collect();
+    let tree = evl::merkle::build(&leaves);
+    let root = evl::merkle::root(7, &tree).unwrap();
+    let note = evl::checkpoint::sign(origin, 7, root, &log);
+    let request = AddCheckpoint {
+        old_size: 4,
+        proof: evl::merkle::prove_consistency(7, 4, &tree).unwrap(),
+        note: note.clone(),
+    }
+    .to_bytes();
+    let (body, _) = witness::split_note(&note).unwrap();
+    let line1 = witness::cosign(names[0], &w[0], body, 1_700_000_000);
+    let line2 = witness::cosign(names[1], &w[1], body, 1_700_000_001);
+    let cosigned =
+        witness::attach(&note, &[line1.clone().into_bytes(), line2.into_bytes()]).unwrap();
+    let hexkey = |k: &SecretKey| hex::encode(k.public().bytes());
+    let policy_met = format!(
+        "# Two of two witnesses, for origin {origin}.\nlog {}\nwitness {} {}\nwitness {} {}\ngroup both all {} {}\nquorum both\n",
+        hexkey(&log),
+        names[0],
+        hexkey(&w[0]),
+        names[1],
+        hexkey(&w[1]),
+        names[0],
+        names[1]
+    );
+    let policy_unmet = format!(
+        "# Three of three: the vector note carries two.\nwitness {} {}\nwitness {} {}\nwitness {} {}\ngroup all3 3 {} {} {}\nquorum all3\n",
+        names[0],
+        hexkey(&w[0]),
+        names[1],
+        hexkey(&w[1]),
+        names[2],
+        hexkey(&w[2]),
+        names[0],
+        names[1],
+        names[2]
+    );
+    let keys = serde_json::json!({
+        "origin": origin,
+        "log_vkey": evl::checkpoint::verifier_key(origin, &log.public()),
+        "log_key_hex": hexkey(&log),
+        "log_seed_phrase": "witness-vector-log",
+        "witnesses": names.iter().zip(&w).enumerate().map(|(i, (n, k))| serde_json::json!({
+            "name": n,
+            "vkey": witness::vkey(n, &k.public()),
+            "key_hex": hexkey(k),
+            "seed_phrase": format!("witness-vector-w{}", i + 1),
+        })).collect::<Vec<_>>(),
+        "leaves": "leaf 0 .. leaf 6 (RFC 6962 leaf hashes of these ASCII strings)",
+        "witness_held_size": 4,
+        "policy-met.txt": {"quorum_met": true, "valid": 2, "needed": 2},
+        "policy-unmet.txt": {"quorum_met": false, "valid": 2, "needed": 3},
+    });
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("cosigned.note", cosigned.clone()),
+        ("add-checkpoint.request", request),
+        ("add-checkpoint.response", line1.into_bytes()),
+        ("policy-met.txt", policy_met.into_bytes()),
+        ("policy-unmet.txt", policy_unmet.into_bytes()),
+        (
+            "keys.json",
+            (serde_json::to_string_pretty(&keys).unwrap() + "\n").into_bytes(),
+        ),
+    ];
+    if std::env::var_os("EVL_WRITE_VECTORS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, b) in &files {
+            std::fs::write(dir.join(n), b).unwrap();
+        }
+    }
+    for (n, b) in &files {
+        let on_disk = std::fs::read(dir.join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert_eq!(
+            &on_disk, b,
+            "tests/vectors/witness/{n} differs from what evl produces"
+        );
+    }
+    let met = Policy::read(&dir.join("policy-met.txt")).unwrap();
+    let c = met.verify(&cosigned, origin).unwrap();
+    assert_eq!((c.valid.len(), c.needed), (2, 2));
+    let unmet = Policy::read(&dir.join("policy-unmet.txt")).unwrap();
+    let e = unmet.verify(&cosigned, origin).unwrap_err();
+    assert!(
+        e.contains("2 valid cosignature(s)") && e.contains("3 needed"),
+        "{e}"
+    );
+    // The request parses back, and its proof leads from the size-4 root to the note's root.
+    let req =
+        AddCheckpoint::parse(&std::fs::read(dir.join("add-checkpoint.request")).unwrap()).unwrap();
+    assert!(evl::merkle::check_consistency(
+        &req.proof,
+        7,
+        root,
+        4,
+        evl::merkle::root(4, &tree).unwrap()
+    ));
 }

@@ -301,3 +301,26 @@ fn aics_client_is_served_by_the_evl_witness() {
     assert_eq!(o.code, 3, "{o:#?}");
     assert!(o.stderr.contains("409"), "{o:#?}");
 }
+
+#[test]
+fn aics_tlog_verifies_the_witness_test_vectors() {
+    python();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/witness");
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
+    let note = std::fs::read_to_string(dir.join("cosigned.note")).unwrap();
+    let log = keys["log_vkey"].as_str().unwrap();
+    let w: Vec<&str> = keys["witnesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["vkey"].as_str().unwrap())
+        .collect();
+    // policy-met.txt: two of w1, w2.
+    let v = aics_verify(&note, log, 2, &w[..2]);
+    assert_eq!(v.code, 0, "{v:#?}");
+    // policy-unmet.txt: three of w1, w2, w3; the note carries two.
+    let v = aics_verify(&note, log, 3, &w);
+    assert_eq!(v.code, 1, "{v:#?}");
+    assert!(v.stdout.contains("\"cosignatures\": 2"), "{v:#?}");
+}
