@@ -392,6 +392,14 @@ fn cosign_checkpoint(
     size: u64,
 ) -> Result<Result<(Vec<u8>, Vec<String>), String>, Error> {
     use crate::witness::{self, policy::Policy};
+    if let Some(k) = a.quorum
+        && k > a.witnesses.len()
+    {
+        return Err(Error::Invalid(format!(
+            "--quorum {k} is more than the {} --witness URL(s) given",
+            a.witnesses.len()
+        )));
+    }
     let policy = match &a.witness_policy {
         Some(p) => Some(Policy::read(p).map_err(Error::Invalid)?),
         None => None,

@@ -24,14 +24,14 @@ pub enum WitnessCommand {
     /// `listening http://ADDR vkey VKEY` on stdout once it accepts connections; stops on
     /// SIGINT or SIGTERM.
     #[command(
-        after_help = "EXIT CODES:\n    0  stopped by SIGINT or SIGTERM\n    2  bad arguments, unreadable config, or the address cannot be bound\n    3  the key file is readable by others\n    5  the state directory cannot be written\n\nEXAMPLE:\n    evl keygen witness1 --dir keys\n    evl witness add-log --state /var/lib/evl-witness --origin example.org/mesh-gate \\\n        --vkey 'example.org/mesh-gate+5c8409be+AcPl…'\n    evl witness serve --state /var/lib/evl-witness --name witness.example.org/w1 \\\n        --key keys/witness1.key --addr 127.0.0.1:7380\n\nFormats: docs/WITNESS.md."
+        after_help = "EXIT CODES:\n    0  stopped by SIGINT or SIGTERM\n    2  bad arguments or name, an unreadable key, a state directory that cannot be created,\n       read or locked (another witness serves it), or an address that cannot be bound\n    3  the key file is readable by others\n\nEXAMPLE:\n    evl keygen witness1 --dir keys\n    evl witness add-log --state /var/lib/evl-witness --origin example.org/mesh-gate \\\n        --vkey 'example.org/mesh-gate+5c8409be+AcPl…'\n    evl witness serve --state /var/lib/evl-witness --name witness.example.org/w1 \\\n        --key keys/witness1.key --addr 127.0.0.1:7380\n\nFormats: docs/WITNESS.md."
     )]
     Serve(ServeArgs),
     /// Trust a log: its origin and a C2SP note verifier key (as `evl checkpoint --json`
     /// prints `verifier_key`). Repeat with another --vkey to trust a second key of the log.
     /// A running witness reads the list on every request.
     #[command(
-        after_help = "EXIT CODES:\n    0  added, or already present\n    2  malformed origin or verifier key, or an unreadable config\n    5  the state directory cannot be written"
+        after_help = "EXIT CODES:\n    0  added, or already present\n    2  malformed origin or verifier key, or a config that cannot be read or written"
     )]
     AddLog(AddLogArgs),
     /// Print a witness's verifier key (NAME+ID+base64(0x04 || key)) and its raw public key in
