@@ -232,13 +232,19 @@ fn checkpoint_collects_a_quorum_and_verify_holds_it_to_the_policy() {
         )
         .as_bytes(),
     );
-    f.evl([
-        "verify",
-        "--no-state",
-        "--witness-policy",
-        policy2.to_str().unwrap(),
-    ])
-    .ok();
+    let out = f
+        .evl([
+            "verify",
+            "--no-state",
+            "--witness-policy",
+            policy2.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("quorum 'both' met by 2 of 2 policy witnesses (w1.example/w, w2.example/w)"),
+        "{out:#?}"
+    );
     let w3hex = {
         let o = f
             .evl([

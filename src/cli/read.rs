@@ -750,25 +750,34 @@ pub struct VerifyArgs {
     pub witness_policy: Option<PathBuf>,
 }
 
-/// Checks each (what, note) against the witness policy at `path`: `Ok(None)` when all meet its
-/// quorum, `Ok(Some(line))` naming the first that does not.
+/// Checks each (what, note) against the witness policy at `path`: `Ok(Ok(summary))` when all
+/// meet its quorum (the summary names who cosigned), `Ok(Err(line))` naming the first that
+/// does not.
 fn check_witness_policy(
     path: &Path,
     origin: &str,
     notes: &[(String, Option<Vec<u8>>)],
-) -> Result<Option<String>, Error> {
+) -> Result<Result<String, String>, Error> {
     let policy = crate::witness::policy::Policy::read(path).map_err(Error::Invalid)?;
+    let mut summary = Vec::new();
     for (what, note) in notes {
         let Some(note) = note else {
-            return Ok(Some(format!(
+            return Ok(Err(format!(
                 "{what}: there is no checkpoint to hold to the witness policy (sign one with `evl checkpoint --witness-policy`)"
             )));
         };
-        if let Err(e) = policy.verify(note, origin) {
-            return Ok(Some(format!("{what}: {e}")));
+        match policy.verify(note, origin) {
+            Ok(c) => summary.push(format!(
+                "{what}: quorum '{}' met by {} of {} policy witnesses ({})",
+                policy.quorum_name,
+                c.valid.len(),
+                policy.witnesses.len(),
+                c.valid.join(", ")
+            )),
+            Err(e) => return Ok(Err(format!("{what}: {e}"))),
         }
     }
-    Ok(None)
+    Ok(Ok(summary.join("; ")))
 }
 
 pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
@@ -790,6 +799,7 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
             .and_then(|v| v.origin())
             .map_err(|_| e)?,
     };
+    let mut witnesses: Option<String> = None;
     if let Some(p) = &a.witness_policy {
         let mut notes = vec![(
             "the ledger's latest checkpoint".to_string(),
@@ -798,9 +808,12 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         if let Some((what, note)) = &auditor {
             notes.push((what.clone(), Some(note.clone())));
         }
-        if let Some(line) = check_witness_policy(p, &origin, &notes)? {
-            eprintln!("evl: verification failed: {line}");
-            return Ok(exit::INVALID);
+        match check_witness_policy(p, &origin, &notes)? {
+            Ok(summary) => witnesses = Some(summary),
+            Err(line) => {
+                eprintln!("evl: verification failed: {line}");
+                return Ok(exit::INVALID);
+            }
         }
     }
     let state = a.trust.state();
@@ -835,7 +848,8 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         _ => None,
     };
     if a.json {
-        let mut j = serde_json::json!({"verified": report.ok(), "report": report});
+        let mut j =
+            serde_json::json!({"verified": report.ok(), "report": report, "witnesses": witnesses});
         if let (Some(t), Some(o)) = (&report.trusted, &outcome) {
             j["state"] = trust_json(t, o)["state"].clone();
         }
@@ -856,6 +870,9 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         }
         if let (Some(t), Some(o)) = (&report.trusted, &outcome) {
             print_trusted(t, o);
+        }
+        if let Some(w) = &witnesses {
+            println!("witnesses   {w}");
         }
     } else {
         for f in &report.failures {
@@ -893,6 +910,7 @@ pub struct VerifyBundleArgs {
 
 pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
     let bytes = read_file(&a.file, bundle::MAX_BUNDLE_BYTES)?;
+    let mut witnesses: Option<String> = None;
     if let Some(p) = &a.witness_policy {
         let Some((origin, note)) = bundle::claimed_checkpoint(&bytes) else {
             eprintln!(
@@ -902,9 +920,12 @@ pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
             return Ok(exit::INVALID);
         };
         let what = format!("the checkpoint of bundle {}", a.file.display());
-        if let Some(line) = check_witness_policy(p, &origin, &[(what, Some(note))])? {
-            eprintln!("evl: bundle does not verify: {line}");
-            return Ok(exit::INVALID);
+        match check_witness_policy(p, &origin, &[(what, Some(note))])? {
+            Ok(summary) => witnesses = Some(summary),
+            Err(line) => {
+                eprintln!("evl: bundle does not verify: {line}");
+                return Ok(exit::INVALID);
+            }
         }
     }
     let mut roots = a.trust.roots()?;
@@ -948,6 +969,7 @@ pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
             "verified": r.ok(), "packet": r.packet.map(|p| p.to_hex()), "checkpoint_size": r.checkpoint_size,
             "entries_checked": r.entries_checked, "artifacts_checked": r.artifacts_checked,
             "proofs_checked": r.proofs_checked, "dispositions_replayed": r.dispositions_replayed, "failures": r.failures,
+            "witnesses": witnesses,
         });
         if let (Some(t), Some(o)) = (&r.trusted, &outcome) {
             let tj = trust_json(t, o);
@@ -965,6 +987,9 @@ pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
             r.dispositions_replayed
         );
         print_trusted(t, o);
+        if let Some(w) = &witnesses {
+            println!("witnesses   {w}");
+        }
     } else {
         for f in &r.failures {
             eprintln!("FAIL {f}");
