@@ -619,3 +619,48 @@ fn witness_vectors_reproduce_and_check() {
         evl::merkle::root(4, &tree).unwrap()
     ));
 }
+
+/// Concurrent requests from the same held size: the check of the old size and the write of the
+/// new state are one step, so exactly one wins and the rest get 409 naming the winner's size.
+#[test]
+fn concurrent_requests_cannot_roll_the_state_back() {
+    let f = ledger();
+    let n1 = grow(&f, 1, "a");
+    let (note1, vkey) = checkpoint(&f);
+    let state = f.path("wstate");
+    add_log(&state, &vkey).ok();
+    let w = Witness::start(&state, "w1.example/w", &f.key("w1"));
+    assert_eq!(post(&w.url, 0, &[], &note1).0, 200);
+    let mut requests = Vec::new();
+    for i in 0..6 {
+        let n = grow(&f, 1, &format!("b{i}"));
+        let (note, _) = checkpoint(&f);
+        requests.push((n, note, proof(&f, n1, n)));
+    }
+    let url = w.url.clone();
+    let answers: Vec<(u64, (u16, String, String))> = std::thread::scope(|s| {
+        let handles: Vec<_> = requests
+            .iter()
+            .map(|(n, note, p)| {
+                let url = url.clone();
+                s.spawn(move || (*n, post(&url, n1, p, note)))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<u64> = answers
+        .iter()
+        .filter(|(_, a)| a.0 == 200)
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(winners.len(), 1, "{answers:?}");
+    for (_, a) in answers.iter().filter(|(_, a)| a.0 != 200) {
+        assert_eq!(
+            (a.0, a.2.clone()),
+            (409, format!("{}\n", winners[0])),
+            "{answers:?}"
+        );
+    }
+    let held = state_note(&state);
+    assert_eq!(held.lines().nth(1).unwrap(), winners[0].to_string());
+}

@@ -414,8 +414,22 @@ fn cosign_checkpoint(
     let mut lines: Vec<Vec<u8>> = Vec::new();
     let mut cosigned_by: Vec<String> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
+    // A witness answers with cosignatures; a line under the log's own key name would replace
+    // the log's signature, so none is taken from a witness whose key evl cannot check.
+    let log_name = format!("— {origin} ");
     for url in &a.witnesses {
-        match witness::client::submit(url, note, start, &proof) {
+        let got = witness::client::submit(url, note, start, &proof).and_then(|l| {
+            let theirs: Vec<Vec<u8>> = l
+                .into_iter()
+                .filter(|l| !l.starts_with(log_name.as_bytes()))
+                .collect();
+            if theirs.is_empty() {
+                Err(format!("{url}: no cosignature line in the answer"))
+            } else {
+                Ok(theirs)
+            }
+        });
+        match got {
             Ok(l) => {
                 lines.extend(l);
                 cosigned_by.push(url.clone());
