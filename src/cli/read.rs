@@ -382,6 +382,9 @@ pub struct CheckpointArgs {
     pub witness_policy: Option<PathBuf>,
 }
 
+/// A cosigned checkpoint note and who cosigned it.
+type Cosigned = (Vec<u8>, Vec<String>);
+
 /// Collects cosignatures for `note` (the checkpoint of `size`) from the witnesses `a` names
 /// and returns the cosigned note, or `Err` with the one-line reason the quorum was not met.
 fn cosign_checkpoint(
@@ -390,7 +393,7 @@ fn cosign_checkpoint(
     origin: &str,
     note: &[u8],
     size: u64,
-) -> Result<Result<(Vec<u8>, Vec<String>), String>, Error> {
+) -> Result<Result<Cosigned, String>, Error> {
     use crate::witness::{self, policy::Policy};
     if let Some(k) = a.quorum
         && k > a.witnesses.len()

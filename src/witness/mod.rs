@@ -267,7 +267,6 @@ impl AddCheckpoint {
                 .ok_or(BadRequest("a proof line is not a base64 SHA-256 hash"))?;
             proof.push(Hash(h));
         }
-        drop(next_line);
         Ok(AddCheckpoint {
             old_size,
             proof,
