@@ -241,6 +241,15 @@ pub fn claimed_origin(bytes: &[u8]) -> Option<String> {
         .map(|b| b.origin)
 }
 
+/// The origin and checkpoint note a bundle claims, read without verifying anything (for a
+/// witness policy check beside [`verify_bundle`]).
+pub fn claimed_checkpoint(bytes: &[u8]) -> Option<(String, Vec<u8>)> {
+    let rest = bytes.strip_prefix(domain::BUNDLE_MAGIC)?;
+    codec::decode::<BundleBody>(rest, MAX_BUNDLE_BYTES)
+        .ok()
+        .map(|b| (b.origin, b.checkpoint))
+}
+
 /// Verifies a bundle offline, starting from `roots` (docs/FORMAT.md §"Bundles"): structure,
 /// every signature (with the carried key entries), every artifact hash, every inclusion proof,
 /// the checkpoint signature, that a trust root the verifier holds anchors the bundle

@@ -21,6 +21,8 @@ pub mod exit {
     pub const BUSY: i32 = 4;
     /// Storage failure: the disk is full or unwritable, or stored bytes are unreadable.
     pub const STORAGE: i32 = 5;
+    /// `checkpoint --witness`: fewer witnesses cosigned than the quorum.
+    pub const NO_QUORUM: i32 = 6;
     /// `evaluate --fail-on hold`: the derived verdict is HOLD.
     pub const VERDICT_HOLD: i32 = 10;
     /// `evaluate --fail-on narrow`: the derived verdict is NARROW.

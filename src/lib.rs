@@ -31,6 +31,7 @@ pub mod store;
 pub mod timestamp;
 pub mod trust;
 pub mod verify;
+pub mod witness;
 
 pub use digest::{Digest, EntryId};
 pub use error::{Error, Result};

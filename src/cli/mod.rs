@@ -6,6 +6,7 @@ mod ingest;
 mod page;
 mod read;
 mod report;
+mod witness;
 mod write;
 
 pub use gate::{Clock, SystemClock, watch_with};
@@ -32,6 +33,7 @@ EXIT CODES:
     4  the ledger is in use by another process appending to it (retry, or pass --wait);
        reading verbs never wait
     5  storage failure: disk full, file-size limit reached, or ledger not writable
+    6  checkpoint --witness / --witness-policy: fewer cosignatures than the quorum; nothing stored
     10 evaluate --fail-on: the verdict is HOLD and hold is listed
     11 evaluate --fail-on: the verdict is NARROW and narrow is listed
     12 evaluate --fail-on: the verdict is ESCALATE and escalate is listed
@@ -178,7 +180,7 @@ pub enum Command {
     Proof(Lazy<read::ProofCommand>),
     /// Sign a C2SP checkpoint of the current tree with an admin key.
     #[command(
-        after_help = "The note verifies with any C2SP signed-note implementation (e.g. Go's\ngolang.org/x/mod/sumdb/note) using the verifier key `--json` prints. Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl checkpoint --key keys/mesh-admin.key -o audit-2026-04-20.note"
+        after_help = "The note verifies with any C2SP signed-note implementation (e.g. Go's\ngolang.org/x/mod/sumdb/note) using the verifier key `--json` prints. Format: docs/FORMAT.md.\nWith --witness or --witness-policy, C2SP tlog-witnesses cosign it first (docs/WITNESS.md).\n\nEXIT CODES:\n    0  signed (and cosigned to the quorum) and stored\n    2  bad arguments, unreadable files, a malformed witness policy\n    3  the key is not an active admin key, or its file is readable by others\n    4, 5  as for every appending verb (evl --help)\n    6  fewer witnesses cosigned than the quorum: one line names how many and why; nothing stored\n\nEXAMPLE:\n    evl checkpoint --key keys/mesh-admin.key -o audit-2026-04-20.note\n    evl checkpoint --key keys/mesh-admin.key --witness http://w1:7380 --witness http://w2:7380 --quorum 2\n    evl checkpoint --key keys/mesh-admin.key --witness-policy witnesses.policy"
     )]
     Checkpoint(Lazy<read::CheckpointArgs>),
     /// Pin a packet revision: gate definition, checkpoint time, in-scope workloads, basis.
@@ -269,9 +271,12 @@ pub enum Command {
     /// another genesis, fewer entries (rolled back) or another root at that size (a fork)
     /// fails. Exit 0 when everything verifies, 1 naming every failure otherwise.
     #[command(
-        after_help = "AUDITOR STATE:\n    One file per origin in $XDG_STATE_HOME/evl (default ~/.local/state/evl; --state-dir or\n    EVL_STATE_DIR to move it, --no-state to ignore it). Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten\n    evl verify --genesis 892a10bdd0e46a23dcfd1f77cffe4070ab6036836f59081ec216d8d1c4bdcb83   # a copy from elsewhere\n    evl verify --no-state --ledger restored-backup/  # an older copy, on purpose"
+        after_help = "AUDITOR STATE:\n    One file per origin in $XDG_STATE_HOME/evl (default ~/.local/state/evl; --state-dir or\n    EVL_STATE_DIR to move it, --no-state to ignore it). Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten\n    evl verify --genesis 892a10bdd0e46a23dcfd1f77cffe4070ab6036836f59081ec216d8d1c4bdcb83   # a copy from elsewhere\n    evl verify --no-state --ledger restored-backup/  # an older copy, on purpose\n    evl verify --witness-policy witnesses.policy   # exit 1 unless the checkpoint has its quorum (docs/WITNESS.md)"
     )]
     Verify(Lazy<read::VerifyArgs>),
+    /// Run a C2SP tlog-witness that cosigns checkpoints of the logs it knows (docs/WITNESS.md).
+    #[command(subcommand)]
+    Witness(Lazy<witness::WitnessCommand>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -374,6 +379,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Decide(Lazy(a)) => gate::decide(&cli.global, a),
         Command::Verify(Lazy(a)) => read::verify(&cli.global, a),
         Command::Migrate(Lazy(a)) => write::migrate(&cli.global, a),
+        Command::Witness(Lazy(c)) => witness::witness(c),
     };
     match result {
         Ok(code) => code,

@@ -368,6 +368,136 @@ pub struct CheckpointArgs {
     /// Print origin, size, root, note and verifier key as JSON.
     #[arg(long)]
     pub json: bool,
+    /// A C2SP tlog-witness to collect a cosignature from: its submission prefix (the URL
+    /// `/add-checkpoint` is appended to). Repeat for several.
+    #[arg(long = "witness", value_name = "URL")]
+    pub witnesses: Vec<String>,
+    /// How many of the --witness URLs must cosign [default: all of them].
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    pub quorum: Option<usize>,
+    /// A witness policy (Sigsum policy format, docs/WITNESS.md): every witness line with a URL
+    /// is asked to cosign, each answer is verified against the witness's key, and the note is
+    /// stored only if the policy's quorum is met.
+    #[arg(long, value_name = "FILE")]
+    pub witness_policy: Option<PathBuf>,
+}
+
+/// A cosigned checkpoint note and who cosigned it.
+type Cosigned = (Vec<u8>, Vec<String>);
+
+/// Collects cosignatures for `note` (the checkpoint of `size`) from the witnesses `a` names
+/// and returns the cosigned note, or `Err` with the one-line reason the quorum was not met.
+fn cosign_checkpoint(
+    ledger: &Ledger,
+    a: &CheckpointArgs,
+    origin: &str,
+    note: &[u8],
+    size: u64,
+) -> Result<Result<Cosigned, String>, Error> {
+    use crate::witness::{self, policy::Policy};
+    if let Some(k) = a.quorum
+        && k > a.witnesses.len()
+    {
+        return Err(Error::Invalid(format!(
+            "--quorum {k} is more than the {} --witness URL(s) given",
+            a.witnesses.len()
+        )));
+    }
+    let policy = match &a.witness_policy {
+        Some(p) => Some(Policy::read(p).map_err(Error::Invalid)?),
+        None => None,
+    };
+    // The size the witnesses most likely hold: that of the last checkpoint stored.
+    let start = latest_checkpoint_size(ledger)?.unwrap_or(0);
+    let proof = |old: u64| -> Result<Vec<merkle::Hash>, String> {
+        ledger
+            .prove_consistency(old, size)
+            .map_err(|e| format!("cannot prove consistency from size {old}: {e}"))
+    };
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut cosigned_by: Vec<String> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    // A witness answers with cosignatures; a line under the log's own key name would replace
+    // the log's signature, so none is taken from a witness whose key evl cannot check.
+    let log_name = format!("— {origin} ");
+    for url in &a.witnesses {
+        let got = witness::client::submit(url, note, start, &proof).and_then(|l| {
+            let theirs: Vec<Vec<u8>> = l
+                .into_iter()
+                .filter(|l| !l.starts_with(log_name.as_bytes()))
+                .collect();
+            if theirs.is_empty() {
+                Err(format!("{url}: no cosignature line in the answer"))
+            } else {
+                Ok(theirs)
+            }
+        });
+        match got {
+            Ok(l) => {
+                lines.extend(l);
+                cosigned_by.push(url.clone());
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    if let Some(p) = &policy {
+        for w in p.witnesses.iter() {
+            let Some(url) = &w.url else { continue };
+            let got = witness::client::submit(url, note, start, &proof).and_then(|l| {
+                let mine: Vec<Vec<u8>> = l
+                    .into_iter()
+                    .filter(|line| {
+                        witness::attach(note, std::slice::from_ref(line)).is_some_and(|n| {
+                            matches!(
+                                witness::cosigned_by(&n, &w.name, &w.key),
+                                witness::Cosigned::Valid(_)
+                            )
+                        })
+                    })
+                    .collect();
+                if mine.is_empty() {
+                    Err(format!("{url}: no valid cosignature by witness {}", w.name))
+                } else {
+                    Ok(mine)
+                }
+            });
+            match got {
+                Ok(l) => {
+                    lines.extend(l);
+                    cosigned_by.push(w.name.clone());
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+    }
+    let cosigned = witness::attach(note, &lines).ok_or_else(|| {
+        Error::Invalid("the witnesses' signature lines do not form a signed note".into())
+    })?;
+    let why = |mut head: String| {
+        if !failures.is_empty() {
+            head.push_str(&format!(" ({})", failures.join("; ")));
+        }
+        head
+    };
+    if !a.witnesses.is_empty() {
+        let k = a.quorum.unwrap_or(a.witnesses.len());
+        let got = a
+            .witnesses
+            .iter()
+            .filter(|u| cosigned_by.contains(u))
+            .count();
+        if got < k {
+            return Ok(Err(why(format!(
+                "witness quorum not reached: {got} of the {k} needed --witness cosignatures"
+            ))));
+        }
+    }
+    if let Some(p) = &policy
+        && let Err(e) = p.verify(&cosigned, origin)
+    {
+        return Ok(Err(why(e)));
+    }
+    Ok(Ok((cosigned, cosigned_by)))
 }
 
 pub fn checkpoint(g: &Global, a: CheckpointArgs) -> Result<i32, Error> {
@@ -390,7 +520,20 @@ pub fn checkpoint(g: &Global, a: CheckpointArgs) -> Result<i32, Error> {
     }
     let origin = ledger.origin()?;
     let root = ledger.root(size)?;
-    let note = checkpoint::sign(&origin, size, root, &key);
+    let mut note = checkpoint::sign(&origin, size, root, &key);
+    let mut cosigners: Option<Vec<String>> = None;
+    if !a.witnesses.is_empty() || a.witness_policy.is_some() {
+        match cosign_checkpoint(ledger, &a, &origin, &note, size)? {
+            Ok((cosigned, by)) => {
+                note = cosigned;
+                cosigners = Some(by);
+            }
+            Err(why) => {
+                eprintln!("evl: {why}; no checkpoint stored");
+                return Ok(exit::NO_QUORUM);
+            }
+        }
+    }
     if let Some(path) = &a.output {
         std::fs::write(path, &note).map_err(Error::io(path))?;
     }
@@ -399,6 +542,7 @@ pub fn checkpoint(g: &Global, a: CheckpointArgs) -> Result<i32, Error> {
         return print_json(&serde_json::json!({
             "origin": origin, "size": size, "root_hash": merkle::hex(&root),
             "note": String::from_utf8_lossy(&note), "verifier_key": checkpoint::verifier_key(&origin, &key.public()),
+            "cosigned_by": cosigners,
         }));
     }
     print!("{}", String::from_utf8_lossy(&note));
@@ -616,6 +760,41 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// A witness policy (Sigsum policy format, docs/WITNESS.md): the ledger's latest checkpoint
+    /// (and --checkpoint, if given) must carry valid cosignatures meeting its quorum, and be
+    /// signed by one of its log keys if it lists any.
+    #[arg(long, value_name = "FILE")]
+    pub witness_policy: Option<PathBuf>,
+}
+
+/// Checks each (what, note) against the witness policy at `path`: `Ok(Ok(summary))` when all
+/// meet its quorum (the summary names who cosigned), `Ok(Err(line))` naming the first that
+/// does not.
+fn check_witness_policy(
+    path: &Path,
+    origin: &str,
+    notes: &[(String, Option<Vec<u8>>)],
+) -> Result<Result<String, String>, Error> {
+    let policy = crate::witness::policy::Policy::read(path).map_err(Error::Invalid)?;
+    let mut summary = Vec::new();
+    for (what, note) in notes {
+        let Some(note) = note else {
+            return Ok(Err(format!(
+                "{what}: there is no checkpoint to hold to the witness policy (sign one with `evl checkpoint --witness-policy`)"
+            )));
+        };
+        match policy.verify(note, origin) {
+            Ok(c) => summary.push(format!(
+                "{what}: quorum '{}' met by {} of {} policy witnesses ({})",
+                policy.quorum_name,
+                c.valid.len(),
+                policy.witnesses.len(),
+                c.valid.join(", ")
+            )),
+            Err(e) => return Ok(Err(format!("{what}: {e}"))),
+        }
+    }
+    Ok(Ok(summary.join("; ")))
 }
 
 pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
@@ -637,6 +816,23 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
             .and_then(|v| v.origin())
             .map_err(|_| e)?,
     };
+    let mut witnesses: Option<String> = None;
+    if let Some(p) = &a.witness_policy {
+        let mut notes = vec![(
+            "the ledger's latest checkpoint".to_string(),
+            ledger.latest_checkpoint()?,
+        )];
+        if let Some((what, note)) = &auditor {
+            notes.push((what.clone(), Some(note.clone())));
+        }
+        match check_witness_policy(p, &origin, &notes)? {
+            Ok(summary) => witnesses = Some(summary),
+            Err(line) => {
+                eprintln!("evl: verification failed: {line}");
+                return Ok(exit::INVALID);
+            }
+        }
+    }
     let state = a.trust.state();
     let recorded = match &state {
         Ok(dir) => dir.load(&origin)?,
@@ -669,7 +865,8 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         _ => None,
     };
     if a.json {
-        let mut j = serde_json::json!({"verified": report.ok(), "report": report});
+        let mut j =
+            serde_json::json!({"verified": report.ok(), "report": report, "witnesses": witnesses});
         if let (Some(t), Some(o)) = (&report.trusted, &outcome) {
             j["state"] = trust_json(t, o)["state"].clone();
         }
@@ -690,6 +887,9 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         }
         if let (Some(t), Some(o)) = (&report.trusted, &outcome) {
             print_trusted(t, o);
+        }
+        if let Some(w) = &witnesses {
+            println!("witnesses   {w}");
         }
     } else {
         for f in &report.failures {
@@ -718,10 +918,33 @@ pub struct VerifyBundleArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// A witness policy (Sigsum policy format, docs/WITNESS.md): the bundle's checkpoint must
+    /// carry valid cosignatures meeting its quorum, and be signed by one of its log keys if it
+    /// lists any.
+    #[arg(long, value_name = "FILE")]
+    pub witness_policy: Option<PathBuf>,
 }
 
 pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
     let bytes = read_file(&a.file, bundle::MAX_BUNDLE_BYTES)?;
+    let mut witnesses: Option<String> = None;
+    if let Some(p) = &a.witness_policy {
+        let Some((origin, note)) = bundle::claimed_checkpoint(&bytes) else {
+            eprintln!(
+                "evl: bundle {} does not verify: it is not a readable evl bundle",
+                a.file.display()
+            );
+            return Ok(exit::INVALID);
+        };
+        let what = format!("the checkpoint of bundle {}", a.file.display());
+        match check_witness_policy(p, &origin, &[(what, Some(note))])? {
+            Ok(summary) => witnesses = Some(summary),
+            Err(line) => {
+                eprintln!("evl: bundle does not verify: {line}");
+                return Ok(exit::INVALID);
+            }
+        }
+    }
     let mut roots = a.trust.roots()?;
     roots.trust_on_first_use = a.trust_on_first_use;
     if let Some(p) = &a.checkpoint {
@@ -763,6 +986,7 @@ pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
             "verified": r.ok(), "packet": r.packet.map(|p| p.to_hex()), "checkpoint_size": r.checkpoint_size,
             "entries_checked": r.entries_checked, "artifacts_checked": r.artifacts_checked,
             "proofs_checked": r.proofs_checked, "dispositions_replayed": r.dispositions_replayed, "failures": r.failures,
+            "witnesses": witnesses,
         });
         if let (Some(t), Some(o)) = (&r.trusted, &outcome) {
             let tj = trust_json(t, o);
@@ -780,6 +1004,9 @@ pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
             r.dispositions_replayed
         );
         print_trusted(t, o);
+        if let Some(w) = &witnesses {
+            println!("witnesses   {w}");
+        }
     } else {
         for f in &r.failures {
             eprintln!("FAIL {f}");

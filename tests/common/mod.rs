@@ -6,6 +6,7 @@
 
 pub mod parts;
 pub mod store;
+pub mod witness;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
