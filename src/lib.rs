@@ -28,6 +28,7 @@ pub mod registry;
 pub mod replay;
 pub mod store;
 pub mod timestamp;
+pub mod tlog_proof;
 pub mod trust;
 pub mod verify;
 

@@ -1,6 +1,7 @@
 //! The command-line front end: argument definitions, dispatch, printing and exit codes.
 //! The library below this module never prints.
 
+mod formats;
 mod gate;
 mod ingest;
 mod read;
