@@ -3,6 +3,7 @@
 //! The data path reads top-down: file → artifact → [`entry`] → [`store`] / [`merkle`] log →
 //! packet → evaluate → disposition → replay. Lower layers never import higher ones.
 
+pub mod attestation;
 pub mod basis;
 pub mod batch_verify;
 pub mod bundle;

@@ -290,3 +290,33 @@ pub fn proof_verify(a: ProofVerifyArgs) -> Result<i32, Error> {
     println!("state       {state_text} (not written by proof verify)");
     Ok(exit::OK)
 }
+
+#[derive(Args, Debug)]
+pub struct ExportAttestationArgs {
+    /// The recorded disposition (entry id or unique prefix).
+    pub disposition: String,
+    /// Write the envelope to FILE instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Key to sign the envelope with (PKCS#8 PEM or OpenSSH ed25519, mode 0600).
+    #[arg(long, env = "EVL_KEY", value_name = "FILE")]
+    pub key: PathBuf,
+}
+
+pub fn export_attestation(g: &super::Global, a: ExportAttestationArgs) -> Result<i32, Error> {
+    let key = crate::keys::read_secret(&a.key)?;
+    let ledger = super::open(g)?;
+    let (_, entry) = ledger.resolve_entry(&a.disposition)?;
+    let statement = crate::attestation::statement(ledger, &entry.id())?;
+    let bytes = crate::attestation::envelope(&statement, &key);
+    match &a.output {
+        Some(p) => std::fs::write(p, &bytes).map_err(Error::io(p))?,
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(&bytes)
+                .map_err(Error::io("stdout"))?
+        }
+    }
+    Ok(exit::OK)
+}

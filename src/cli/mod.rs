@@ -224,6 +224,20 @@ pub enum Command {
     Watch(Lazy<gate::WatchArgs>),
     /// Export a self-contained bundle: lineage, basis, artifacts, dispositions, proofs, checkpoint.
     Export(Lazy<gate::ExportArgs>),
+    /// Export a recorded disposition as an in-toto attestation in a DSSE envelope.
+    ///
+    /// An in-toto Statement v1 about the packet revision, its predicate shaped like SLSA's
+    /// Verification Summary Attestation v1 (verifier = evl and the engine version, time = the
+    /// disposition's as-of, resource = the packet, policy = the gate definition's digest,
+    /// inputs = the basis, PASSED only for PROCEED) plus evl's verdict, blockers and scope;
+    /// sha256 beside blake3 in every digest set. Signed with --key (DSSE, Ed25519, keyid = the
+    /// evl key id). The same disposition and key always give the same bytes. Nothing is
+    /// appended. Exit 0 written; 2 not a disposition, unknown id, or unreadable key; 3 key file
+    /// readable by others. Format: docs/ATTESTATIONS.md.
+    #[command(
+        after_help = "EXAMPLE:\n    evl export-attestation 7c1e --key keys/hana-okafor.key -o packet-v4.intoto.jsonl"
+    )]
+    ExportAttestation(Lazy<formats::ExportAttestationArgs>),
     /// Verify a bundle offline, with no ledger, replaying every disposition in it.
     ///
     /// A bundle carries its own keys, so it proves nothing about whose ledger it is: it
@@ -358,6 +372,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Watch(Lazy(a)) => gate::watch(&cli.global, a),
         Command::Export(Lazy(a)) => gate::export(&cli.global, a),
         Command::VerifyBundle(Lazy(a)) => read::verify_bundle(a),
+        Command::ExportAttestation(Lazy(a)) => formats::export_attestation(&cli.global, a),
         Command::Decide(Lazy(a)) => gate::decide(&cli.global, a),
         Command::Verify(Lazy(a)) => read::verify(&cli.global, a),
         Command::Migrate(Lazy(a)) => write::migrate(&cli.global, a),
