@@ -162,8 +162,8 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 
 /// The DSSE envelope of `statement` signed by `key`, as RFC 8785 bytes and one final `\n`
 /// (one line of an `.intoto.jsonl` file). The signature's `keyid` is the evl key id.
-pub fn envelope(statement: &[u8], key: &SecretKey) -> Vec<u8> {
-    let sig = key.sign(&pae(PAYLOAD_TYPE, statement));
+pub fn envelope(statement: &[u8], key: &SecretKey) -> Result<Vec<u8>, crate::keys::KeyError> {
+    let sig = key.try_sign(&pae(PAYLOAD_TYPE, statement))?;
     let env = json!({
         "payloadType": PAYLOAD_TYPE,
         "payload": STANDARD.encode(statement),
@@ -171,5 +171,5 @@ pub fn envelope(statement: &[u8], key: &SecretKey) -> Vec<u8> {
     });
     let mut out = serde_json_canonicalizer::to_vec(&env).expect("envelope: JCS encoding");
     out.push(b'\n');
-    out
+    Ok(out)
 }

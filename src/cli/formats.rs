@@ -298,7 +298,7 @@ pub struct ExportAttestationArgs {
     /// Write the envelope to FILE instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Key to sign the envelope with (PKCS#8 PEM or OpenSSH ed25519, mode 0600).
+    /// Key to sign the envelope with (PKCS#8 PEM or OpenSSH ed25519, mode 0600), or ssh-agent:COMMENT.
     #[arg(long, env = "EVL_KEY", value_name = "FILE")]
     pub key: PathBuf,
 }
@@ -308,7 +308,7 @@ pub fn export_attestation(g: &super::Global, a: ExportAttestationArgs) -> Result
     let ledger = super::open(g)?;
     let (_, entry) = ledger.resolve_entry(&a.disposition)?;
     let statement = crate::attestation::statement(ledger, &entry.id())?;
-    let bytes = crate::attestation::envelope(&statement, &key);
+    let bytes = crate::attestation::envelope(&statement, &key)?;
     match &a.output {
         Some(p) => std::fs::write(p, &bytes).map_err(Error::io(p))?,
         None => {

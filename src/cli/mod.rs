@@ -39,6 +39,7 @@ EXIT CODES:
 ENVIRONMENT:
     EVL_LEDGER  ledger directory (default ./.evl); --ledger overrides it
     EVL_KEY     secret key file for verbs that sign; --key overrides it
+    SSH_AUTH_SOCK  the ssh-agent socket a --key ssh-agent:COMMENT signs through
     EVL_STATE_DIR  auditor state directory of verify and verify-bundle (default
                 $XDG_STATE_HOME/evl, i.e. ~/.local/state/evl); --state-dir overrides it
 
@@ -101,8 +102,8 @@ impl std::fmt::Debug for Opened {
 /// Options of verbs that sign an entry.
 #[derive(Args, Debug, Clone)]
 pub struct Signing {
-    /// Secret key to sign with: PKCS#8 PEM or OpenSSH ed25519, mode 0600.
-    #[arg(long, env = "EVL_KEY", value_name = "FILE")]
+    /// Secret key to sign with: PKCS#8 PEM or OpenSSH ed25519, mode 0600; or `ssh-agent:COMMENT` for an ed25519 key ssh-agent holds (found through SSH_AUTH_SOCK by its comment or SHA256 fingerprint; the secret never leaves the agent).
+    #[arg(long, env = "EVL_KEY", value_name = "FILE|ssh-agent:COMMENT")]
     pub key: PathBuf,
     /// The time the signer claims (RFC 3339 or YYYY-MM-DD); default: now. At most 5 minutes ahead of this machine's clock.
     #[arg(long, value_name = "TIME")]

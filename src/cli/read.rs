@@ -403,7 +403,7 @@ pub struct CheckpointArgs {
     /// Also write the signed note to FILE.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Admin secret key to sign the checkpoint with (PKCS#8 PEM or OpenSSH ed25519, mode 0600).
+    /// Admin secret key to sign the checkpoint with (PKCS#8 PEM or OpenSSH ed25519, mode 0600), or ssh-agent:COMMENT.
     #[arg(long, env = "EVL_KEY", value_name = "FILE")]
     pub key: PathBuf,
     /// Print origin, size, root, note and verifier key as JSON.
@@ -431,7 +431,7 @@ pub fn checkpoint(g: &Global, a: CheckpointArgs) -> Result<i32, Error> {
     }
     let origin = ledger.origin()?;
     let root = ledger.root(size)?;
-    let note = checkpoint::sign(&origin, size, root, &key);
+    let note = checkpoint::try_sign(&origin, size, root, &key)?;
     if let Some(path) = &a.output {
         std::fs::write(path, &note).map_err(Error::io(path))?;
     }
