@@ -47,7 +47,7 @@ for want in \
     'exception-expires-before-checkpoint    exception mesh-cert-exc-117' \
     'exception-expires-before-checkpoint    exception mesh-cert-exc-122' \
     'rollback-drill-stale                   path legacy-grpc-settlement-adapter' \
-    're-derives byte for byte from its basis (engine evl-engine/2)' \
+    're-derives byte for byte from its basis (engine evl-engine/3)' \
     'exit 10: HOLD fails the job' \
     'verified offline: '; do
     grep -qF -- "$want" "$work/out.txt" || fail "the transcript lacks: $want"

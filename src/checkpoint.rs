@@ -57,7 +57,10 @@ impl signed_note::Signer for NoteSigner<'_> {
         self.id
     }
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
-        Ok(self.key.sign(msg).0.to_vec())
+        self.key
+            .try_sign(msg)
+            .map(|s| s.0.to_vec())
+            .map_err(signature::Error::from_source)
     }
 }
 
@@ -106,6 +109,18 @@ pub fn body(origin: &str, size: TreeSize, root: Hash) -> Vec<u8> {
 
 /// Signs a checkpoint of (`origin`, `size`, `root`) with `key`; returns the note bytes.
 pub fn sign(origin: &str, size: TreeSize, root: Hash, key: &SecretKey) -> Vec<u8> {
+    try_sign(origin, size, root, key).expect("checkpoint: Ed25519 signing in memory cannot fail")
+}
+
+/// As [`sign`], for a key that can fail to sign (one an ssh-agent holds).
+pub fn try_sign(
+    origin: &str,
+    size: TreeSize,
+    root: Hash,
+    key: &SecretKey,
+) -> Result<Vec<u8>, keys::KeyError> {
+    // Ask the key first, so an agent's refusal is reported as itself.
+    key.try_sign(b"")?;
     let mut note =
         Note::new(&body(origin, size, root), &[]).expect("checkpoint: body is well-formed");
     let signer = NoteSigner {
@@ -114,8 +129,8 @@ pub fn sign(origin: &str, size: TreeSize, root: Hash, key: &SecretKey) -> Vec<u8
         key,
     };
     note.add_sigs(&[&signer])
-        .expect("checkpoint: Ed25519 signing cannot fail");
-    note.to_bytes()
+        .map_err(|e| keys::KeyError::Agent(format!("signing the checkpoint failed: {e}")))?;
+    Ok(note.to_bytes())
 }
 
 /// Verifies `note` against the candidate keys and parses its body. Succeeds if at least one

@@ -1,8 +1,11 @@
 //! Dispositions: the derived recommendation for one packet at one as-of time, and its
 //! canonical bytes (docs/FORMAT.md §"Dispositions").
 //!
-//! Canonical bytes are `serde_json::to_string_pretty` of [`Disposition`] (two-space indent,
-//! fields in declaration order, every list sorted) followed by one `\n`.
+//! Canonical bytes of a version-3 document are its RFC 8785 (JSON Canonicalization Scheme)
+//! serialization, so any JCS implementation reproduces them from the parsed JSON. Versions 1
+//! and 2 (still read, and re-derived by replay) are `serde_json::to_string_pretty` of
+//! [`Disposition`] (two-space indent, fields in declaration order) followed by one `\n`.
+//! Every list is sorted in every version.
 
 use std::fmt;
 
@@ -13,9 +16,12 @@ use crate::domain;
 use crate::entry::Tier;
 use crate::timestamp::Timestamp;
 
-/// The `format` value of the disposition documents this evl derives (engine 2): version 1 plus
-/// `unblock` on every blocker.
-pub const DISPOSITION_FORMAT: &str = "evl-disposition/v2";
+/// The `format` value of the disposition documents this evl derives (engine 3): version 2's
+/// fields, with RFC 8785 (JCS) canonical bytes.
+pub const DISPOSITION_FORMAT: &str = "evl-disposition/v3";
+/// The `format` value of documents derived by engine 2: version 1 plus `unblock` on every
+/// blocker, pretty-printed.
+pub const DISPOSITION_FORMAT_V2: &str = "evl-disposition/v2";
 /// The `format` value of documents derived by engine 1.
 pub const DISPOSITION_FORMAT_V1: &str = "evl-disposition/v1";
 /// Largest disposition document read back.
@@ -201,15 +207,22 @@ pub enum DocumentError {
     Json(String),
     #[error("the disposition document is not in canonical form (re-encoding it changes its bytes)")]
     NotCanonical,
-    #[error("the disposition document says format '{0}'; this evl reads evl-disposition/v1 and v2")]
+    #[error(
+        "the disposition document says format '{0}'; this evl reads evl-disposition/v1, v2 and v3"
+    )]
     Format(String),
     #[error("a blocker of a {0} document {1} an `unblock` field")]
     Unblock(&'static str, &'static str),
 }
 
 impl Disposition {
-    /// Canonical bytes: pretty JSON and a trailing newline.
+    /// Canonical bytes: RFC 8785 (JCS) for version 3; for versions 1 and 2 (and anything
+    /// else, which `from_bytes` refuses), pretty JSON and a trailing newline.
     pub fn canonical_bytes(&self) -> Vec<u8> {
+        if self.format == DISPOSITION_FORMAT {
+            return serde_json_canonicalizer::to_vec(self)
+                .expect("disposition: JCS encoding failed");
+        }
         let mut s = serde_json::to_string_pretty(self).expect("disposition: JSON encoding failed");
         s.push('\n');
         s.into_bytes()
@@ -229,10 +242,13 @@ impl Disposition {
             DISPOSITION_FORMAT_V1 if d.blockers.iter().any(|b| b.unblock.is_some()) => {
                 Err(DocumentError::Unblock("v1", "has"))
             }
-            DISPOSITION_FORMAT if d.blockers.iter().any(|b| b.unblock.is_none()) => {
+            DISPOSITION_FORMAT_V2 if d.blockers.iter().any(|b| b.unblock.is_none()) => {
                 Err(DocumentError::Unblock("v2", "lacks"))
             }
-            DISPOSITION_FORMAT_V1 | DISPOSITION_FORMAT => Ok(d),
+            DISPOSITION_FORMAT if d.blockers.iter().any(|b| b.unblock.is_none()) => {
+                Err(DocumentError::Unblock("v3", "lacks"))
+            }
+            DISPOSITION_FORMAT_V1 | DISPOSITION_FORMAT_V2 | DISPOSITION_FORMAT => Ok(d),
             other => Err(DocumentError::Format(other.to_string())),
         }
     }

@@ -447,6 +447,12 @@ impl Entry {
         Entry { body, signature }
     }
 
+    /// As [`Entry::sign`], for a key that can fail to sign (one an ssh-agent holds).
+    pub fn try_sign(body: UnsignedEntry, key: &SecretKey) -> Result<Entry, crate::keys::KeyError> {
+        let signature = key.try_sign(&signature_message(&body.id()))?;
+        Ok(Entry { body, signature })
+    }
+
     /// The entry id (of the unsigned part).
     pub fn id(&self) -> EntryId {
         self.body.id()

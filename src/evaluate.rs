@@ -2,7 +2,8 @@
 //! version) to a [`Disposition`]. No clock, no environment, no unordered iteration; the
 //! algorithm is specified in docs/GATES.md §"Evaluation".
 //!
-//! This module holds the current engine (`evl-engine/2`) and the entry points; [`v1`] keeps
+//! This module holds the current engine (`evl-engine/3`; engine 2 is the same rules writing v2
+//! documents) and the entry points; [`v1`] keeps
 //! engine 1 frozen so that dispositions recorded with it still replay ([`evaluate_with`]).
 //! Evaluation has two steps: `basis::Basis::load` reads the pinned basis once into typed
 //! evidence at the as-of time, then the rules below are pure functions over those values.
@@ -31,11 +32,15 @@ use crate::store::Ledger;
 use crate::timestamp::Timestamp;
 
 /// The engine version every disposition derived now records; bump it (and keep the old
-/// engine, as [`v1`] is kept) whenever derived output can change.
-pub const ENGINE_VERSION: &str = "evl-engine/2";
+/// engine, as [`v1`] is kept) whenever derived output can change. Engine 3 is engine 2's
+/// rules writing `evl-disposition/v3` documents (RFC 8785 canonical bytes).
+pub const ENGINE_VERSION: &str = "evl-engine/3";
+
+/// Engine 2: the same rules as engine 3, writing `evl-disposition/v2` documents.
+pub const ENGINE_VERSION_2: &str = "evl-engine/2";
 
 /// Every engine version this evl can derive with, oldest first.
-pub const ENGINE_VERSIONS: [&str; 2] = [v1::ENGINE_VERSION, ENGINE_VERSION];
+pub const ENGINE_VERSIONS: [&str; 3] = [v1::ENGINE_VERSION, ENGINE_VERSION_2, ENGINE_VERSION];
 
 /// One entry of the basis with what evaluation needs to know about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,7 +92,7 @@ pub enum EvalError {
     #[error("reading the ledger: {0}")]
     Ledger(String),
     #[error(
-        "engine version '{0}' is not one this evl can derive with (it has evl-engine/1 and evl-engine/2)"
+        "engine version '{0}' is not one this evl can derive with (it has evl-engine/1, evl-engine/2 and evl-engine/3)"
     )]
     UnknownEngine(String),
 }
@@ -226,6 +231,14 @@ pub fn evaluate_with(
 ) -> Result<Disposition, EvalError> {
     match engine {
         ENGINE_VERSION => evaluate(input, as_of),
+        ENGINE_VERSION_2 => {
+            // Engine 2's rules are engine 3's; only the document version (and so its
+            // canonical bytes) differs.
+            let mut d = evaluate(input, as_of)?;
+            d.format = crate::disposition::DISPOSITION_FORMAT_V2.into();
+            d.engine_version = ENGINE_VERSION_2.into();
+            Ok(d)
+        }
         v1::ENGINE_VERSION => Ok(v1::evaluate_full(input, as_of)?.disposition),
         other => Err(EvalError::UnknownEngine(other.to_string())),
     }

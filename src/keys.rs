@@ -184,10 +184,26 @@ impl<'de> Deserialize<'de> for SignatureBytes {
     }
 }
 
-/// A secret signing key in memory. Never printed: `Debug` shows only the key id.
+/// A secret signing key: in memory, or held by an `ssh-agent` that signs on request (the
+/// secret never leaves the agent). Never printed: `Debug` shows only the key id.
 pub struct SecretKey {
-    key: SigningKey,
+    key: Held,
 }
+
+enum Held {
+    Memory(SigningKey),
+    Agent(AgentKey),
+}
+
+/// An Ed25519 key an ssh-agent holds: the agent's socket and the key's public half.
+struct AgentKey {
+    socket: PathBuf,
+    ssh: ssh_key::PublicKey,
+    public: PublicKey,
+}
+
+/// The prefix of a `--key` value that names a key held by ssh-agent.
+pub const AGENT_PREFIX: &str = "ssh-agent:";
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -199,7 +215,7 @@ impl SecretKey {
     /// A fresh key from the operating system's random source.
     pub fn generate() -> SecretKey {
         SecretKey {
-            key: SigningKey::generate(&mut rand_core::OsRng),
+            key: Held::Memory(SigningKey::generate(&mut rand_core::OsRng)),
         }
     }
 
@@ -207,37 +223,154 @@ impl SecretKey {
     /// demo keys under `keys/`: anyone who knows the phrase has the key.
     pub fn demo_from_phrase(seed_phrase: &str) -> SecretKey {
         SecretKey {
-            key: SigningKey::from_bytes(&Digest::of(seed_phrase.as_bytes()).0),
+            key: Held::Memory(SigningKey::from_bytes(
+                &Digest::of(seed_phrase.as_bytes()).0,
+            )),
         }
     }
 
     /// Wraps a raw 32-byte Ed25519 seed.
     pub fn from_seed(seed: [u8; 32]) -> SecretKey {
         SecretKey {
-            key: SigningKey::from_bytes(&seed),
+            key: Held::Memory(SigningKey::from_bytes(&seed)),
         }
     }
 
     /// The matching public key.
     pub fn public(&self) -> PublicKey {
-        PublicKey(Digest(self.key.verifying_key().to_bytes()))
+        match &self.key {
+            Held::Memory(k) => PublicKey(Digest(k.verifying_key().to_bytes())),
+            Held::Agent(a) => a.public,
+        }
     }
 
-    /// Signs `msg` (Ed25519, RFC 8032).
+    /// Signs `msg` (Ed25519, RFC 8032). A key in memory cannot fail; an agent's key can (the
+    /// agent went away, or refused): use [`SecretKey::try_sign`] where that can happen.
     pub fn sign(&self, msg: &[u8]) -> SignatureBytes {
-        SignatureBytes(self.key.sign(msg).to_bytes())
+        self.try_sign(msg)
+            .expect("keys: signing with an ssh-agent key failed (use try_sign)")
     }
 
-    /// The dalek signing key, for libraries that take one (signed notes).
-    pub fn signing_key(&self) -> &SigningKey {
-        &self.key
+    /// Signs `msg`, in memory or by asking the ssh-agent that holds the key. The agent's
+    /// signature is checked against the key before it is used.
+    pub fn try_sign(&self, msg: &[u8]) -> Result<SignatureBytes, KeyError> {
+        match &self.key {
+            Held::Memory(k) => Ok(SignatureBytes(k.sign(msg).to_bytes())),
+            Held::Agent(a) => {
+                let err = |why: String| KeyError::Agent(why);
+                let mut c = ssh_agent_client_rs::Client::connect(&a.socket).map_err(|e| {
+                    err(format!(
+                        "cannot reach the agent at {}: {e}",
+                        a.socket.display()
+                    ))
+                })?;
+                let sig = c.sign(&a.ssh, msg).map_err(|e| {
+                    err(format!(
+                        "the agent did not sign with key {}: {e}",
+                        a.ssh.comment()
+                    ))
+                })?;
+                let bytes: [u8; 64] = sig.as_bytes().try_into().map_err(|_| {
+                    err(format!(
+                        "the agent returned a {} signature, not Ed25519",
+                        sig.algorithm()
+                    ))
+                })?;
+                let sig = SignatureBytes(bytes);
+                if !verify(&a.public, msg, &sig) {
+                    return Err(err(
+                        "the agent's signature does not verify under its key".into()
+                    ));
+                }
+                Ok(sig)
+            }
+        }
+    }
+
+    /// The key held by the ssh-agent at `SSH_AUTH_SOCK` whose comment (or `SHA256:`
+    /// fingerprint) is `selector`; it must be Ed25519 and the only such key.
+    pub fn from_agent(selector: &str) -> Result<SecretKey, KeyError> {
+        let err = |why: String| KeyError::Agent(why);
+        let socket = std::env::var_os("SSH_AUTH_SOCK")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                err("SSH_AUTH_SOCK is not set: start ssh-agent and ssh-add the key".into())
+            })?;
+        let mut c = ssh_agent_client_rs::Client::connect(&socket).map_err(|e| {
+            err(format!(
+                "cannot reach the agent at {}: {e}",
+                socket.display()
+            ))
+        })?;
+        let ids = c
+            .list_all_identities()
+            .map_err(|e| err(format!("cannot list the agent's keys: {e}")))?;
+        let keys: Vec<ssh_key::PublicKey> = ids
+            .into_iter()
+            .filter_map(|i| match i {
+                ssh_agent_client_rs::Identity::PublicKey(k) => Some(k.into_owned()),
+                _ => None,
+            })
+            .collect();
+        let chosen: Vec<&ssh_key::PublicKey> = keys
+            .iter()
+            .filter(|k| {
+                k.comment() == selector || k.fingerprint(Default::default()).to_string() == selector
+            })
+            .collect();
+        let names = || {
+            let n: Vec<&str> = keys.iter().map(|k| k.comment()).collect();
+            if n.is_empty() {
+                "none".to_string()
+            } else {
+                n.join(", ")
+            }
+        };
+        let k = match chosen.as_slice() {
+            [] => {
+                return Err(err(format!(
+                    "the agent holds no key with comment '{selector}' (it holds: {})",
+                    names()
+                )));
+            }
+            [k] => *k,
+            _ => {
+                return Err(err(format!(
+                    "the agent holds {} keys with comment '{selector}'; name one by its SHA256 fingerprint",
+                    chosen.len()
+                )));
+            }
+        };
+        let Some(ed) = k.key_data().ed25519() else {
+            return Err(err(format!(
+                "the agent's key '{selector}' is {}, not ed25519",
+                k.algorithm()
+            )));
+        };
+        Ok(SecretKey {
+            key: Held::Agent(AgentKey {
+                socket,
+                ssh: k.clone(),
+                public: PublicKey(Digest(ed.0)),
+            }),
+        })
+    }
+
+    /// The dalek signing key, for libraries that take one; `None` for a key an agent holds.
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        match &self.key {
+            Held::Memory(k) => Some(k),
+            Held::Agent(_) => None,
+        }
     }
 
     /// PKCS#8 PEM: a version-2 OneAsymmetricKey (RFC 5958), the public key beside the secret, as
     /// ed25519-dalek writes it. `openssl genpkey -algorithm ed25519` writes version 1 (the secret
-    /// alone); evl reads both.
+    /// alone); evl reads both. Only for keys in memory (evl writes only keys it generated).
     pub fn to_pkcs8_pem(&self) -> String {
-        self.key
+        self.signing_key()
+            .expect("keys: an ssh-agent key has no secret to write")
             .to_pkcs8_pem(Default::default())
             .expect("keys: PKCS#8 encoding of an Ed25519 key cannot fail")
             .to_string()
@@ -276,6 +409,8 @@ pub enum KeyError {
     MalformedPublic { path: PathBuf, reason: String },
     #[error("'{0}' is not a valid key name: use letters, digits, '.', '_' or '-'")]
     BadName(String),
+    #[error("ssh-agent: {0}")]
+    Agent(String),
 }
 
 /// Checks that a key name is usable as a file name and in a signed-note key name.
@@ -293,8 +428,12 @@ pub fn check_name(name: &str) -> Result<(), KeyError> {
     }
 }
 
-/// Reads a secret key, refusing a file readable by group or others.
+/// Reads a secret key, refusing a file readable by group or others. `ssh-agent:COMMENT`
+/// names a key held by ssh-agent instead ([`SecretKey::from_agent`]).
 pub fn read_secret(path: &Path) -> Result<SecretKey, KeyError> {
+    if let Some(sel) = path.to_str().and_then(|p| p.strip_prefix(AGENT_PREFIX)) {
+        return SecretKey::from_agent(sel);
+    }
     let read_err = |source| KeyError::Read {
         path: path.to_path_buf(),
         source,
@@ -358,7 +497,9 @@ pub fn parse_secret(text: &str) -> Result<SecretKey, String> {
         {
             return Err(format!("PKCS#8: {}", pkcs8::Error::KeyMalformed));
         }
-        return Ok(SecretKey { key });
+        return Ok(SecretKey {
+            key: Held::Memory(key),
+        });
     }
     if body.contains("BEGIN ENCRYPTED PRIVATE KEY") {
         return Err("the PKCS#8 key is encrypted; evl needs an unencrypted key".into());

@@ -3,6 +3,7 @@
 //! The data path reads top-down: file → artifact → [`entry`] → [`store`] / [`merkle`] log →
 //! packet → evaluate → disposition → replay. Lower layers never import higher ones.
 
+pub mod attestation;
 pub mod basis;
 pub mod batch_verify;
 pub mod bundle;
@@ -29,6 +30,7 @@ pub mod registry;
 pub mod replay;
 pub mod store;
 pub mod timestamp;
+pub mod tlog_proof;
 pub mod trust;
 pub mod verify;
 pub mod witness;

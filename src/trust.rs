@@ -465,7 +465,7 @@ pub struct AuditorState {
 
 impl AuditorState {
     /// The tree heads the state holds: the tree and, when it differs, the checkpoint.
-    fn heads(&self) -> Vec<(&'static str, TreeSize, Hash)> {
+    pub fn heads(&self) -> Vec<(&'static str, TreeSize, Hash)> {
         let mut h = vec![("tree", self.tree.size, Hash(self.tree.root.0))];
         if let Some(c) = &self.checkpoint
             && (c.size, c.root) != (self.tree.size, self.tree.root)

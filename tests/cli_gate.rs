@@ -365,8 +365,8 @@ fn evaluate_v4_json_is_deterministic_equals_the_recorded_document_and_matches_th
     );
 
     let d: Value = serde_json::from_slice(&a).unwrap();
-    assert_eq!(d["format"], "evl-disposition/v2");
-    assert_eq!(d["engine_version"], "evl-engine/2");
+    assert_eq!(d["format"], "evl-disposition/v3");
+    assert_eq!(d["engine_version"], "evl-engine/3");
     assert_eq!(d["packet"], v4.as_str());
     assert_eq!(d["revision"], 4);
     assert_eq!(d["as_of"], AS_OF);
@@ -543,7 +543,8 @@ fn replay_fails_readably_after_a_disposition_document_is_edited_in_the_store() {
         .unwrap()
         .to_string();
     let original = String::from_utf8(blob(&l, &doc)).unwrap();
-    let edited = original.replacen("\"verdict\": \"narrow\"", "\"verdict\": \"proceed\"", 1);
+    // (a version-3 document is RFC 8785 JSON: no space after the colon)
+    let edited = original.replacen("\"verdict\":\"narrow\"", "\"verdict\":\"proceed\"", 1);
     assert_ne!(original, edited);
     edit_blob(&l, &doc, edited.into_bytes());
     let o = run(&l, &["replay", &rec]);

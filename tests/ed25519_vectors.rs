@@ -214,7 +214,7 @@ fn cctv_vectors_are_valid_exactly_without_a_small_order_point() {
 
 /// The secret scalar `a` of `key` (A = a·B), to make signatures with a chosen `R`.
 fn secret_scalar(key: &SecretKey) -> Scalar {
-    let h = Sha512::digest(key.signing_key().to_bytes());
+    let h = Sha512::digest(key.signing_key().unwrap().to_bytes());
     let a = Scalar::from_bytes_mod_order(clamp_integer(h[..32].try_into().unwrap()));
     assert_eq!(
         &(a * ED25519_BASEPOINT_POINT).compress().0,

@@ -140,7 +140,7 @@ fn json_output_is_the_versioned_disposition_document() {
     let b = evl(&["evaluate", &v4, "--as-of", AS_OF, "--json"]).ok();
     assert_eq!(a.stdout, b.stdout);
     let d = a.json();
-    assert_eq!(d["format"], "evl-disposition/v2");
+    assert_eq!(d["format"], "evl-disposition/v3");
     assert_eq!(d["verdict"], "narrow");
     let d = evl::disposition::Disposition::from_bytes(a.stdout.as_bytes()).unwrap();
     assert_eq!(d.blockers.len(), 6);

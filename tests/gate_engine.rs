@@ -833,7 +833,8 @@ fn evaluation_is_deterministic_and_telemetry_thresholds_bite() {
         .unwrap()
         .canonical_bytes();
     assert_eq!(a, b);
-    assert!(a.ends_with(b"}\n"));
+    // RFC 8785: no final newline (version 3).
+    assert!(a.ends_with(b"}") && !a.contains(&b'\n'));
     assert_eq!(Disposition::from_bytes(&a).unwrap().canonical_bytes(), a);
 
     // A canary where payments-gateway errors at 6.2 % and identity-directory's p95 is up 60 %.
@@ -905,11 +906,10 @@ fn recorded_dispositions_replay_and_tampering_is_named() {
         panic!()
     };
     let doc = f.w.ledger.blob(&rec.document).unwrap().unwrap();
-    let edited = String::from_utf8(doc).unwrap().replacen(
-        "\"verdict\": \"narrow\"",
-        "\"verdict\": \"proceed\"",
-        1,
-    );
+    // (a version-3 document is RFC 8785 JSON: no space after the colon)
+    let doc = String::from_utf8(doc).unwrap();
+    let edited = doc.replacen("\"verdict\":\"narrow\"", "\"verdict\":\"proceed\"", 1);
+    assert_ne!(edited, doc);
     let rep = replay::replay_with(&r4, &rec, Some(edited.as_bytes()), Ok(f.w.input(&f.v4)));
     assert!(!rep.matches);
     assert!(

@@ -10,8 +10,9 @@
 //! `disposition-v1.json` and `bundle-v1.evlb` were written by engine `evl-engine/1`
 //! (document format `evl-disposition/v1`) and are kept frozen: this evl must still read them
 //! and replay their disposition with engine 1, byte for byte. `disposition-v2.json` and
-//! `bundle-v1-disposition-v2.evlb` (the same bundle format, carrying a v2 document) are what
-//! the current engine writes.
+//! `bundle-v1-disposition-v2.evlb` (the same bundle format, carrying a v2 document) were
+//! written by engine 2 and are frozen the same way. `disposition-v3.json` and
+//! `bundle-v1-disposition-v3.evlb` (an RFC 8785 document) are what the current engine writes.
 
 use std::path::{Path, PathBuf};
 
@@ -349,37 +350,41 @@ fn stored_document() -> Vec<u8> {
     document_of("disposition-v1.json")
 }
 
-/// The current engine's vectors: the disposition document and the bundle carrying it.
+/// Engine 2's vectors (frozen): the v2 disposition document and the bundle carrying it.
 const DISPOSITION_V2: &str = "disposition-v2.json";
 const BUNDLE_V2: &str = "bundle-v1-disposition-v2.evlb";
-const BUNDLE_V2_JSON: &str = "bundle-v1-disposition-v2.json";
+
+/// The current engine's vectors: the disposition document and the bundle carrying it.
+const DISPOSITION_V3: &str = "disposition-v3.json";
+const BUNDLE_V3: &str = "bundle-v1-disposition-v3.evlb";
+const BUNDLE_V3_JSON: &str = "bundle-v1-disposition-v3.json";
 
 #[test]
 fn code_reproduces_the_gate_vectors_byte_for_byte() {
     let b = build();
     let mut dv = disposition_vector(&b);
-    dv["format"] = json!("evl-disposition/v2");
+    dv["format"] = json!("evl-disposition/v3");
     let mut bv = bundle_expectation(&b.bundle);
-    bv["file"] = json!(BUNDLE_V2);
+    bv["file"] = json!(BUNDLE_V3);
     if std::env::var_os("EVL_WRITE_VECTORS").is_some() {
         let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap() + "\n";
-        std::fs::write(vector(DISPOSITION_V2), pretty(&dv)).unwrap();
-        std::fs::write(vector(BUNDLE_V2), &b.bundle).unwrap();
-        std::fs::write(vector(BUNDLE_V2_JSON), pretty(&bv)).unwrap();
+        std::fs::write(vector(DISPOSITION_V3), pretty(&dv)).unwrap();
+        std::fs::write(vector(BUNDLE_V3), &b.bundle).unwrap();
+        std::fs::write(vector(BUNDLE_V3_JSON), pretty(&bv)).unwrap();
     }
-    let stored = read_json(DISPOSITION_V2);
+    let stored = read_json(DISPOSITION_V3);
     assert_eq!(
         stored["document"], dv["document"],
         "the disposition document bytes changed"
     );
     assert_eq!(stored, dv, "the disposition vector changed");
     assert_eq!(
-        std::fs::read(vector(BUNDLE_V2)).unwrap(),
+        std::fs::read(vector(BUNDLE_V3)).unwrap(),
         b.bundle,
         "the exported bundle bytes changed"
     );
     assert_eq!(
-        read_json(BUNDLE_V2_JSON),
+        read_json(BUNDLE_V3_JSON),
         bv,
         "the bundle verify result changed"
     );
@@ -388,7 +393,82 @@ fn code_reproduces_the_gate_vectors_byte_for_byte() {
     let (_, e) = ledger.resolve_entry(&b.packet).unwrap();
     let input = evl::evaluate::load_input(&ledger, &e.body.id()).unwrap();
     let again = evl::evaluate::evaluate(&input, AS_OF.parse().unwrap()).unwrap();
-    assert_eq!(again.canonical_bytes(), document_of(DISPOSITION_V2));
+    assert_eq!(again.canonical_bytes(), document_of(DISPOSITION_V3));
+    // Engine 2 (the same rules, writing v2) still derives the frozen v2 document from the
+    // same ledger, byte for byte.
+    let v2 = evl::evaluate::evaluate_with("evl-engine/2", &input, AS_OF.parse().unwrap()).unwrap();
+    assert_eq!(v2.canonical_bytes(), document_of(DISPOSITION_V2));
+}
+
+/// Engine 2's vectors are frozen: the v2 document still reads as canonical, and the bundle
+/// that carries it still verifies offline, replaying its disposition with engine 2.
+#[test]
+fn the_engine_2_vectors_still_read_and_replay_byte_for_byte() {
+    let doc = document_of(DISPOSITION_V2);
+    let d = Disposition::from_bytes(&doc).expect("the v2 document reads");
+    assert_eq!(d.format, "evl-disposition/v2");
+    assert_eq!(d.engine_version, "evl-engine/2");
+    assert_eq!(d.canonical_bytes(), doc);
+    let bytes = std::fs::read(vector(BUNDLE_V2)).unwrap();
+    let r = bundle::verify_bundle(&bytes, &trust_root());
+    assert!(r.ok(), "{:#?}", r.failures);
+    assert_eq!(r.dispositions_replayed, 1);
+    let body: BundleBody = codec::decode(&bytes[14..], bundle::MAX_BUNDLE_BYTES).unwrap();
+    assert!(
+        body.blobs.iter().any(|b| *b == doc),
+        "the bundle carries the v2 document"
+    );
+}
+
+/// The v3 document's bytes are its RFC 8785 (JCS) serialization: no insignificant
+/// whitespace, object keys in UTF-16 code-unit order, no trailing newline; any other layout
+/// of the same content is refused. (tests/independent/check_jcs.py reproduces the bytes with
+/// an independent JCS implementation, PyPI `rfc8785`.)
+#[test]
+fn the_v3_document_is_rfc_8785() {
+    let bytes = document_of(DISPOSITION_V3);
+    let v = read_json(DISPOSITION_V3);
+    assert_eq!(
+        blake3::hash(&bytes).to_hex().as_str(),
+        v["document_blake3"].as_str().unwrap()
+    );
+    let text = std::str::from_utf8(&bytes).unwrap();
+    assert!(
+        text.starts_with("{\"as_of\":\"2026-04-20T00:00:00Z\",\"basis_digest\":"),
+        "{text}"
+    );
+    assert!(text.ends_with('}'), "no trailing newline");
+    assert!(!text.contains('\n'));
+    // For this document (ASCII keys, integers only) JCS is compact JSON with every object's
+    // keys in byte order: what serde_json writes for a parsed `Value` (a sorted map).
+    let compact = serde_json::to_vec(&serde_json::from_slice::<Value>(&bytes).unwrap()).unwrap();
+    assert_eq!(compact, bytes);
+    let d = Disposition::from_bytes(&bytes).expect("the v3 document reads");
+    assert_eq!(d.format, "evl-disposition/v3");
+    assert_eq!(d.engine_version, "evl-engine/3");
+    assert!(d.blockers.iter().all(|b| b.unblock.is_some()));
+    assert_eq!(d.canonical_bytes(), bytes);
+    // The pretty layout of v2, or a trailing newline, is not the canonical form of v3.
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_slice::<Value>(&bytes).unwrap()).unwrap();
+    assert!(matches!(
+        Disposition::from_bytes(pretty.as_bytes()),
+        Err(DocumentError::NotCanonical)
+    ));
+    let mut newline = bytes.clone();
+    newline.push(b'\n');
+    assert!(matches!(
+        Disposition::from_bytes(&newline),
+        Err(DocumentError::NotCanonical)
+    ));
+    // A v3 document with a blocker lacking `unblock` is refused.
+    let mut j: Value = serde_json::from_slice(&bytes).unwrap();
+    j["blockers"][0].as_object_mut().unwrap().remove("unblock");
+    let stripped = serde_json_canonicalizer::to_vec(&j).unwrap();
+    assert!(matches!(
+        Disposition::from_bytes(&stripped),
+        Err(DocumentError::Unblock("v3", "lacks"))
+    ));
 }
 
 /// Engine 1's vectors are frozen: the v1 document still reads as canonical, and the bundle
@@ -409,6 +489,69 @@ fn the_engine_1_vectors_still_read_and_replay_byte_for_byte() {
         body.blobs.iter().any(|b| *b == doc),
         "the bundle carries the v1 document"
     );
+}
+
+/// The engine-2 flagship ledger (`tests/vectors/engine-2-flagship-ledger`, the store-layout-2
+/// vector as the flagship example wrote it before engine 3): every disposition in it is an
+/// `evl-disposition/v2` document recorded with engine 2, and still replays byte for byte
+/// through the real binary; engine 3 derives the same content as RFC 8785 bytes.
+#[test]
+fn every_engine_2_disposition_of_the_previous_flagship_ledger_replays() {
+    let t = tempfile::tempdir().unwrap();
+    let l = t.path().join("ledger");
+    for sub in ["", "index"] {
+        std::fs::create_dir_all(l.join(sub)).unwrap();
+        for e in std::fs::read_dir(vector("engine-2-flagship-ledger").join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, l.join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let ledger = evl::store::Ledger::open(&l, &Default::default()).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..ledger.size().unwrap() {
+        let e = ledger.entry(i).unwrap();
+        if let Payload::Disposition(r) = &e.body.payload {
+            assert_eq!(r.engine_version, "evl-engine/2");
+            ids.push(e.id().to_hex());
+            let doc = ledger.blob(&r.document).unwrap().unwrap();
+            let d = Disposition::from_bytes(&doc).unwrap();
+            assert_eq!(d.format, "evl-disposition/v2");
+            let input = evl::evaluate::load_input(&ledger, &r.packet).unwrap();
+            let v3 = evl::evaluate::evaluate(&input, r.as_of).unwrap();
+            assert_eq!(v3.format, "evl-disposition/v3");
+            assert_ne!(v3.canonical_bytes(), doc, "v3 bytes are not v2 bytes");
+            // The same content: only the version fields and the layout differ.
+            let mut same = v3.clone();
+            same.format = d.format.clone();
+            same.engine_version = d.engine_version.clone();
+            assert_eq!(same, d);
+        }
+    }
+    drop(ledger);
+    assert!(ids.len() >= 6, "the flagship records its dispositions");
+    for id in ids {
+        let o = Command::cargo_bin("evl")
+            .unwrap()
+            .arg("--ledger")
+            .arg(&l)
+            .args(["replay", &id])
+            .env_remove("EVL_LEDGER")
+            .output()
+            .unwrap();
+        let out = String::from_utf8(o.stdout).unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            out.contains("re-derives byte for byte from its basis (engine evl-engine/2)"),
+            "{out}"
+        );
+    }
 }
 
 /// The engine-1 flagship ledger (`tests/vectors/engine-1-flagship-ledger`, the store-layout-2

@@ -13,8 +13,10 @@ use common::{evl_bin, run};
 
 /// The flagship's root since importer facts version 2 (mesh-policy, certificate, telemetry;
 /// docs/IMPORTERS.md §"Facts versions"): the mesh baseline's facts, and so its entry, changed.
-/// The layout-1 vector of tests/migrate.rs keeps the root of the version-1 run.
-const FLAGSHIP_ROOT: &str = "3205250e57d9fb0eec24f31939940366d01d8df1b58269d2c6c2b171ca818aa6";
+/// The layout-1 vector of tests/migrate.rs keeps the root of the version-1 run. Since engine 3
+/// (RFC 8785 disposition documents) the recorded dispositions, and so the root, changed again;
+/// tests/vectors/engine-2-flagship-ledger keeps the engine-2 run.
+const FLAGSHIP_ROOT: &str = "3bc8547672959272bee032c2e9efc8bcf30247755d5f4baa0ad009594b35c8da";
 
 fn vector() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/store-layout-2")

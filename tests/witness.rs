@@ -497,6 +497,34 @@ fn verify_bundle_holds_the_bundles_checkpoint_to_the_policy() {
     assert!(ok.stdout.contains("verified offline"), "{ok:#?}");
     vb(&cosigned, &two).refused(1, &["1 valid cosignature(s)", "2 needed"]);
     vb(&plain, &one).refused(1, &["0 valid cosignature(s)", "1 needed"]);
+
+    // A tlog-proof carries the cosigned checkpoint: `proof verify` holds it to the policy too.
+    let proof = f.path("drill.tlog-proof");
+    f.evl([
+        "proof",
+        "inclusion",
+        &drill,
+        "--format",
+        "tlog-proof",
+        "-o",
+        proof.to_str().unwrap(),
+    ])
+    .ok();
+    let pv = |policy: &std::path::Path| {
+        f.evl([
+            "proof",
+            "verify",
+            proof.to_str().unwrap(),
+            "--admin-key",
+            f.public("admin").to_str().unwrap(),
+            "--no-state",
+            "--witness-policy",
+            policy.to_str().unwrap(),
+        ])
+    };
+    let ok = pv(&one).ok();
+    assert!(ok.stdout.contains("quorum 'w1.example/w' met"), "{ok:#?}");
+    pv(&two).refused(1, &["1 valid cosignature(s)", "2 needed"]);
 }
 
 /// tests/vectors/witness/: a cosigned checkpoint, the add-checkpoint request and answer that

@@ -892,7 +892,8 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<i32, Error> {
     let note = match admin {
         Some(k) => {
             let size = ledger.size()?;
-            let note = crate::checkpoint::sign(&ledger.origin()?, size, ledger.root(size)?, &k);
+            let note =
+                crate::checkpoint::try_sign(&ledger.origin()?, size, ledger.root(size)?, &k)?;
             ledger.store_checkpoint(&note)?;
             note
         }

@@ -1,6 +1,7 @@
 //! The command-line front end: argument definitions, dispatch, printing and exit codes.
 //! The library below this module never prints.
 
+mod formats;
 mod gate;
 mod ingest;
 mod page;
@@ -41,6 +42,7 @@ EXIT CODES:
 ENVIRONMENT:
     EVL_LEDGER  ledger directory (default ./.evl); --ledger overrides it
     EVL_KEY     secret key file for verbs that sign; --key overrides it
+    SSH_AUTH_SOCK  the ssh-agent socket a --key ssh-agent:COMMENT signs through
     EVL_STATE_DIR  auditor state directory of verify and verify-bundle (default
                 $XDG_STATE_HOME/evl, i.e. ~/.local/state/evl); --state-dir overrides it
 
@@ -103,8 +105,8 @@ impl std::fmt::Debug for Opened {
 /// Options of verbs that sign an entry.
 #[derive(Args, Debug, Clone)]
 pub struct Signing {
-    /// Secret key to sign with: PKCS#8 PEM or OpenSSH ed25519, mode 0600.
-    #[arg(long, env = "EVL_KEY", value_name = "FILE")]
+    /// Secret key to sign with: PKCS#8 PEM or OpenSSH ed25519, mode 0600; or `ssh-agent:COMMENT` for an ed25519 key ssh-agent holds (found through SSH_AUTH_SOCK by its comment or SHA256 fingerprint; the secret never leaves the agent).
+    #[arg(long, env = "EVL_KEY", value_name = "FILE|ssh-agent:COMMENT")]
     pub key: PathBuf,
     /// The time the signer claims (RFC 3339 or YYYY-MM-DD); default: now. At most 5 minutes ahead of this machine's clock.
     #[arg(long, value_name = "TIME")]
@@ -226,6 +228,20 @@ pub enum Command {
     Watch(Lazy<gate::WatchArgs>),
     /// Export a self-contained bundle: lineage, basis, artifacts, dispositions, proofs, checkpoint.
     Export(Lazy<gate::ExportArgs>),
+    /// Export a recorded disposition as an in-toto attestation in a DSSE envelope.
+    ///
+    /// An in-toto Statement v1 about the packet revision, its predicate shaped like SLSA's
+    /// Verification Summary Attestation v1 (verifier = evl and the engine version, time = the
+    /// disposition's as-of, resource = the packet, policy = the gate definition's digest,
+    /// inputs = the basis, PASSED only for PROCEED) plus evl's verdict, blockers and scope;
+    /// sha256 beside blake3 in every digest set. Signed with --key (DSSE, Ed25519, keyid = the
+    /// evl key id). The same disposition and key always give the same bytes. Nothing is
+    /// appended. Exit 0 written; 2 not a disposition, unknown id, or unreadable key; 3 key file
+    /// readable by others. Format: docs/ATTESTATIONS.md.
+    #[command(
+        after_help = "EXAMPLE:\n    evl export-attestation 7c1e --key keys/hana-okafor.key -o packet-v4.intoto.jsonl"
+    )]
+    ExportAttestation(Lazy<formats::ExportAttestationArgs>),
     /// Verify a bundle offline, with no ledger, replaying every disposition in it.
     ///
     /// A bundle carries its own keys, so it proves nothing about whose ledger it is: it
@@ -376,6 +392,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Export(Lazy(a)) => gate::export(&cli.global, a),
         Command::VerifyBundle(Lazy(a)) => read::verify_bundle(a),
         Command::Report(Lazy(a)) => page::report(&cli.global, a),
+        Command::ExportAttestation(Lazy(a)) => formats::export_attestation(&cli.global, a),
         Command::Decide(Lazy(a)) => gate::decide(&cli.global, a),
         Command::Verify(Lazy(a)) => read::verify(&cli.global, a),
         Command::Migrate(Lazy(a)) => write::migrate(&cli.global, a),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use super::formats::{ProofFormat, ProofVerifyArgs, proof_verify, tlog_proof_out};
 use super::{Global, Progress, open, open_for_verify, print_json, read_file};
 use crate::bundle;
 use crate::checkpoint::{self, VerifierKey};
@@ -261,7 +262,30 @@ pub enum ProofCommand {
         /// Print as JSON.
         #[arg(long)]
         json: bool,
+        /// `text` (default), `json` (as --json), or `tlog-proof`: a C2SP tlog-proof@v1 file
+        /// carrying the entry's bytes and the signed checkpoint, verifiable offline with
+        /// `evl proof verify` (docs/FORMAT.md §"tlog-proof files").
+        #[arg(long, value_name = "FORMAT", default_value = "text")]
+        format: ProofFormat,
+        /// tlog-proof: the signed checkpoint note to prove against (e.g. one carrying witness
+        /// cosignatures); default: the ledger's latest stored checkpoint.
+        #[arg(long, value_name = "NOTE")]
+        checkpoint: Option<PathBuf>,
+        /// Write the proof to FILE instead of stdout.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
+    /// Check a C2SP tlog-proof@v1 file offline, with no ledger, from a trust root you hold.
+    ///
+    /// The proof's checkpoint must be anchored by --verifier-key, --admin-key, a --checkpoint
+    /// note of the same size, or the auditor state recorded for its origin at the same size;
+    /// the inclusion proof must lead from the entry it carries to the checkpoint's root.
+    /// Reads the auditor state but never writes it. Exit 0 when it verifies; 1 when it does
+    /// not (tampered, malformed, or no trust root anchors it); 2 when FILE cannot be read.
+    #[command(
+        after_help = "EXAMPLE:\n    evl proof inclusion 3f2a9c --format tlog-proof -o entry.tlog-proof\n    evl proof verify entry.tlog-proof --verifier-key 'example.org/mesh-gate+5c8409be+AcPl…'\n    evl proof verify entry.tlog-proof --admin-key keys/mesh-admin.pub --entry 3f2a9c…"
+    )]
+    Verify(ProofVerifyArgs),
     /// Prove the tree of OLD entries is a prefix of the tree of NEW entries (RFC 9162 §2.1.4).
     Consistency {
         /// The older tree size.
@@ -300,9 +324,25 @@ fn print_proof(p: &ProofJson, json: bool) -> Result<i32, Error> {
 }
 
 pub fn proof(g: &Global, c: ProofCommand) -> Result<i32, Error> {
-    let ledger = open(g)?;
     match c {
-        ProofCommand::Inclusion { entry, size, json } => {
+        ProofCommand::Verify(a) => return proof_verify(a),
+        ProofCommand::Inclusion {
+            format: ProofFormat::TlogProof,
+            entry,
+            size,
+            json: _,
+            checkpoint,
+            output,
+        } => return tlog_proof_out(open(g)?, &entry, size, checkpoint, output),
+        ProofCommand::Inclusion {
+            entry,
+            size,
+            json,
+            format,
+            ..
+        } => {
+            let json = json || format == ProofFormat::Json;
+            let ledger = open(g)?;
             let (index, _) = ledger.resolve_entry(&entry)?;
             let size = match size {
                 Some(s) => s,
@@ -327,6 +367,7 @@ pub fn proof(g: &Global, c: ProofCommand) -> Result<i32, Error> {
             )
         }
         ProofCommand::Consistency { old, new, json } => {
+            let ledger = open(g)?;
             let new = match new {
                 Some(n) => n,
                 None => ledger.size()?,
@@ -362,7 +403,7 @@ pub struct CheckpointArgs {
     /// Also write the signed note to FILE.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Admin secret key to sign the checkpoint with (PKCS#8 PEM or OpenSSH ed25519, mode 0600).
+    /// Admin secret key to sign the checkpoint with (PKCS#8 PEM or OpenSSH ed25519, mode 0600), or ssh-agent:COMMENT.
     #[arg(long, env = "EVL_KEY", value_name = "FILE")]
     pub key: PathBuf,
     /// Print origin, size, root, note and verifier key as JSON.
@@ -520,7 +561,7 @@ pub fn checkpoint(g: &Global, a: CheckpointArgs) -> Result<i32, Error> {
     }
     let origin = ledger.origin()?;
     let root = ledger.root(size)?;
-    let mut note = checkpoint::sign(&origin, size, root, &key);
+    let mut note = checkpoint::try_sign(&origin, size, root, &key)?;
     let mut cosigners: Option<Vec<String>> = None;
     if !a.witnesses.is_empty() || a.witness_policy.is_some() {
         match cosign_checkpoint(ledger, &a, &origin, &note, size)? {
@@ -595,7 +636,7 @@ impl TrustArgs {
     /// The auditor state directory: --state-dir / EVL_STATE_DIR, else `$XDG_STATE_HOME/evl`
     /// (only an absolute XDG_STATE_HOME counts, as the XDG base directory specification
     /// says), else `$HOME/.local/state/evl`. `Err` says why there is none.
-    fn state(&self) -> Result<StateDir, &'static str> {
+    pub(super) fn state(&self) -> Result<StateDir, &'static str> {
         if self.no_state {
             return Err("not kept (--no-state)");
         }
@@ -620,7 +661,7 @@ impl TrustArgs {
 }
 
 /// An --admin-key value: 64 hex characters, or a public key file.
-fn admin_key(given: &str) -> Result<(String, PublicKey), Error> {
+pub(super) fn admin_key(given: &str) -> Result<(String, PublicKey), Error> {
     if given.len() == 64 && given.bytes().all(|b| b.is_ascii_hexdigit()) {
         let d: Digest = given
             .parse()
@@ -770,7 +811,7 @@ pub struct VerifyArgs {
 /// Checks each (what, note) against the witness policy at `path`: `Ok(Ok(summary))` when all
 /// meet its quorum (the summary names who cosigned), `Ok(Err(line))` naming the first that
 /// does not.
-fn check_witness_policy(
+pub(crate) fn check_witness_policy(
     path: &Path,
     origin: &str,
     notes: &[(String, Option<Vec<u8>>)],

@@ -191,7 +191,7 @@ impl Ledger {
                 admins,
             }),
         };
-        Ledger::create(path, Entry::sign(body, signer), opts)
+        Ledger::create(path, Entry::try_sign(body, signer)?, opts)
     }
 
     /// Creates a ledger at `path` whose first entry is `genesis`, already signed.
@@ -630,7 +630,7 @@ impl Ledger {
             };
             let mut bytes = body.canonical_bytes();
             let id = Digest::of(&bytes);
-            let signature = key.sign(&crate::entry::signature_message(&id));
+            let signature = key.try_sign(&crate::entry::signature_message(&id))?;
             bytes.extend_from_slice(&signature.0);
             if bytes.len() > crate::codec::MAX_ENTRY_BYTES {
                 return Err(Error::Entry(crate::entry::EntryError::TooLarge(
