@@ -108,7 +108,7 @@ struct Reads {
 }
 
 fn reads(f: &Fixture) -> Reads {
-    let log = f.evl(["log", "--json"]).ok().json();
+    let log = f.evl(["log", "--json"]).ok().ndjson();
     let entries = log.as_array().unwrap();
     let mut argv: Vec<Vec<String>> = vec![
         vec!["log".into(), "--json".into()],
