@@ -271,11 +271,7 @@ fn errors_under_json_are_one_json_line_with_the_same_exit_code() {
         (vec!["show", "ffffffff"], 2, "ffffffff"),
         (vec!["log", "--since", "tuesday"], 2, "tuesday"),
         (vec!["log", "--bogus"], 2, "--bogus"),
-        (
-            vec!["evaluate", "ffffffff", "--format", "json"],
-            2,
-            "ffffffff",
-        ),
+        (vec!["evaluate", "ffffffff"], 2, "ffffffff"),
         (
             vec![
                 "annotate", "ffffffff", "--kind", "note", "--text", "t", "--key", &stranger,
@@ -323,6 +319,11 @@ fn errors_under_json_are_one_json_line_with_the_same_exit_code() {
         );
         let _ = &k;
     }
+    // evaluate's --format json asks for JSON too.
+    let out = evl(&l, &["evaluate", "ffffffff", "--format", "json"]);
+    assert_eq!(out.code, 2);
+    let e: Value = serde_json::from_str(out.stderr.trim_end()).unwrap();
+    assert_eq!(e["schema"], "evl.error/v1");
     assert_eq!(
         evl(&l, &["log", "--json"]).ok().stdout,
         before,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
-use super::{Global, Signing, append, open, print_json, read_file};
+use super::{Global, Signing, append, open, read_file};
 use crate::bundle;
 use crate::deadlines;
 use crate::digest::EntryId;
@@ -537,11 +537,13 @@ pub fn replay(g: &Global, a: ReplayArgs) -> Result<i32, Error> {
     let (_, e) = ledger.resolve_entry(&a.disposition)?;
     let r = replay::replay(ledger, &e.body.id()).map_err(|e| Error::Invalid(e.to_string()))?;
     if a.json {
-        print_json(&json!({
-            "schema": "evl.replay/v1", "disposition": r.disposition.to_hex(), "packet": r.packet.to_hex(), "matches": r.matches, "engine": r.engine,
-            "engine_version": r.engine_version.as_ref().map(|m| json!({"recorded": m.recorded, "current": m.current})),
-            "missing": r.missing, "differences": r.differences,
-        }))?;
+        super::print_json_as(
+            "evl.replay/v1",
+            &json!({"disposition": r.disposition.to_hex(), "packet": r.packet.to_hex(), "matches": r.matches, "engine": r.engine,
+                "engine_version": r.engine_version.as_ref().map(|m| json!({"recorded": m.recorded, "current": m.current})),
+                "missing": r.missing, "differences": r.differences,
+            }),
+        )?;
     } else if r.matches {
         println!(
             "replayed: disposition {} re-derives byte for byte from its basis (engine {})",
@@ -598,7 +600,7 @@ pub fn lineage(g: &Global, a: PacketArg) -> Result<i32, Error> {
                 })
             })
             .collect();
-        return print_json(&json!({"schema": "evl.lineage/v1", "revisions": v}));
+        return super::print_json_as("evl.lineage/v1", &json!({"revisions": v}));
     }
     let short = |v: &[EntryId]| v.iter().map(|i| i.short()).collect::<Vec<_>>().join(", ");
     for r in &revs {
@@ -714,7 +716,7 @@ pub fn deadlines(g: &Global, a: DeadlinesArgs) -> Result<i32, Error> {
             .iter()
             .map(|d| json!({"at": d.at, "verdict_before": d.verdict_before.name(), "verdict_after": d.verdict_after.name(), "blockers_added": d.blockers_added, "blockers_removed": d.blockers_removed}))
             .collect();
-        return print_json(&json!({"schema": "evl.deadlines/v1", "as_of": as_of, "deadlines": v}));
+        return super::print_json_as("evl.deadlines/v1", &json!({"as_of": as_of, "deadlines": v}));
     }
     if list.is_empty() {
         println!("no change of the derived result after {as_of}");
@@ -952,15 +954,18 @@ pub fn watch_with(
             if a.json {
                 say(
                     out,
-                    json!({
-                        "schema": "evl.watch/v1", "at": now, "packet": d.packet.to_hex(),
-                        "packet_name": d.packet_name, "revision": d.revision,
-                        "verdict": d.verdict.name(), "blockers": d.blocker_keys(),
-                        "recorded": recorded.as_ref().map(|r| r.id.to_hex()),
-                        "recorded_index": recorded.as_ref().map(|r| r.index),
-                        "next_change": next_deadline,
+                    serde_json::to_string(&super::Versioned {
+                        schema: "evl.watch/v1",
+                        body: &json!({
+                            "at": now, "packet": d.packet.to_hex(),
+                            "packet_name": d.packet_name, "revision": d.revision,
+                            "verdict": d.verdict.name(), "blockers": d.blocker_keys(),
+                            "recorded": recorded.as_ref().map(|r| r.id.to_hex()),
+                            "recorded_index": recorded.as_ref().map(|r| r.index),
+                            "next_change": next_deadline,
+                        }),
                     })
-                    .to_string(),
+                    .expect("a watch line encodes"),
                 )?;
             } else if let Some(r) = recorded {
                 say(
@@ -1039,10 +1044,12 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<i32, Error> {
     let bytes = bundle::export(ledger, &id, &note).map_err(|e| Error::Invalid(e.to_string()))?;
     std::fs::write(&a.output, &bytes).map_err(Error::io(&a.output))?;
     if a.json {
-        return print_json(&json!({
-            "schema": "evl.export/v1", "bundle": a.output.display().to_string(),
-            "bytes": bytes.len(), "packet": id.to_hex(),
-        }));
+        return super::print_json_as(
+            "evl.export/v1",
+            &json!({"bundle": a.output.display().to_string(),
+                "bytes": bytes.len(), "packet": id.to_hex(),
+            }),
+        );
     }
     println!(
         "wrote bundle {} ({} bytes) for packet {}",
@@ -1222,7 +1229,7 @@ fn gate_check(a: GateCheckArgs) -> Result<i32, Error> {
         }
     }
     if a.json {
-        print_json(&json!({"schema": "evl.gate-check/v1", "files": results}))?;
+        super::print_json_as("evl.gate-check/v1", &json!({"files": results}))?;
     }
     Ok(code)
 }
@@ -1245,10 +1252,12 @@ fn gate_test(a: GateTestArgs) -> Result<i32, Error> {
                 })
             })
             .collect();
-        print_json(&json!({
-            "schema": "evl.gate-test/v1", "passed": results.len() - failed, "failed": failed,
-            "cases": v,
-        }))?;
+        super::print_json_as(
+            "evl.gate-test/v1",
+            &json!({"passed": results.len() - failed, "failed": failed,
+                "cases": v,
+            }),
+        )?;
     } else {
         for r in &results {
             let file = r.path.file_name().unwrap_or_default().to_string_lossy();
@@ -1330,7 +1339,7 @@ pub fn check(a: CheckArgs) -> Result<i32, Error> {
         }
     }
     if a.json {
-        print_json(&json!({"schema": "evl.check/v1", "files": results}))?;
+        super::print_json_as("evl.check/v1", &json!({"files": results}))?;
     }
     Ok(code)
 }

@@ -326,7 +326,7 @@ fn man(a: ManArgs) -> Result<i32, Error> {
     }
     pages(&cmd, "evl".into(), &a.out, &mut written)?;
     if a.json {
-        return print_json(&serde_json::json!({"schema": "evl.man/v1", "pages": written}));
+        return print_json_as("evl.man/v1", &serde_json::json!({"pages": written}));
     }
     for w in &written {
         println!("{w}");

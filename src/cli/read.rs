@@ -210,12 +210,13 @@ pub fn show(g: &Global, a: ShowArgs) -> Result<i32, Error> {
             let bytes = ledger.blob(&d)?.ok_or_else(|| Error::Unknown(d.to_hex()))?;
             let refs = back_references(ledger, &reg, &query::target(ledger, &d.to_hex())?)?;
             if a.json {
-                return print_json(&serde_json::json!({
-                    "schema": "evl.show/v1",
-                    "artifact": d.to_hex(),
-                    "size": bytes.len(),
-                    "referenced_by": refs,
-                }));
+                return super::print_json_as(
+                    "evl.show/v1",
+                    &serde_json::json!({"artifact": d.to_hex(),
+                        "size": bytes.len(),
+                        "referenced_by": refs,
+                    }),
+                );
             }
             println!(
                 "artifact  {d}\nsize      {} bytes\n(use `evl cat {}` for the bytes)",
@@ -873,11 +874,11 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         _ => None,
     };
     if a.json {
-        let mut j = serde_json::json!({"schema": "evl.verify/v1", "verified": report.ok(), "report": report});
+        let mut j = serde_json::json!({"verified": report.ok(), "report": report});
         if let (Some(t), Some(o)) = (&report.trusted, &outcome) {
             j["state"] = trust_json(t, o)["state"].clone();
         }
-        print_json(&j)?;
+        super::print_json_as("evl.verify/v1", &j)?;
     } else if report.ok() {
         println!(
             "verified: {} entries, {} signatures, {} artifacts; root {}",
@@ -964,7 +965,7 @@ pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
     }
     if a.json {
         let mut j = serde_json::json!({
-            "schema": "evl.verify-bundle/v1", "verified": r.ok(), "packet": r.packet.map(|p| p.to_hex()), "checkpoint_size": r.checkpoint_size,
+            "verified": r.ok(), "packet": r.packet.map(|p| p.to_hex()), "checkpoint_size": r.checkpoint_size,
             "entries_checked": r.entries_checked, "artifacts_checked": r.artifacts_checked,
             "proofs_checked": r.proofs_checked, "dispositions_replayed": r.dispositions_replayed, "failures": r.failures,
         });
@@ -973,7 +974,7 @@ pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
             j["trusted"] = tj["trusted"].clone();
             j["state"] = tj["state"].clone();
         }
-        print_json(&j)?;
+        super::print_json_as("evl.verify-bundle/v1", &j)?;
     } else if let (true, Some(t), Some(o)) = (r.ok(), &r.trusted, &outcome) {
         println!(
             "verified offline: {} entries, {} artifacts, {} inclusion proofs against a checkpoint of size {}, {} disposition(s) replayed",
