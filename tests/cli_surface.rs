@@ -510,3 +510,116 @@ fn watch_reacts_to_an_append_by_another_process() {
     assert_eq!(second["packet"], v5);
     assert!(size_before > 0);
 }
+
+/// A clock for `watch_with` that moves a day per wait and, on its first wait, has another
+/// process append a new revision of the watched packet.
+struct AppendingClock {
+    now: i64,
+    waits: u32,
+    append: Box<dyn FnMut()>,
+}
+
+impl evl::cli::Clock for AppendingClock {
+    fn now(&mut self) -> evl::timestamp::Timestamp {
+        evl::timestamp::Timestamp(self.now)
+    }
+    fn sleep(&mut self, d: Duration) {
+        self.waits += 1;
+        if self.waits == 1 {
+            (self.append)();
+        }
+        self.now += d.as_secs() as i64;
+    }
+}
+
+/// Each look reads only the entries appended since the previous one, and what it reads is
+/// enough: a revision appended between two looks is followed at the second.
+#[test]
+fn watch_follows_a_revision_appended_between_looks() {
+    use clap::Parser as _;
+    let (_t, l, k) = flagship_copy();
+    let all = objects(&evl(&l, &["log", "--json", "--kind", "packet"]).ok().stdout);
+    let v4 = all
+        .iter()
+        .find(|p| p["body"]["payload"]["packet"]["revision"] == 4)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v5 = all
+        .iter()
+        .find(|p| p["body"]["payload"]["packet"]["revision"] == 5)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hana = key(&k, "hana-okafor");
+    let (l2, v5b, hana2) = (l.clone(), v5.clone(), hana.clone());
+    let mut clock = AppendingClock {
+        now: "2026-04-21T00:00:00Z"
+            .parse::<evl::timestamp::Timestamp>()
+            .unwrap()
+            .seconds(),
+        waits: 0,
+        append: Box::new(move || {
+            evl(
+                &l2,
+                &[
+                    "packet",
+                    "create",
+                    "--parent",
+                    &v5b,
+                    "--at",
+                    "2026-04-21T01:00:00Z",
+                    "--key",
+                    &hana2,
+                ],
+            )
+            .ok();
+        }),
+    };
+    let cli = evl::cli::Cli::try_parse_from([
+        "evl",
+        "--ledger",
+        l.to_str().unwrap(),
+        "watch",
+        &v4,
+        "--key",
+        &hana,
+        "--interval",
+        "86400",
+        "--iterations",
+        "2",
+        "--json",
+    ])
+    .unwrap();
+    let evl::cli::Command::Watch(evl::cli::Lazy(args)) = cli.command else {
+        panic!("parsed as another verb")
+    };
+    let mut out = Vec::new();
+    evl::cli::watch_with(&cli.global, args, &mut clock, &mut out).unwrap();
+    let looks = objects(&String::from_utf8(out).unwrap());
+    assert_eq!(looks.len(), 2, "{looks:#?}");
+    assert_eq!(looks[0]["revision"], 5);
+    assert_eq!(looks[0]["packet"], v5);
+    assert_eq!(looks[1]["revision"], 6, "{looks:#?}");
+    let v6 = objects(
+        &evl(
+            &l,
+            &[
+                "log",
+                "--json",
+                "--kind",
+                "packet",
+                "--reverse",
+                "--limit",
+                "1",
+            ],
+        )
+        .ok()
+        .stdout,
+    );
+    assert_eq!(looks[1]["packet"], v6[0]["id"]);
+    // v6 has no disposition of its own yet: the look records one.
+    assert!(looks[1]["recorded"].is_string(), "{looks:#?}");
+}
