@@ -46,11 +46,42 @@ pub struct Target {
     /// The entry the digest resolved to, if it resolved to one.
     pub index: Option<u64>,
     pub digests: Vec<Digest>,
+    /// Given as these stored bytes: every artifact entry carrying them is the target too,
+    /// found as a forward scan meets it (see [`Target::is_itself`]).
+    pub carried: Option<Digest>,
 }
 
 impl Target {
     fn has(&self, d: &Digest) -> bool {
         self.digests.contains(d)
+    }
+
+    /// A target given as stored bytes, whose carrying entries a forward scan finds itself,
+    /// each read on a checked path, rather than through the blob index.
+    pub fn bytes(d: Digest) -> Target {
+        Target {
+            index: None,
+            digests: vec![d],
+            carried: Some(d),
+        }
+    }
+
+    /// Whether entry `index` is the target itself; an artifact carrying the target's bytes
+    /// is, and its id names the target from then on.
+    pub fn is_itself(&mut self, index: u64, e: &Entry) -> bool {
+        if self.index == Some(index) {
+            return true;
+        }
+        match (&self.carried, &e.body.payload) {
+            (Some(d), Payload::Artifact(m)) if m.content == *d => {
+                let id = e.id();
+                if !self.digests.contains(&id) {
+                    self.digests.push(id);
+                }
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -71,7 +102,11 @@ pub fn target(ledger: &Ledger, text: &str) -> Result<Target, Error> {
     {
         digests.push(m.content);
     }
-    Ok(Target { index, digests })
+    Ok(Target {
+        index,
+        digests,
+        carried: None,
+    })
 }
 
 /// How an entry refers to a target, in the words `show` prints; `None` when it does not.

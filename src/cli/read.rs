@@ -123,7 +123,7 @@ struct BackRef {
 
 /// Every entry that refers to `t`, in log order: one scan of the log, each entry read on a
 /// checked path (the store keeps no index of references).
-fn back_references(ledger: &Ledger, reg: &Registry, t: &Target) -> Result<Vec<BackRef>, Error> {
+fn back_references(ledger: &Ledger, reg: &Registry, mut t: Target) -> Result<Vec<BackRef>, Error> {
     let view = ledger.snapshot()?;
     let mut refs = Vec::new();
     let mut release = query::Release::new();
@@ -133,7 +133,10 @@ fn back_references(ledger: &Ledger, reg: &Registry, t: &Target) -> Result<Vec<Ba
             continue;
         }
         let e = view.entry(index)?;
-        if let Some(relation) = query::refers(&view, &e, t)? {
+        if t.is_itself(index, &e) {
+            continue;
+        }
+        if let Some(relation) = query::refers(&view, &e, &t)? {
             refs.push(BackRef {
                 index,
                 id: e.id().to_hex(),
@@ -184,7 +187,7 @@ pub fn show(g: &Global, a: ShowArgs) -> Result<i32, Error> {
     match ledger.resolve(&a.digest)? {
         Resolved::Entry { index, id } => {
             let (_, entry) = ledger.entry_by_id(&id)?;
-            let refs = back_references(ledger, &reg, &query::target(ledger, &id.to_hex())?)?;
+            let refs = back_references(ledger, &reg, query::target(ledger, &id.to_hex())?)?;
             let v = view_of(&reg, index, &entry);
             if a.json {
                 return print_json(&ShowEntry {
@@ -208,24 +211,9 @@ pub fn show(g: &Global, a: ShowArgs) -> Result<i32, Error> {
         }
         Resolved::Blob(d) => {
             let bytes = ledger.blob(&d)?.ok_or_else(|| Error::Unknown(d.to_hex()))?;
-            // The bytes are checked against their digest above; when the entry that carries
-            // them cannot be found (damage `evl verify` names), what names the digest itself
-            // is still listed, and the gap said.
-            let target = match query::target(ledger, &d.to_hex()) {
-                Ok(t) => t,
-                Err(e @ Error::Corrupt(_)) => {
-                    eprintln!(
-                        "warning: the entry carrying {} is not found ({e}); back-references name the content digest only",
-                        d.short()
-                    );
-                    query::Target {
-                        index: None,
-                        digests: vec![d],
-                    }
-                }
-                Err(e) => return Err(e),
-            };
-            let refs = back_references(ledger, &reg, &target)?;
+            // Found by the scan itself (each entry read on a checked path): an artifact entry
+            // carrying these bytes is the artifact shown.
+            let refs = back_references(ledger, &reg, query::Target::bytes(d))?;
             if a.json {
                 return super::print_json_as(
                     "evl.show/v1",
