@@ -183,7 +183,7 @@ fn flagship() -> &'static Flagship {
             "the mtls-cutover example failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let log = json(&evl(&dir.join("ledger"), &["log", "--json"]));
+        let log = ndjson(&evl(&dir.join("ledger"), &["log", "--json"]));
         Flagship {
             dir,
             log: log.as_array().unwrap().clone(),
@@ -262,6 +262,16 @@ fn evl(ledger: &Path, args: &[&str]) -> Output {
         stderr(&o)
     );
     o
+}
+
+/// `evl log --json` output: one JSON value per line, as an array.
+fn ndjson(o: &Output) -> Value {
+    Value::Array(
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("evl printed a JSON line"))
+            .collect(),
+    )
 }
 
 fn json(o: &Output) -> Value {
@@ -650,7 +660,8 @@ fn lineage_and_deadlines_of_v4() {
     let (_t, l) = ledger_copy();
     let v4 = f.packet(4);
     let revs = json(&evl(&l, &["lineage", &v4, "--json"]));
-    let revs = revs.as_array().unwrap();
+    assert_eq!(revs["schema"], "evl.lineage/v1");
+    let revs = revs["revisions"].as_array().unwrap();
     assert_eq!(
         revs.iter()
             .map(|r| r["revision"].as_u64().unwrap())
@@ -707,6 +718,8 @@ fn lineage_and_deadlines_of_v4() {
     )));
 
     let dl = json(&evl(&l, &["deadlines", &v4, "--as-of", AS_OF, "--json"]));
+    assert_eq!(dl["schema"], "evl.deadlines/v1");
+    let dl = &dl["deadlines"];
     let first = &dl[0];
     assert_eq!(first["at"], "2026-04-24T00:00:00Z");
     assert_eq!(first["verdict_before"], "narrow");
@@ -911,7 +924,7 @@ fn decide_by_the_gate_chair_only() {
         ],
     );
     assert!(stdout(&o).starts_with("decision "), "{}", stdout(&o));
-    let ds = json(&evl(&l, &["log", "--kind", "decision", "--json"]));
+    let ds = ndjson(&evl(&l, &["log", "--kind", "decision", "--json"]));
     let ds = ds.as_array().unwrap();
     assert_eq!(ds.len(), 1);
     assert_eq!(ds[0]["signer_name"], "omar-bennett");
@@ -994,7 +1007,7 @@ fn narrow_refuses_a_workload_outside_the_packet() {
             "2026-04-20T09:00:00Z",
         ],
     );
-    let n = json(&evl(&l, &["log", "--kind", "narrowing", "--json"]));
+    let n = ndjson(&evl(&l, &["log", "--kind", "narrowing", "--json"]));
     let last = payload(n.as_array().unwrap().last().unwrap());
     assert_eq!(last["packet"], v4.as_str());
     assert_eq!(
@@ -1025,7 +1038,7 @@ fn result_of(doc: &Value) -> (String, Vec<(String, String, String)>) {
 
 /// The dispositions recorded for `packet`, in log order: (entry id, document).
 fn dispositions_of(l: &Path, packet: &str) -> Vec<(String, Value)> {
-    json(&evl(l, &["log", "--kind", "disposition", "--json"]))
+    ndjson(&evl(l, &["log", "--kind", "disposition", "--json"]))
         .as_array()
         .unwrap()
         .iter()
@@ -1243,7 +1256,7 @@ fn packet_create_inherits_from_the_parent_and_refuses_bad_basis_edits() {
     );
     assert!(stdout(&o).contains("(revision 5)"), "{}", stdout(&o));
     let new_id = stdout(&o).split_whitespace().nth(1).unwrap().to_string();
-    let log = json(&evl(&l, &["log", "--kind", "packet", "--json"]));
+    let log = ndjson(&evl(&l, &["log", "--kind", "packet", "--json"]));
     let new = log
         .as_array()
         .unwrap()
@@ -1301,7 +1314,7 @@ fn packet_create_inherits_from_the_parent_and_refuses_bad_basis_edits() {
 fn lineage_attributes_only_the_evidence_delta_to_a_revision() {
     let f = flagship();
     let (_t, l) = ledger_copy();
-    let revs = json(&evl(&l, &["lineage", &f.packet(4), "--json"]));
+    let revs = json(&evl(&l, &["lineage", &f.packet(4), "--json"]))["revisions"].clone();
     assert_eq!(revs[2]["verdict_change"], "ESCALATE → NARROW");
     // Re-derived at the same as-of time, v3 already had the stale drill (time, not the delta);
     // what v4's evidence delta did is close the payments and orders acknowledgment gaps.
@@ -1390,7 +1403,7 @@ fn export_never_silently_omits_a_disposition_of_the_lineage() {
             p(&hana),
         ],
     );
-    let newest = json(&evl(&l, &["log", "--kind", "disposition", "--json"]))
+    let newest = ndjson(&evl(&l, &["log", "--kind", "disposition", "--json"]))
         .as_array()
         .unwrap()
         .last()

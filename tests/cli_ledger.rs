@@ -52,7 +52,7 @@ fn rich_ledger_verifies_with_right_counts() {
     );
 
     // The log holds what was appended, in order, signed by whom it should be.
-    let log = f.evl(["log", "--json"]).ok().json();
+    let log = f.evl(["log", "--json"]).ok().ndjson();
     let kinds: Vec<&str> = log
         .as_array()
         .unwrap()
@@ -97,12 +97,16 @@ fn rich_ledger_verifies_with_right_counts() {
     // The rotated owner's successor carries the name.
     assert_eq!(log[12]["signer_name"], "owner");
     assert_eq!(log[12]["id"], f.id("e"));
-    let only_ann = f.evl(["log", "--kind", "annotation", "--json"]).ok().json();
+    let only_ann = f
+        .evl(["log", "--kind", "annotation", "--json"])
+        .ok()
+        .ndjson();
     assert_eq!(only_ann.as_array().unwrap().len(), 2);
 
     // Key registry: the old owner key was rotated away, the contractor revoked.
     let keys = f.evl(["key", "list", "--json"]).ok().json();
-    let keys = keys.as_array().unwrap();
+    assert_eq!(keys["schema"], "evl.keys/v1");
+    let keys = keys["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 6, "{keys:#?}");
     let revoked: Vec<(&str, &str)> = keys
         .iter()

@@ -108,7 +108,7 @@ struct Reads {
 }
 
 fn reads(f: &Fixture) -> Reads {
-    let log = f.evl(["log", "--json"]).ok().json();
+    let log = f.evl(["log", "--json"]).ok().ndjson();
     let entries = log.as_array().unwrap();
     let mut argv: Vec<Vec<String>> = vec![
         vec!["log".into(), "--json".into()],
@@ -207,10 +207,12 @@ fn damaged_index_files_never_yield_wrong_output_or_log_damage() {
                     );
                 } else {
                     refused += 1;
+                    // (under --json the one line is JSON: docs/CLI-JSON.md)
                     assert_eq!(
                         got.stderr
                             .lines()
-                            .filter(|l| l.starts_with("evl: "))
+                            .filter(|l| l.starts_with("evl: ")
+                                || l.starts_with("{\"schema\":\"evl.error/v1\""))
                             .count(),
                         1,
                         "{case}: `evl {}` failed without its one error line: {got:#?}",

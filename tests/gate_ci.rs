@@ -64,7 +64,7 @@ fn evl(args: &[&str]) -> Out {
 /// Full id of packet revision `rev` of the flagship.
 fn packet(rev: u32) -> String {
     let name = format!("Service-Mesh-mTLS-Enforcement-Gate-Packet-v{rev}");
-    let log = evl(&["log", "--kind", "packet", "--json"]).ok().json();
+    let log = evl(&["log", "--kind", "packet", "--json"]).ok().ndjson();
     log.as_array()
         .unwrap()
         .iter()
@@ -433,7 +433,9 @@ fn recording_the_same_derivation_twice_is_refused_naming_the_first() {
     let key = dir.join("keys/hana-okafor.key").display().to_string();
     let before = log_of(&dir);
     // The example recorded v4 as of 2026-04-20 already.
-    let recorded = evl(&["log", "--kind", "disposition", "--json"]).ok().json();
+    let recorded = evl(&["log", "--kind", "disposition", "--json"])
+        .ok()
+        .ndjson();
     let first = recorded
         .as_array()
         .unwrap()
@@ -477,10 +479,12 @@ fn recording_the_same_derivation_twice_is_refused_naming_the_first() {
         ],
     )
     .ok();
-    assert!(
-        other.stderr.starts_with("recorded disposition "),
-        "{other:#?}"
-    );
+    // The recorded id is the last line of stdout.
+    let last = other.stdout.lines().last().unwrap();
+    assert!(last.starts_with("recorded disposition "), "{other:#?}");
+    let id = last.split_whitespace().nth(2).unwrap();
+    assert_eq!(id.len(), 64, "{other:#?}");
+    at(&dir, &["replay", id]).ok();
 }
 
 #[test]

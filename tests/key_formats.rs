@@ -128,7 +128,14 @@ fn openssl_and_ssh_keygen_keys_register_and_sign() {
         .args(["log", "--kind", "genesis", "--json"])
         .output()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&genesis.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&genesis.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let v = serde_json::Value::Array(vec![v]);
     let gid = v[0]["id"].as_str().unwrap().to_string();
     for (name, public, secret) in &signers {
         evl(&ledger)
@@ -156,7 +163,12 @@ fn openssl_and_ssh_keygen_keys_register_and_sign() {
         .args(["log", "--kind", "annotation", "--json"])
         .output()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    let v = serde_json::Value::Array(
+        String::from_utf8_lossy(&log.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+    );
     let signed: Vec<_> = v
         .as_array()
         .unwrap()

@@ -105,7 +105,7 @@ fn migrate_keeps_every_entry_the_root_and_the_checkpoint() {
     // Every recorded disposition still replays, byte for byte.
     let log = evl(&new, &["log", "--kind", "disposition", "--json"])
         .ok()
-        .json();
+        .ndjson();
     let dispositions: Vec<String> = log
         .as_array()
         .unwrap()

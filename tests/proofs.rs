@@ -231,7 +231,7 @@ fn inclusion_proofs_check_against_the_checkpoint_root() {
     // The checkpoint's root is the RFC 6962 tree hash of the stored entry bytes.
     assert_eq!(mth(&ls), root);
 
-    let log = f.evl(["log", "--json"]).ok().json();
+    let log = f.evl(["log", "--json"]).ok().ndjson();
     for (i, e) in log.as_array().unwrap().iter().enumerate() {
         let p = f
             .evl(["proof", "inclusion", e["id"].as_str().unwrap(), "--json"])
@@ -435,7 +435,7 @@ fn checkpoint_note_verifies_with_an_independent_signed_note_check() {
     assert!(vkey.starts_with(&format!("{}+", common::ORIGIN)), "{vkey}");
 
     // The verifier key is the admin's registered key.
-    let keys = f.evl(["key", "list", "--json"]).ok().json();
+    let keys = f.evl(["key", "list", "--json"]).ok().json()["keys"].clone();
     let admin_pk = keys
         .as_array()
         .unwrap()

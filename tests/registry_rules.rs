@@ -216,7 +216,7 @@ fn admin_signed(f: &Fixture, payload: Payload) -> Entry {
     let admin: SecretKey = read_secret(&f.key("admin")).unwrap();
     let genesis = Digest(
         hex::decode(
-            f.evl(["log", "--kind", "genesis", "--json"]).ok().json()[0]["id"]
+            f.evl(["log", "--kind", "genesis", "--json"]).ok().ndjson()[0]["id"]
                 .as_str()
                 .unwrap(),
         )

@@ -1122,13 +1122,13 @@ fn replay_setup(evl_bin: &Path, ledger: &Path, key_file: &Path, files: &Path) ->
     c.args(["--at", REPLAY_AT, "--key"]).arg(key_file);
     let (_, out, _) = run_out(&mut c);
     let packet = word_after(&out, "packet ");
-    let (_, _, err) = run_out(
+    let (_, out, _) = run_out(
         evl_cmd(evl_bin, ledger)
             .args(["evaluate", &packet, "--as-of", REPLAY_AS_OF, "--record"])
             .args(["--at", REPLAY_AS_OF, "--key"])
             .arg(key_file),
     );
-    let disposition = word_after(&err, "recorded disposition ");
+    let disposition = word_after(&out, "recorded disposition ");
     ReplaySetup {
         add_all,
         packet,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
-use super::{Global, Signing, append, open, print_json, read_file};
+use super::{Global, Signing, append, open, read_file};
 use crate::bundle;
 use crate::deadlines;
 use crate::digest::EntryId;
@@ -211,6 +211,9 @@ pub fn packet_create(g: &Global, a: PacketCreateArgs) -> Result<i32, Error> {
         basis: basis.into_iter().collect(),
     });
     let done = append(ledger, &key, payload, a.signing.time(), vec![])?;
+    if a.signing.json {
+        return super::print_appended("packet", &done);
+    }
     println!(
         "packet {} at index {} (revision {revision})",
         done.id, done.index
@@ -251,6 +254,9 @@ pub fn narrow(g: &Global, a: NarrowArgs) -> Result<i32, Error> {
         rationale: a.rationale,
     });
     let done = append(ledger, &key, payload, a.signing.time(), vec![])?;
+    if a.signing.json {
+        return super::print_appended("narrowing", &done);
+    }
     println!("narrowing proposal {} at index {}", done.id, done.index);
     Ok(exit::OK)
 }
@@ -502,7 +508,13 @@ pub fn evaluate(g: &Global, a: EvaluateArgs) -> Result<i32, Error> {
     };
     written.map_err(Error::io("stdout"))?;
     if let Some(r) = recorded {
-        eprintln!("recorded disposition {} at index {}", r.id, r.index);
+        // In text the id is the last line of stdout, for scripts; the machine formats are
+        // documents whose bytes are promised, so there it goes to stderr.
+        if format == Format::Text {
+            println!("recorded disposition {} at index {}", r.id, r.index);
+        } else {
+            eprintln!("recorded disposition {} at index {}", r.id, r.index);
+        }
     }
     Ok(if failed {
         verdict_exit(d.verdict)
@@ -525,11 +537,13 @@ pub fn replay(g: &Global, a: ReplayArgs) -> Result<i32, Error> {
     let (_, e) = ledger.resolve_entry(&a.disposition)?;
     let r = replay::replay(ledger, &e.body.id()).map_err(|e| Error::Invalid(e.to_string()))?;
     if a.json {
-        print_json(&json!({
-            "disposition": r.disposition.to_hex(), "packet": r.packet.to_hex(), "matches": r.matches, "engine": r.engine,
-            "engine_version": r.engine_version.as_ref().map(|m| json!({"recorded": m.recorded, "current": m.current})),
-            "missing": r.missing, "differences": r.differences,
-        }))?;
+        super::print_json_as(
+            "evl.replay/v1",
+            &json!({"disposition": r.disposition.to_hex(), "packet": r.packet.to_hex(), "matches": r.matches, "engine": r.engine,
+                "engine_version": r.engine_version.as_ref().map(|m| json!({"recorded": m.recorded, "current": m.current})),
+                "missing": r.missing, "differences": r.differences,
+            }),
+        )?;
     } else if r.matches {
         println!(
             "replayed: disposition {} re-derives byte for byte from its basis (engine {})",
@@ -586,7 +600,7 @@ pub fn lineage(g: &Global, a: PacketArg) -> Result<i32, Error> {
                 })
             })
             .collect();
-        return print_json(&v);
+        return super::print_json_as("evl.lineage/v1", &json!({"revisions": v}));
     }
     let short = |v: &[EntryId]| v.iter().map(|i| i.short()).collect::<Vec<_>>().join(", ");
     for r in &revs {
@@ -702,7 +716,7 @@ pub fn deadlines(g: &Global, a: DeadlinesArgs) -> Result<i32, Error> {
             .iter()
             .map(|d| json!({"at": d.at, "verdict_before": d.verdict_before.name(), "verdict_after": d.verdict_after.name(), "blockers_added": d.blockers_added, "blockers_removed": d.blockers_removed}))
             .collect();
-        return print_json(&v);
+        return super::print_json_as("evl.deadlines/v1", &json!({"as_of": as_of, "deadlines": v}));
     }
     if list.is_empty() {
         println!("no change of the derived result after {as_of}");
@@ -726,51 +740,73 @@ pub struct WatchArgs {
     /// Secret key to record changed dispositions with (owner role).
     #[arg(long, env = "EVL_KEY", value_name = "FILE")]
     pub key: PathBuf,
-    /// Seconds between looks at the ledger and the clock.
+    /// Longest wait, in seconds, between looks at the ledger and the clock; a change to the
+    /// ledger (a file-system notification) ends a wait at once.
     #[arg(long, default_value_t = 30)]
     pub interval: u64,
     /// Stop after this many looks (default: run until interrupted).
     #[arg(long)]
     pub iterations: Option<u64>,
+    /// Print NDJSON: one object per evaluating look ("schema": "evl.watch/v1").
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// The newest revision descending from `root`, by walking packet entries in log order.
-fn lineage_head(ledger: &Ledger, root: EntryId) -> Result<EntryId, Error> {
-    let mut family: BTreeSet<EntryId> = BTreeSet::from([root]);
-    let mut head = root;
-    let start = ledger.index_of(&root)?.unwrap_or(0);
-    for i in start..ledger.size()? {
-        let e = ledger.entry(i)?;
-        if let Payload::Packet(p) = &e.body.payload
-            && p.parent.is_some_and(|par| family.contains(&par))
-        {
-            let id = e.body.id();
-            family.insert(id);
-            head = id;
-        }
-    }
-    Ok(head)
+/// What `watch` knows of the log so far: it reads only entries appended since the last look.
+struct Followed {
+    /// The revision watched and its descendants found so far.
+    family: BTreeSet<EntryId>,
+    /// The newest revision descending from the watched one.
+    head: EntryId,
+    /// The document of the latest disposition recorded for `head`.
+    last_document: Option<crate::digest::Digest>,
+    /// Entries before this index have been read.
+    read_to: u64,
 }
 
-/// The verdict and blocker keys of the latest disposition recorded for `packet`.
-fn last_recorded(
-    ledger: &Ledger,
-    packet: &EntryId,
-) -> Result<Option<(String, Vec<String>)>, Error> {
-    let mut last = None;
-    for i in 0..ledger.size()? {
-        if let Payload::Disposition(r) = ledger.entry(i)?.body.payload
-            && r.packet == *packet
-        {
-            last = Some(r.document);
-        }
+impl Followed {
+    fn new(ledger: &Ledger, root: EntryId) -> Result<Followed, Error> {
+        Ok(Followed {
+            family: BTreeSet::from([root]),
+            head: root,
+            last_document: None,
+            read_to: ledger.index_of(&root)?.unwrap_or(0),
+        })
     }
-    let Some(doc) = last else { return Ok(None) };
-    let bytes = ledger
-        .blob(&doc)?
-        .ok_or_else(|| Error::Corrupt(format!("disposition document {doc} is missing")))?;
-    let d = Disposition::from_bytes(&bytes).map_err(|e| Error::Corrupt(e.to_string()))?;
-    Ok(Some((d.verdict.name().to_string(), d.blocker_keys())))
+
+    /// Reads the entries appended since the last call, in log order: newer revisions
+    /// descending from the watched one, and dispositions recorded for the newest.
+    fn catch_up(&mut self, ledger: &Ledger, size: u64) -> Result<(), Error> {
+        for i in self.read_to..size {
+            let e = ledger.entry(i)?;
+            match &e.body.payload {
+                Payload::Packet(p) if p.parent.is_some_and(|par| self.family.contains(&par)) => {
+                    let id = e.body.id();
+                    self.family.insert(id);
+                    self.head = id;
+                    self.last_document = None;
+                }
+                Payload::Disposition(r) if r.packet == self.head => {
+                    self.last_document = Some(r.document);
+                }
+                _ => {}
+            }
+        }
+        self.read_to = self.read_to.max(size);
+        Ok(())
+    }
+
+    /// The verdict and blocker keys of the latest disposition recorded for the head.
+    fn last_recorded(&self, ledger: &Ledger) -> Result<Option<(String, Vec<String>)>, Error> {
+        let Some(doc) = self.last_document else {
+            return Ok(None);
+        };
+        let bytes = ledger
+            .blob(&doc)?
+            .ok_or_else(|| Error::Corrupt(format!("disposition document {doc} is missing")))?;
+        let d = Disposition::from_bytes(&bytes).map_err(|e| Error::Corrupt(e.to_string()))?;
+        Ok(Some((d.verdict.name().to_string(), d.blocker_keys())))
+    }
 }
 
 /// Where `watch` reads the time and how it waits between looks. `evl watch` runs on
@@ -782,9 +818,15 @@ pub trait Clock {
     fn now(&mut self) -> Timestamp;
     /// Waits `d` before the next look.
     fn sleep(&mut self, d: Duration);
+    /// Waits at most `d`, ending early when `changes` reports the ledger changed. The default
+    /// ignores the notifications and sleeps `d`.
+    fn wait(&mut self, d: Duration, changes: &LedgerChanges) {
+        let _ = changes;
+        self.sleep(d)
+    }
 }
 
-/// The machine's clock and `std::thread::sleep`.
+/// The machine's clock and `std::thread::sleep`; waits end when the ledger changes.
 pub struct SystemClock;
 
 impl Clock for SystemClock {
@@ -793,6 +835,61 @@ impl Clock for SystemClock {
     }
     fn sleep(&mut self, d: Duration) {
         std::thread::sleep(d)
+    }
+    fn wait(&mut self, d: Duration, changes: &LedgerChanges) {
+        changes.wait(d)
+    }
+}
+
+/// File-system notifications (inotify on Linux, through the `notify` crate) for the ledger
+/// directory and its index: an append writes both, so a wait ends when one lands.
+pub struct LedgerChanges {
+    rx: Option<std::sync::mpsc::Receiver<()>>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl LedgerChanges {
+    /// Watches `dir`; with no notification support, waits are plain sleeps.
+    pub fn new(dir: &std::path::Path) -> LedgerChanges {
+        use notify::Watcher as _;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            if let Ok(ev) = ev
+                && !ev.kind.is_access()
+            {
+                let _ = tx.send(());
+            }
+        });
+        match watcher {
+            Ok(mut w) => match w.watch(dir, notify::RecursiveMode::Recursive) {
+                Ok(()) => LedgerChanges {
+                    rx: Some(rx),
+                    _watcher: Some(w),
+                },
+                Err(_) => LedgerChanges::polling(),
+            },
+            Err(_) => LedgerChanges::polling(),
+        }
+    }
+
+    /// No notifications: waits are plain sleeps.
+    fn polling() -> LedgerChanges {
+        LedgerChanges {
+            rx: None,
+            _watcher: None,
+        }
+    }
+
+    /// Waits at most `d` for a change. After the first notification it waits until the
+    /// writes have been quiet for a moment, so the look sees the whole append.
+    pub fn wait(&self, d: Duration) {
+        let Some(rx) = &self.rx else {
+            std::thread::sleep(d);
+            return;
+        };
+        if rx.recv_timeout(d).is_ok() {
+            while rx.recv_timeout(Duration::from_millis(100)).is_ok() {}
+        }
     }
 }
 
@@ -803,6 +900,9 @@ pub fn watch(g: &Global, a: WatchArgs) -> Result<i32, Error> {
 /// `evl watch` on the given clock, printing to `out`. Each look re-evaluates the newest
 /// revision when the ledger grew, a deadline found by the previous look has passed, or it is
 /// the first look, and records a disposition only when the verdict or blockers changed.
+/// Between looks it waits for the ledger to change (file-system notifications), for the
+/// next deadline, or at most --interval seconds; a look reads only the entries appended since
+/// the previous one.
 pub fn watch_with(
     g: &Global,
     a: WatchArgs,
@@ -813,9 +913,11 @@ pub fn watch_with(
         writeln!(out, "{line}").map_err(Error::io("standard output"))
     };
     let key = crate::keys::read_secret(&a.key)?;
+    let changes = LedgerChanges::new(&g.ledger);
     let mut look = 0u64;
     let mut next_deadline: Option<Timestamp> = None;
     let mut seen_size = 0u64;
+    let mut followed: Option<Followed> = None;
     loop {
         look += 1;
         let now = clock.now();
@@ -824,13 +926,48 @@ pub fn watch_with(
         let size = ledger.size()?;
         let due = next_deadline.is_some_and(|t| t <= now);
         if size != seen_size || due || look == 1 {
-            let root = packet(&ledger, &a.packet)?.0;
-            let head = lineage_head(&ledger, root)?;
+            let f = match &mut followed {
+                Some(f) => f,
+                None => followed.insert(Followed::new(&ledger, packet(&ledger, &a.packet)?.0)?),
+            };
+            f.catch_up(&ledger, size)?;
+            let head = f.head;
             let input = evaluate::load_input(&ledger, &head).map_err(eval_err)?;
             let d = evaluate::evaluate(&input, now).map_err(eval_err)?;
             let current = (d.verdict.name().to_string(), d.blocker_keys());
-            if last_recorded(&ledger, &head)?.as_ref() != Some(&current) {
-                let r = record_disposition(&ledger, &key, &d, d.canonical_bytes(), now)?;
+            let changed = f.last_recorded(&ledger)?.as_ref() != Some(&current);
+            let recorded = if changed {
+                Some(record_disposition(
+                    &ledger,
+                    &key,
+                    &d,
+                    d.canonical_bytes(),
+                    now,
+                )?)
+            } else {
+                None
+            };
+            next_deadline = deadlines::deadlines(&input, now)
+                .map_err(eval_err)?
+                .first()
+                .map(|d| d.at);
+            if a.json {
+                say(
+                    out,
+                    serde_json::to_string(&super::Versioned {
+                        schema: "evl.watch/v1",
+                        body: &json!({
+                            "at": now, "packet": d.packet.to_hex(),
+                            "packet_name": d.packet_name, "revision": d.revision,
+                            "verdict": d.verdict.name(), "blockers": d.blocker_keys(),
+                            "recorded": recorded.as_ref().map(|r| r.id.to_hex()),
+                            "recorded_index": recorded.as_ref().map(|r| r.index),
+                            "next_change": next_deadline,
+                        }),
+                    })
+                    .expect("a watch line encodes"),
+                )?;
+            } else if let Some(r) = recorded {
                 say(
                     out,
                     format!(
@@ -851,11 +988,9 @@ pub fn watch_with(
                     ),
                 )?;
             }
-            next_deadline = deadlines::deadlines(&input, now)
-                .map_err(eval_err)?
-                .first()
-                .map(|d| d.at);
-            if let Some(t) = next_deadline {
+            if let Some(t) = next_deadline
+                && !a.json
+            {
                 say(out, format!("    next change expected at {t}"))?;
             }
             seen_size = ledger.size()?;
@@ -865,7 +1000,7 @@ pub fn watch_with(
             return Ok(exit::OK);
         }
         out.flush().map_err(Error::io("standard output"))?;
-        clock.sleep(Duration::from_secs(a.interval));
+        clock.wait(Duration::from_secs(a.interval), &changes);
     }
 }
 
@@ -879,6 +1014,9 @@ pub struct ExportArgs {
     /// Sign a fresh checkpoint with this admin key for the bundle (default: use the latest stored checkpoint).
     #[arg(long, value_name = "FILE")]
     pub checkpoint_key: Option<PathBuf>,
+    /// Print the result as JSON ("schema": "evl.export/v1").
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn export(g: &Global, a: ExportArgs) -> Result<i32, Error> {
@@ -906,6 +1044,14 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<i32, Error> {
     };
     let bytes = bundle::export(ledger, &id, &note).map_err(|e| Error::Invalid(e.to_string()))?;
     std::fs::write(&a.output, &bytes).map_err(Error::io(&a.output))?;
+    if a.json {
+        return super::print_json_as(
+            "evl.export/v1",
+            &json!({"bundle": a.output.display().to_string(),
+                "bytes": bytes.len(), "packet": id.to_hex(),
+            }),
+        );
+    }
     println!(
         "wrote bundle {} ({} bytes) for packet {}",
         a.output.display(),
@@ -958,6 +1104,9 @@ pub fn decide(g: &Global, a: DecideArgs) -> Result<i32, Error> {
         text: a.text,
     });
     let done = append(ledger, &key, payload, a.signing.time(), vec![])?;
+    if a.signing.json {
+        return super::print_appended("decision", &done);
+    }
     println!("decision {} at index {}", done.id, done.index);
     Ok(exit::OK)
 }
@@ -986,6 +1135,9 @@ pub struct GateCheckArgs {
     /// Gate definition files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Print one result per file as JSON ("schema": "evl.gate-check/v1").
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -1010,6 +1162,7 @@ pub fn gate(c: GateCommand) -> Result<i32, Error> {
 
 fn gate_check(a: GateCheckArgs) -> Result<i32, Error> {
     let mut code = exit::OK;
+    let mut results = Vec::new();
     for f in &a.files {
         let bytes = read_file(f, crate::gate::MAX_GATE_BYTES)?;
         match crate::gate::GateDefinition::parse(&bytes) {
@@ -1044,6 +1197,13 @@ fn gate_check(a: GateCheckArgs) -> Result<i32, Error> {
                 for r in &g.acknowledgments {
                     reads.push(format!("{} (acknowledgment by a {})", r.name, r.role));
                 }
+                if a.json {
+                    results.push(json!({
+                        "file": f.display().to_string(), "valid": true, "gate": g.id,
+                        "reads": reads, "raises": codes, "narrows_around": g.blockers.scoped,
+                    }));
+                    continue;
+                }
                 println!("{}: gate {} is valid", f.display(), g.id);
                 println!("  reads: {}", reads.join(", "));
                 println!("  raises: {}", codes.join(", "));
@@ -1057,10 +1217,20 @@ fn gate_check(a: GateCheckArgs) -> Result<i32, Error> {
                 );
             }
             Err(e) => {
-                eprintln!("evl: {}: {e}", f.display());
+                if a.json {
+                    results.push(json!({
+                        "file": f.display().to_string(), "valid": false,
+                        "error": format!("{}: {e}", f.display()),
+                    }));
+                } else {
+                    eprintln!("evl: {}: {e}", f.display());
+                }
                 code = exit::INPUT;
             }
         }
+    }
+    if a.json {
+        super::print_json_as("evl.gate-check/v1", &json!({"files": results}))?;
     }
     Ok(code)
 }
@@ -1083,7 +1253,12 @@ fn gate_test(a: GateTestArgs) -> Result<i32, Error> {
                 })
             })
             .collect();
-        print_json(&v)?;
+        super::print_json_as(
+            "evl.gate-test/v1",
+            &json!({"passed": results.len() - failed, "failed": failed,
+                "cases": v,
+            }),
+        )?;
     } else {
         for r in &results {
             let file = r.path.file_name().unwrap_or_default().to_string_lossy();
@@ -1127,6 +1302,9 @@ pub struct CheckArgs {
     /// Telemetry: the observation window's name (default: the file name).
     #[arg(long, value_name = "NAME")]
     pub window: Option<String>,
+    /// Print one result per file as JSON ("schema": "evl.check/v1").
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The refusal for a kind evl does not read, naming the nearest known one.
@@ -1145,16 +1323,24 @@ pub fn check(a: CheckArgs) -> Result<i32, Error> {
         return Err(Error::Invalid(unknown_kind(&a.kind)));
     }
     let mut code = exit::OK;
+    let mut results = Vec::new();
     for f in &a.files {
         let bytes = read_file(f, crate::store::MAX_ARTIFACT_BYTES)?;
         let name = f.display().to_string();
-        match crate::evidence::check_kind(&a.kind, &name, &bytes, a.window.as_deref()) {
-            Ok(_) => println!("{name}: a valid {}", a.kind),
-            Err(e) => {
-                eprintln!("evl: {e}");
-                code = exit::INPUT;
-            }
+        let r = crate::evidence::check_kind(&a.kind, &name, &bytes, a.window.as_deref());
+        if r.is_err() {
+            code = exit::INPUT;
         }
+        match (r, a.json) {
+            (Ok(_), false) => println!("{name}: a valid {}", a.kind),
+            (Err(e), false) => eprintln!("evl: {e}"),
+            (r, true) => results.push(json!({
+                "file": name, "kind": a.kind, "valid": r.is_ok(), "error": r.err(),
+            })),
+        }
+    }
+    if a.json {
+        super::print_json_as("evl.check/v1", &json!({"files": results}))?;
     }
     Ok(code)
 }

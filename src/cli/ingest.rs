@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::write::{MetaArgs, artifact_meta};
-use super::{Global, Signing, open, print_json, read_file};
+use super::{Global, Signing, open, read_file};
 use crate::entry::{Payload, Tier};
 use crate::error::{Error, exit};
 use crate::facts::{self, label};
@@ -78,9 +78,6 @@ pub struct IngestArgs {
     pub meta: MetaArgs,
     #[command(flatten)]
     pub signing: Signing,
-    /// Print the appended entries and their facts as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// What `evl ingest mesh` does with objects the mesh would refuse.
@@ -197,14 +194,14 @@ pub fn ingest(g: &Global, mut a: IngestArgs) -> Result<i32, Error> {
         parsed.push(f);
     }
     let done = ledger.append_batch(drafts, &key, Some(Timestamp::now()))?;
-    if a.json {
+    if a.signing.json {
         let v: Vec<_> = done
             .iter()
             .zip(&a.files)
             .zip(&parsed)
-            .map(|((d, f), facts)| serde_json::json!({"file": f, "id": d.id.to_string(), "index": d.index, "facts": facts}))
+            .map(|((d, f), facts)| serde_json::json!({"kind": "artifact", "file": f, "id": d.id.to_string(), "index": d.index, "facts": facts}))
             .collect();
-        return print_json(&v);
+        return super::print_json_list("evl.appended/v1", &v);
     }
     for ((d, f), facts) in done.iter().zip(&a.files).zip(&parsed) {
         println!(

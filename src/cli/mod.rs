@@ -5,12 +5,13 @@ mod formats;
 mod gate;
 mod ingest;
 mod page;
+mod query;
 mod read;
 mod report;
 mod witness;
 mod write;
 
-pub use gate::{Clock, SystemClock, watch_with};
+pub use gate::{Clock, LedgerChanges, SystemClock, watch_with};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -111,6 +112,9 @@ pub struct Signing {
     /// The time the signer claims (RFC 3339 or YYYY-MM-DD); default: now. At most 5 minutes ahead of this machine's clock.
     #[arg(long, value_name = "TIME")]
     pub at: Option<Timestamp>,
+    /// Print what was appended as JSON ("schema": "evl.appended/v1"; docs/CLI-JSON.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl Signing {
@@ -128,7 +132,7 @@ pub enum Command {
     ///
     /// The secret key is never printed. Keys from `openssl genpkey -algorithm ed25519` and
     /// unencrypted OpenSSH ed25519 keys work too, wherever evl takes --key.
-    Keygen(Lazy<write::KeygenArgs>),
+    Keygen(NoLedger<write::KeygenArgs>),
     /// Create a ledger whose genesis entry names its origin and trust-root admin keys.
     Init(Lazy<write::InitArgs>),
     /// Manage the key registry: add, rotate, revoke, list (each change a signed admin entry).
@@ -214,7 +218,7 @@ pub enum Command {
     #[command(
         after_help = "EXAMPLE:\n    evl check rollback-drill examples/mtls-cutover/drill-*.toml\n    evl check workload-inventory examples/mtls-cutover/mesh-enforcement-targets-2026-04-18.csv"
     )]
-    Check(Lazy<gate::CheckArgs>),
+    Check(NoLedger<gate::CheckArgs>),
     /// Re-derive a recorded disposition from its basis and prove it matches byte for byte.
     ///
     /// Exit 0 when it matches; 1 with a field-by-field difference, a missing basis digest or
@@ -253,7 +257,7 @@ pub enum Command {
     #[command(
         after_help = "AUDITOR STATE:\n    One file per origin in $XDG_STATE_HOME/evl (default ~/.local/state/evl; --state-dir or\n    EVL_STATE_DIR to move it, --no-state to ignore it): the genesis and the newest tree verified.\n    A bundle of the recorded size must have the recorded root; one of another size cannot be\n    proven consistent from a bundle alone, and the output says so. Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl verify-bundle packet-v4.evlb --genesis 892a10bdd0e46a23dcfd1f77cffe4070ab6036836f59081ec216d8d1c4bdcb83\n    evl verify-bundle packet-v4.evlb --admin-key keys/mesh-admin.pub\n    evl verify-bundle packet-v4.evlb --verifier-key 'example.org/mesh-gate+5c8409be+AcPl…'\n    evl verify-bundle packet-v5.evlb            # the origin's genesis is in the auditor state"
     )]
-    VerifyBundle(Lazy<read::VerifyBundleArgs>),
+    VerifyBundle(NoLedger<read::VerifyBundleArgs>),
     /// Write the gate-board page of a packet revision: DIR/index.html, one offline HTML file.
     ///
     /// The page shows the verdict in one line, the blockers by subject with their evidence and
@@ -293,6 +297,75 @@ pub enum Command {
     /// Run a C2SP tlog-witness that cosigns checkpoints of the logs it knows (docs/WITNESS.md).
     #[command(subcommand)]
     Witness(Lazy<witness::WitnessCommand>),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "EXAMPLE:\n    evl completions bash > ~/.local/share/bash-completion/completions/evl\n    evl completions zsh > ~/.zfunc/_evl"
+    )]
+    Completions(NoLedger<CompletionsArgs>),
+    /// Write man pages (roff): evl.1 and one evl-VERB.1 per verb, into a directory.
+    #[command(after_help = "EXAMPLE:\n    evl man --out /usr/local/share/man/man1 && man evl-log")]
+    Man(NoLedger<ManArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Print the names of the pages written as JSON ("schema": "evl.man/v1").
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn completions(a: CompletionsArgs) -> Result<i32, Error> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(a.shell, &mut cmd, "evl", &mut out);
+    Ok(exit::OK)
+}
+
+fn man(a: ManArgs) -> Result<i32, Error> {
+    std::fs::create_dir_all(&a.out).map_err(Error::io(&a.out))?;
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let mut written = Vec::new();
+    fn pages(
+        cmd: &clap::Command,
+        name: String,
+        dir: &std::path::Path,
+        written: &mut Vec<String>,
+    ) -> Result<(), Error> {
+        if cmd.is_hide_set() || cmd.get_name() == "help" {
+            return Ok(());
+        }
+        let file = dir.join(format!("{name}.1"));
+        let page = cmd.clone().name(&*Box::leak(name.clone().into_boxed_str()));
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut bytes)
+            .map_err(Error::io(&file))?;
+        std::fs::write(&file, bytes).map_err(Error::io(&file))?;
+        written.push(file.display().to_string());
+        for sub in cmd.get_subcommands() {
+            pages(sub, format!("{name}-{}", sub.get_name()), dir, written)?;
+        }
+        Ok(())
+    }
+    pages(&cmd, "evl".into(), &a.out, &mut written)?;
+    if a.json {
+        return print_json_as("evl.man/v1", &serde_json::json!({"pages": written}));
+    }
+    for w in &written {
+        println!("{w}");
+    }
+    Ok(exit::OK)
 }
 
 #[derive(Subcommand, Debug)]
@@ -338,9 +411,9 @@ pub fn parse() -> Cli {
                     sub = c;
                 }
             }
-            eprintln!(
-                "evl: {}",
-                one_line(&e.render().to_string(), &verb.join(" "))
+            print_error(
+                &one_line(&e.render().to_string(), &verb.join(" ")),
+                exit::INPUT,
             );
             std::process::exit(exit::INPUT)
         }
@@ -367,7 +440,7 @@ fn one_line(rendered: &str, verb: &str) -> String {
 /// one line on stderr.
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
-        Command::Keygen(Lazy(a)) => write::keygen(a),
+        Command::Keygen(NoLedger(a)) => write::keygen(a),
         Command::Init(Lazy(a)) => write::init(&cli.global, a),
         Command::Key(Lazy(c)) => write::key(&cli.global, c),
         Command::Add(Lazy(a)) => write::add(&cli.global, a),
@@ -385,25 +458,63 @@ pub fn run(cli: Cli) -> i32 {
         Command::Evaluate(Lazy(a)) => gate::evaluate(&cli.global, a),
         Command::Replay(Lazy(a)) => gate::replay(&cli.global, a),
         Command::Gate(Lazy(c)) => gate::gate(c),
-        Command::Check(Lazy(a)) => gate::check(a),
+        Command::Check(NoLedger(a)) => gate::check(a),
         Command::Lineage(Lazy(a)) => gate::lineage(&cli.global, a),
         Command::Deadlines(Lazy(a)) => gate::deadlines(&cli.global, a),
         Command::Watch(Lazy(a)) => gate::watch(&cli.global, a),
         Command::Export(Lazy(a)) => gate::export(&cli.global, a),
-        Command::VerifyBundle(Lazy(a)) => read::verify_bundle(a),
+        Command::VerifyBundle(NoLedger(a)) => read::verify_bundle(a),
         Command::Report(Lazy(a)) => page::report(&cli.global, a),
         Command::ExportAttestation(Lazy(a)) => formats::export_attestation(&cli.global, a),
         Command::Decide(Lazy(a)) => gate::decide(&cli.global, a),
         Command::Verify(Lazy(a)) => read::verify(&cli.global, a),
         Command::Migrate(Lazy(a)) => write::migrate(&cli.global, a),
         Command::Witness(Lazy(c)) => witness::witness(c),
+        Command::Completions(NoLedger(a)) => completions(a),
+        Command::Man(NoLedger(a)) => man(a),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("evl: {e}");
-            e.exit_code()
+            let code = e.exit_code();
+            print_error(&e.to_string(), code);
+            code
         }
+    }
+}
+
+/// Whether the command line asks for JSON output (`--json`, or `--format json` of evaluate):
+/// then an error is printed as JSON too.
+fn json_requested() -> bool {
+    let args: Vec<std::ffi::OsString> = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .collect();
+    args.iter().enumerate().any(|(i, a)| {
+        a == "--json"
+            || a == "--format=json"
+            || (a == "--format" && args.get(i + 1).is_some_and(|n| n == "json"))
+    })
+}
+
+/// Prints an error on stderr as one line: `evl: MESSAGE`, or under --json one JSON object
+/// `{"schema":"evl.error/v1","error":MESSAGE,"exit":CODE}` (docs/CLI-JSON.md).
+fn print_error(message: &str, code: i32) {
+    if json_requested() {
+        #[derive(serde::Serialize)]
+        struct JsonError<'a> {
+            schema: &'static str,
+            error: &'a str,
+            exit: i32,
+        }
+        let e = JsonError {
+            schema: "evl.error/v1",
+            error: message,
+            exit: code,
+        };
+        eprintln!("{}", serde_json::to_string(&e).expect("an error encodes"));
+    } else {
+        eprintln!("evl: {message}");
     }
 }
 
@@ -461,6 +572,52 @@ impl<T: Subcommand> Subcommand for Lazy<T> {
 impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
     fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
         T::from_arg_matches(m).map(Lazy)
+    }
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+}
+
+/// The arguments of a verb that reads no ledger (keygen, verify-bundle, check, completions,
+/// man): registered lazily as [`Lazy`] does, and holding the ids of the global `--ledger` and
+/// `--wait`, so clap does not give the verb those options. Hidden, they refuse any use.
+#[derive(Debug)]
+pub struct NoLedger<T>(pub T);
+
+fn without_ledger_options(cmd: clap::Command) -> clap::Command {
+    let refuse = |name: &'static str| {
+        move |_: &str| -> Result<String, String> {
+            Err(format!("this verb reads no ledger and takes no --{name}"))
+        }
+    };
+    cmd.arg(
+        clap::Arg::new("ledger")
+            .long("ledger")
+            .hide(true)
+            .value_parser(refuse("ledger")),
+    )
+    .arg(
+        clap::Arg::new("wait")
+            .long("wait")
+            .hide(true)
+            .num_args(0..=1)
+            .default_missing_value("")
+            .value_parser(refuse("wait")),
+    )
+}
+
+impl<T: Args> Args for NoLedger<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        without_ledger_options(Lazy::<T>::augment_args(cmd))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        without_ledger_options(Lazy::<T>::augment_args_for_update(cmd))
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for NoLedger<T> {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(NoLedger)
     }
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
         self.0.update_from_arg_matches(m)
@@ -545,6 +702,33 @@ impl Progress {
             b.finish_and_clear();
         }
     }
+}
+
+/// A JSON output with its schema version first (docs/CLI-JSON.md).
+#[derive(serde::Serialize)]
+struct Versioned<'a, T: ?Sized> {
+    schema: &'static str,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// Prints an object as pretty JSON on stdout, with `"schema": SCHEMA` as its first field.
+fn print_json_as<T: serde::Serialize + ?Sized>(schema: &'static str, v: &T) -> Result<i32, Error> {
+    print_json(&Versioned { schema, body: v })
+}
+
+/// Prints a list of objects as a pretty JSON array, each carrying `"schema": SCHEMA`.
+fn print_json_list<T: serde::Serialize>(schema: &'static str, v: &[T]) -> Result<i32, Error> {
+    let list: Vec<Versioned<T>> = v.iter().map(|body| Versioned { schema, body }).collect();
+    print_json(&list)
+}
+
+/// What an appending verb prints under --json.
+fn print_appended(kind: &str, done: &Appended) -> Result<i32, Error> {
+    print_json_as(
+        "evl.appended/v1",
+        &serde_json::json!({"kind": kind, "id": done.id.to_string(), "index": done.index}),
+    )
 }
 
 /// Prints a value as pretty JSON on stdout.

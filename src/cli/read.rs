@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::formats::{ProofFormat, ProofVerifyArgs, proof_verify, tlog_proof_out};
+use super::query::{self, Bound, Target};
 use super::{Global, Progress, open, open_for_verify, print_json, read_file};
 use crate::bundle;
 use crate::checkpoint::{self, VerifierKey};
@@ -16,7 +17,7 @@ use crate::error::{Error, exit};
 use crate::keys::{self, PublicKey, Role};
 use crate::merkle::{self, ProofJson};
 use crate::registry::Registry;
-use crate::store::{Ledger, Resolved};
+use crate::store::{Ledger, Resolved, View};
 use crate::timestamp::Timestamp;
 use crate::trust::{self, KeptCheckpoint, Roots, StateDir, Trusted, Update};
 use crate::verify;
@@ -33,7 +34,7 @@ pub(crate) struct EntryView<'a> {
     pub entry: &'a Entry,
 }
 
-fn view<'a>(reg: &Registry, index: u64, entry: &'a Entry) -> EntryView<'a> {
+fn view_of<'a>(reg: &Registry, index: u64, entry: &'a Entry) -> EntryView<'a> {
     EntryView {
         index,
         id: entry.id().to_hex(),
@@ -108,14 +109,93 @@ pub struct ShowArgs {
     pub json: bool,
 }
 
+/// An entry that refers to the one `show` prints.
+#[derive(Serialize)]
+struct BackRef {
+    index: u64,
+    id: String,
+    kind: &'static str,
+    /// How it refers (docs/CLI-JSON.md §"Back-references").
+    relation: &'static str,
+    signer_name: Option<String>,
+    claimed_at: Timestamp,
+    summary: String,
+}
+
+/// Every entry that refers to `t`, in log order: one scan of the log, each entry read on a
+/// checked path (the store keeps no index of references).
+fn back_references(ledger: &Ledger, reg: &Registry, mut t: Target) -> Result<Vec<BackRef>, Error> {
+    let view = ledger.snapshot()?;
+    let mut refs = Vec::new();
+    let mut release = query::Release::new();
+    for index in 0..view.size() {
+        release.passed(&view, index);
+        if Some(index) == t.index {
+            continue;
+        }
+        let e = view.entry(index)?;
+        if t.is_itself(index, &e) {
+            continue;
+        }
+        if let Some(relation) = query::refers(&view, &e, &t)? {
+            refs.push(BackRef {
+                index,
+                id: e.id().to_hex(),
+                kind: e.body.payload.kind(),
+                relation,
+                signer_name: reg.get(&e.body.signer).map(|s| s.name.clone()),
+                claimed_at: e.body.claimed_at,
+                summary: summary(&e),
+            });
+        }
+    }
+    Ok(refs)
+}
+
+fn print_back_references(refs: &[BackRef]) {
+    if refs.is_empty() {
+        println!("referenced by  nothing");
+        return;
+    }
+    println!(
+        "referenced by  {} entr{}",
+        refs.len(),
+        if refs.len() == 1 { "y" } else { "ies" }
+    );
+    for r in refs {
+        println!(
+            "  {:>6}  {}  {:<22} {:<14} {}",
+            r.index,
+            &r.id[..12],
+            r.relation,
+            r.signer_name.as_deref().unwrap_or("?"),
+            r.summary
+        );
+    }
+}
+
+#[derive(Serialize)]
+struct ShowEntry<'a> {
+    schema: &'static str,
+    #[serde(flatten)]
+    entry: EntryView<'a>,
+    referenced_by: Vec<BackRef>,
+}
+
 pub fn show(g: &Global, a: ShowArgs) -> Result<i32, Error> {
     let ledger = open(g)?;
+    let reg = ledger.registry()?;
     match ledger.resolve(&a.digest)? {
         Resolved::Entry { index, id } => {
             let (_, entry) = ledger.entry_by_id(&id)?;
-            let v = view(&ledger.registry()?, index, &entry);
+            let refs = back_references(ledger, &reg, query::target(ledger, &id.to_hex())?)?;
+            let v = view_of(&reg, index, &entry);
             if a.json {
-                return print_json(&v);
+                return print_json(&ShowEntry {
+                    schema: "evl.show/v1",
+                    entry: v,
+                    referenced_by: refs,
+                });
             }
             println!("entry     {}", v.id);
             println!("index     {index}");
@@ -128,12 +208,20 @@ pub fn show(g: &Global, a: ShowArgs) -> Result<i32, Error> {
             println!("claimed   {}", entry.body.claimed_at);
             let body = serde_json::to_string_pretty(&entry.body.payload).unwrap_or_default();
             println!("{body}");
+            print_back_references(&refs);
         }
         Resolved::Blob(d) => {
             let bytes = ledger.blob(&d)?.ok_or_else(|| Error::Unknown(d.to_hex()))?;
+            // Found by the scan itself (each entry read on a checked path): an artifact entry
+            // carrying these bytes is the artifact shown.
+            let refs = back_references(ledger, &reg, query::Target::bytes(d))?;
             if a.json {
-                return print_json(
-                    &serde_json::json!({"artifact": d.to_hex(), "size": bytes.len()}),
+                return super::print_json_as(
+                    "evl.show/v1",
+                    &serde_json::json!({"artifact": d.to_hex(),
+                        "size": bytes.len(),
+                        "referenced_by": refs,
+                    }),
                 );
             }
             println!(
@@ -141,6 +229,7 @@ pub fn show(g: &Global, a: ShowArgs) -> Result<i32, Error> {
                 bytes.len(),
                 d.short()
             );
+            print_back_references(&refs);
         }
     }
     Ok(exit::OK)
@@ -152,16 +241,93 @@ pub struct LogArgs {
     /// acknowledgment, promotion, packet, narrowing, disposition, decision).
     #[arg(long)]
     pub kind: Option<String>,
-    /// Start at this log index.
-    #[arg(long, default_value_t = 0)]
-    pub since: u64,
-    /// Print as JSON (an array, streamed entry by entry).
+    /// Only entries signed by this key: a registered name (every key that held it, across
+    /// rotations) or a key id prefix (at least 4 hex characters).
+    #[arg(long, value_name = "NAME|KEYID")]
+    pub signer: Option<String>,
+    /// Only entries that refer to this entry or artifact (id, content digest or unique prefix),
+    /// and the entry itself: annotations and acknowledgments of it, artifacts superseding it,
+    /// promotions, packets pinning it (gate, basis, parent), narrowings and decisions of a
+    /// packet, dispositions of a packet or whose packet's basis pins it.
+    #[arg(long, value_name = "DIGEST")]
+    pub subject: Option<String>,
+    /// Only entries about this namespace: scope, acknowledgment namespace, packet workloads,
+    /// an artifact's parsed facts, or the entry an annotation, acknowledgment, promotion,
+    /// narrowing, disposition or decision points at.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Start here: a log index (digits; inclusive), or a time (RFC 3339 or YYYY-MM-DD):
+    /// entries the signer claims at or after it.
+    #[arg(long, value_name = "INDEX|TIME")]
+    pub since: Option<Bound>,
+    /// Stop here: a log index (exclusive), or a time: entries claimed before it.
+    #[arg(long, value_name = "INDEX|TIME")]
+    pub until: Option<Bound>,
+    /// Print at most N entries (with --reverse: the newest N).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Newest first.
+    #[arg(long)]
+    pub reverse: bool,
+    /// Print NDJSON: one entry object per line, each with "schema": "evl.log/v1", streamed.
     #[arg(long)]
     pub json: bool,
 }
 
+/// The filters of one `evl log`, all of which an entry must pass.
+struct LogFilter {
+    kind: Option<String>,
+    signers: Option<Vec<crate::keys::KeyId>>,
+    subject: Option<Target>,
+    namespace: Option<String>,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+}
+
+impl LogFilter {
+    /// Cheap tests first; the ones that read other entries or facts last.
+    fn pass(&self, view: &View, index: u64, e: &Entry) -> Result<bool, Error> {
+        if self
+            .kind
+            .as_deref()
+            .is_some_and(|k| k != e.body.payload.kind())
+        {
+            return Ok(false);
+        }
+        if let Some(s) = &self.signers
+            && !s.contains(&e.body.signer)
+        {
+            return Ok(false);
+        }
+        if self.since.is_some_and(|t| e.body.claimed_at < t)
+            || self.until.is_some_and(|t| e.body.claimed_at >= t)
+        {
+            return Ok(false);
+        }
+        if let Some(t) = &self.subject
+            && t.index != Some(index)
+            && query::refers(view, e, t)?.is_none()
+        {
+            return Ok(false);
+        }
+        if let Some(ns) = &self.namespace
+            && !query::about(view, e, ns, 2)?
+        {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// One `log --json` line.
+#[derive(Serialize)]
+struct LogLine<'a> {
+    schema: &'static str,
+    #[serde(flatten)]
+    entry: EntryView<'a>,
+}
+
 pub fn log(g: &Global, a: LogArgs) -> Result<i32, Error> {
-    use serde::ser::{SerializeSeq, Serializer};
     if let Some(k) = &a.kind
         && !Payload::KINDS.contains(&k.as_str())
     {
@@ -171,40 +337,77 @@ pub fn log(g: &Global, a: LogArgs) -> Result<i32, Error> {
         )));
     }
     let ledger = open(g)?;
-    let reg = ledger.registry()?;
-    let size = ledger.size()?;
-    let matching = (a.since..size).filter_map(|index| match ledger.entry(index) {
-        Ok(e)
-            if a.kind
-                .as_deref()
-                .is_some_and(|k| k != e.body.payload.kind()) =>
-        {
-            None
-        }
-        r => Some(r.map(|e| (index, e))),
-    });
-    // Streamed, entry by entry, in memory that does not grow with the ledger: the JSON array
-    // is written as it is built (the same bytes as printing the whole array at once).
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    if a.json {
-        let json_err = |e: serde_json::Error| Error::Invalid(format!("cannot encode JSON: {e}"));
-        let mut ser = serde_json::Serializer::pretty(&mut out);
-        let mut seq = ser.serialize_seq(None).map_err(json_err)?;
-        for entry in matching {
-            let (index, e) = entry?;
-            seq.serialize_element(&view(&reg, index, &e))
-                .map_err(json_err)?;
-        }
-        seq.end().map_err(json_err)?;
-        let _ = writeln!(out);
+    // One consistent snapshot for the whole listing, read one entry at a time.
+    let view = ledger.snapshot()?;
+    let reg = view.registry()?;
+    let size = view.size();
+    let signers = a
+        .signer
+        .as_deref()
+        .map(|s| query::signer_keys(&reg, s))
+        .transpose()?;
+    let subject = a
+        .subject
+        .as_deref()
+        .map(|s| query::target(ledger, s))
+        .transpose()?;
+    let (mut lo, mut hi) = (0, size);
+    let (mut since, mut until) = (None, None);
+    match a.since {
+        Some(Bound::Index(i)) => lo = i,
+        Some(Bound::Time(t)) => since = Some(t),
+        None => {}
+    }
+    match a.until {
+        Some(Bound::Index(i)) => hi = hi.min(i),
+        Some(Bound::Time(t)) => until = Some(t),
+        None => {}
+    }
+    let filter = LogFilter {
+        kind: a.kind,
+        signers,
+        subject,
+        namespace: a.namespace,
+        since,
+        until,
+    };
+    let range = lo..hi.max(lo);
+    let indexes: Box<dyn Iterator<Item = u64>> = if a.reverse {
+        Box::new(range.rev())
     } else {
-        for entry in matching {
-            let (index, e) = entry?;
+        Box::new(range)
+    };
+    let limit = a.limit.unwrap_or(u64::MAX);
+    let mut printed = 0u64;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let json_err = |e: serde_json::Error| Error::Invalid(format!("cannot encode JSON: {e}"));
+    let mut release = query::Release::new();
+    for index in indexes {
+        if printed >= limit {
+            break;
+        }
+        release.passed(&view, index);
+        let e = view.entry(index)?;
+        if !filter.pass(&view, index, &e)? {
+            continue;
+        }
+        printed += 1;
+        let written = if a.json {
+            serde_json::to_writer(
+                &mut out,
+                &LogLine {
+                    schema: "evl.log/v1",
+                    entry: view_of(&reg, index, &e),
+                },
+            )
+            .map_err(json_err)?;
+            writeln!(out)
+        } else {
             let signer = reg
                 .get(&e.body.signer)
                 .map(|s| s.name.as_str())
                 .unwrap_or("?");
-            let _ = writeln!(
+            writeln!(
                 out,
                 "{index:>6}  {}  {}  {:<14} {:<14} {}",
                 e.id().short(),
@@ -212,7 +415,11 @@ pub fn log(g: &Global, a: LogArgs) -> Result<i32, Error> {
                 e.body.payload.kind(),
                 signer,
                 summary(&e)
-            );
+            )
+        };
+        // A closed pipe (`evl log | head`) ends the listing quietly.
+        if written.is_err() {
+            return Ok(exit::OK);
         }
     }
     let _ = out.flush();
@@ -300,7 +507,7 @@ pub enum ProofCommand {
 
 fn print_proof(p: &ProofJson, json: bool) -> Result<i32, Error> {
     if json {
-        return print_json(p);
+        return super::print_json_as("evl.proof/v1", p);
     }
     println!("{} proof", p.kind);
     println!("tree size   {}", p.tree_size);
@@ -580,11 +787,14 @@ pub fn checkpoint(g: &Global, a: CheckpointArgs) -> Result<i32, Error> {
     }
     ledger.store_checkpoint(&note)?;
     if a.json {
-        return print_json(&serde_json::json!({
-            "origin": origin, "size": size, "root_hash": merkle::hex(&root),
-            "note": String::from_utf8_lossy(&note), "verifier_key": checkpoint::verifier_key(&origin, &key.public()),
-            "cosigned_by": cosigners,
-        }));
+        return super::print_json_as(
+            "evl.checkpoint/v1",
+            &serde_json::json!({
+                "origin": origin, "size": size, "root_hash": merkle::hex(&root),
+                "note": String::from_utf8_lossy(&note), "verifier_key": checkpoint::verifier_key(&origin, &key.public()),
+                "cosigned_by": cosigners,
+            }),
+        );
     }
     print!("{}", String::from_utf8_lossy(&note));
     Ok(exit::OK)
@@ -911,7 +1121,7 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         if let (Some(t), Some(o)) = (&report.trusted, &outcome) {
             j["state"] = trust_json(t, o)["state"].clone();
         }
-        print_json(&j)?;
+        super::print_json_as("evl.verify/v1", &j)?;
     } else if report.ok() {
         println!(
             "verified: {} entries, {} signatures, {} artifacts; root {}",
@@ -1034,7 +1244,7 @@ pub fn verify_bundle(a: VerifyBundleArgs) -> Result<i32, Error> {
             j["trusted"] = tj["trusted"].clone();
             j["state"] = tj["state"].clone();
         }
-        print_json(&j)?;
+        super::print_json_as("evl.verify-bundle/v1", &j)?;
     } else if let (true, Some(t), Some(o)) = (r.ok(), &r.trusted, &outcome) {
         println!(
             "verified offline: {} entries, {} artifacts, {} inclusion proofs against a checkpoint of size {}, {} disposition(s) replayed",

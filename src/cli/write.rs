@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{Global, Progress, Signing, open, print_json, read_file};
+use super::{Global, Progress, Signing, open, read_file};
 use crate::digest::Digest;
 use crate::entry::{
     Acknowledgment, Annotation, AnnotationKind, ArtifactMeta, KeyGrant, KeyRevoke, KeyRotate,
@@ -45,10 +45,13 @@ pub fn keygen(a: KeygenArgs) -> Result<i32, Error> {
     let (sk, pk) = keys::write_key_pair(&a.dir, &a.name, &key, &banner)?;
     let id = key.public().id();
     if a.json {
-        return print_json(&serde_json::json!({
-            "name": a.name, "key_id": id.to_string(), "public_key": key.public().to_string(),
-            "secret_key_file": sk, "public_key_file": pk,
-        }));
+        return super::print_json_as(
+            "evl.keygen/v1",
+            &serde_json::json!({
+                "name": a.name, "key_id": id.to_string(), "public_key": key.public().to_string(),
+                "secret_key_file": sk, "public_key_file": pk,
+            }),
+        );
     }
     println!(
         "wrote {} (secret, mode 0600) and {}",
@@ -98,6 +101,15 @@ pub fn init(g: &Global, a: InitArgs) -> Result<i32, Error> {
         .map(|p| grant_from_file(p, None, vec![Role::Admin]))
         .collect::<Result<Vec<_>, _>>()?;
     let ledger = Ledger::init(&g.ledger, &a.origin, admins, &key, a.signing.time())?;
+    if a.signing.json {
+        return super::print_json_as(
+            "evl.init/v1",
+            &serde_json::json!({
+                "ledger": g.ledger.display().to_string(), "origin": a.origin,
+                "genesis": ledger.genesis_id()?.to_hex(), "index": 0, "kind": "genesis",
+            }),
+        );
+    }
     println!(
         "created ledger {} (origin {}), genesis {}",
         g.ledger.display(),
@@ -112,6 +124,9 @@ pub struct MigrateArgs {
     /// The layout-1 (sled) ledger directory to copy.
     #[arg(long, value_name = "DIR")]
     pub from: PathBuf,
+    /// Print the result as JSON ("schema": "evl.migrate/v1").
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn migrate(g: &Global, a: MigrateArgs) -> Result<i32, Error> {
@@ -119,6 +134,15 @@ pub fn migrate(g: &Global, a: MigrateArgs) -> Result<i32, Error> {
     let ledger = Ledger::migrate(&a.from, &g.ledger, &|done, total| bar.update(done, total))?;
     bar.finish();
     let size = ledger.size()?;
+    if a.json {
+        return super::print_json_as(
+            "evl.migrate/v1",
+            &serde_json::json!({
+                "from": a.from.display().to_string(), "ledger": g.ledger.display().to_string(),
+                "size": size, "root_hash": crate::merkle::hex(&ledger.root(size)?),
+            }),
+        );
+    }
     println!(
         "migrated {size} entries from {} to {}; root {}",
         a.from.display(),
@@ -201,6 +225,9 @@ fn append_one(
     let ledger = open(g)?;
     let kind = payload.kind();
     let done = super::append(ledger, &key, payload, s.time(), blobs)?;
+    if s.json {
+        return super::print_appended(kind, &done);
+    }
     println!("{kind} {} at index {}", done.id, done.index);
     Ok(exit::OK)
 }
@@ -261,7 +288,7 @@ pub fn key(g: &Global, c: KeyCommand) -> Result<i32, Error> {
                         })
                     })
                     .collect();
-                return print_json(&v);
+                return super::print_json_as("evl.keys/v1", &serde_json::json!({"keys": v}));
             }
             for (id, s) in keys {
                 let roles: Vec<_> = s.roles.iter().map(|r| r.name()).collect();
@@ -325,9 +352,6 @@ pub struct AddArgs {
     pub meta: MetaArgs,
     #[command(flatten)]
     pub signing: Signing,
-    /// Print the appended entries as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -441,13 +465,13 @@ pub fn add(g: &Global, a: AddArgs) -> Result<i32, Error> {
             a.kind
         );
     }
-    if a.json {
+    if a.signing.json {
         let v: Vec<_> = done
             .iter()
             .zip(&a.files)
-            .map(|(d, f)| serde_json::json!({"file": f, "id": d.id.to_string(), "index": d.index}))
+            .map(|(d, f)| serde_json::json!({"kind": "artifact", "file": f, "id": d.id.to_string(), "index": d.index}))
             .collect();
-        return print_json(&v);
+        return super::print_json_list("evl.appended/v1", &v);
     }
     for (d, f) in done.iter().zip(&a.files) {
         println!("artifact {} at index {}  {}", d.id, d.index, f.display());

@@ -30,6 +30,19 @@ impl Out {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
+    /// The stdout parsed as NDJSON (`evl log --json`): one JSON value per line, as an array.
+    pub fn ndjson(&self) -> Value {
+        Value::Array(
+            self.stdout
+                .lines()
+                .map(|l| {
+                    serde_json::from_str(l)
+                        .unwrap_or_else(|e| panic!("a stdout line is not JSON ({e}): {l}"))
+                })
+                .collect(),
+        )
+    }
+
     /// Asserts exit 0 and returns self.
     pub fn ok(self) -> Out {
         assert_eq!(self.code, 0, "expected success, got {self:#?}");
@@ -141,7 +154,7 @@ impl Fixture {
     /// Everything a reader can see of the ledger: the full log and the verify report (without
     /// the auditor state, whose history is the auditor's, not the ledger's).
     pub fn snapshot(&self) -> Snapshot {
-        let log = self.evl(["log", "--json"]).ok().json();
+        let log = self.evl(["log", "--json"]).ok().ndjson();
         let verify = self.evl(["verify", "--json", "--no-state"]);
         Snapshot {
             log,
@@ -435,4 +448,43 @@ pub fn rich() -> &'static Fixture {
 /// A u64 as the store's big-endian key.
 pub fn be(n: u64) -> [u8; 8] {
     n.to_be_bytes()
+}
+
+/// The flagship ledger of examples/mtls-cutover, built once per test binary by running the
+/// example (`--keep DIR`): `DIR/ledger` the store, `DIR/keys` its demo keys. Read-only: copy it
+/// ([`copy_dir`]) before changing it.
+pub fn flagship() -> &'static Path {
+    static F: OnceLock<PathBuf> = OnceLock::new();
+    F.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile = exe.parent().unwrap().parent().unwrap();
+        let bin = profile
+            .join("examples")
+            .join(format!("mtls-cutover{}", std::env::consts::EXE_SUFFIX));
+        // Always ask cargo: `cargo test --test X` alone does not rebuild examples.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = std::process::Command::new(cargo)
+            .args(["build", "--quiet", "--example", "mtls-cutover"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(st.success(), "cargo build --example mtls-cutover failed");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "flagship-{}-{}",
+            exe.file_name().unwrap().to_string_lossy(),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = std::process::Command::new(&bin)
+            .arg("--keep")
+            .arg(&dir)
+            .output()
+            .expect("the mtls-cutover example runs");
+        assert!(
+            out.status.success(),
+            "the mtls-cutover example failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
 }
