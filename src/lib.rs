@@ -27,6 +27,7 @@ pub mod merkle;
 pub mod registry;
 pub mod replay;
 pub mod store;
+pub mod submission;
 pub mod timestamp;
 pub mod trust;
 pub mod verify;

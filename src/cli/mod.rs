@@ -4,6 +4,7 @@
 mod gate;
 mod ingest;
 mod read;
+mod remote;
 mod report;
 mod write;
 
@@ -259,6 +260,18 @@ pub enum Command {
         after_help = "AUDITOR STATE:\n    One file per origin in $XDG_STATE_HOME/evl (default ~/.local/state/evl; --state-dir or\n    EVL_STATE_DIR to move it, --no-state to ignore it). Format: docs/FORMAT.md.\n\nEXAMPLE:\n    evl verify\n    evl verify --checkpoint audit-2026-04-20.note   # prove nothing kept since was rewritten\n    evl verify --genesis 892a10bdd0e46a23dcfd1f77cffe4070ab6036836f59081ec216d8d1c4bdcb83   # a copy from elsewhere\n    evl verify --no-state --ledger restored-backup/  # an older copy, on purpose"
     )]
     Verify(Lazy<read::VerifyArgs>),
+    /// Append entries signed elsewhere (`--offline -o FILE`): the same checks as a local append.
+    ///
+    /// Every entry of every file is checked — its ledger (origin and genesis), signature,
+    /// signer's role in the registry at its position, and what it refers to — and all are
+    /// appended in one durable batch, or none is. An entry already in the log is not appended
+    /// again: its index is printed and it counts as success. Exit 0 when every entry is in the
+    /// log; 2 for a malformed file, one for another ledger or a dangling reference; 3 when a
+    /// signer is unknown, revoked or lacks the role; 4, 5 as for every appending verb.
+    #[command(
+        after_help = "EXAMPLE:\n    evl ack --topic east-west-authorization-policy --namespace data-platform --statement 'acknowledged' \\\n        --key ~/.evl/me.key --offline --origin example.org/mesh-gate --genesis 892a10bd…cb83 -o ack.evls\n    evl submit ack.evls        # on the ledger's machine"
+    )]
+    Submit(Lazy<remote::SubmitArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -360,6 +373,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Decide(Lazy(a)) => gate::decide(&cli.global, a),
         Command::Verify(Lazy(a)) => read::verify(&cli.global, a),
         Command::Migrate(Lazy(a)) => write::migrate(&cli.global, a),
+        Command::Submit(Lazy(a)) => remote::submit(&cli.global, a),
     };
     match result {
         Ok(code) => code,
