@@ -24,6 +24,7 @@ pub mod ingest;
 pub mod keys;
 pub mod lineage;
 pub mod merkle;
+pub mod publish;
 pub mod registry;
 pub mod replay;
 pub mod store;

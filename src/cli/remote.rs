@@ -52,6 +52,12 @@ impl Sink {
     /// ledger of the global options.
     pub(crate) fn new(g: &Global, o: &Offline) -> Result<Sink, Error> {
         if !o.offline {
+            if crate::publish::is_published(&g.ledger) {
+                return Err(Error::Invalid(format!(
+                    "{} is a published log, which only its ledger's host appends to; sign with --offline -o FILE and `evl submit FILE` there",
+                    g.ledger.display()
+                )));
+            }
             return Ok(Sink::Ledger(open(g)?));
         }
         let (Some(origin), Some(genesis), Some(out)) = (&o.origin, o.genesis, &o.out) else {
@@ -209,6 +215,15 @@ pub fn submit(g: &Global, a: SubmitArgs) -> Result<i32, Error> {
             .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
         subs.push((path, sub));
     }
+    let location = g.ledger.to_string_lossy().into_owned();
+    if crate::publish::is_http(&location) {
+        return submit_http(&location, &a, &subs);
+    }
+    if crate::publish::is_published(&g.ledger) {
+        return Err(Error::Invalid(format!(
+            "{location} is a published log, which only its ledger's host appends to; submit there, or to its `evl serve` URL"
+        )));
+    }
     let ledger = open(g)?;
     let results = submit_to(
         ledger,
@@ -232,6 +247,130 @@ pub fn submit(g: &Global, a: SubmitArgs) -> Result<i32, Error> {
         }
     }
     Ok(exit::OK)
+}
+
+/// `evl submit --ledger http(s)://…`: each file POSTed to the server's `/add`; the reply's
+/// inclusion proof is checked against the checkpoint it comes with before it is reported.
+fn submit_http(url: &str, a: &SubmitArgs, subs: &[(&PathBuf, Submission)]) -> Result<i32, Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start the I/O runtime: {e}")))?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot make an HTTP client: {e}")))?;
+    let endpoint = format!("{}/add", url.trim_end_matches('/'));
+    let mut all = Vec::new();
+    for (path, sub) in subs {
+        let body = sub.to_bytes()?;
+        let (status, text) = rt.block_on(async {
+            let r = client
+                .post(&endpoint)
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| Error::Invalid(format!("{endpoint}: {e}")))?;
+            let status = r.status();
+            let text = r
+                .text()
+                .await
+                .map_err(|e| Error::Invalid(format!("{endpoint}: {e}")))?;
+            Ok::<_, Error>((status, text))
+        })?;
+        if !status.is_success() {
+            let msg = format!(
+                "{}: {endpoint} refused it ({status}): {}",
+                path.display(),
+                text.trim()
+            );
+            return Err(if status == reqwest::StatusCode::FORBIDDEN {
+                Error::Unauthorized(crate::registry::AuthError::Registry(msg))
+            } else if status.is_server_error() {
+                Error::Busy(PathBuf::from(msg))
+            } else {
+                Error::Invalid(msg)
+            });
+        }
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Invalid(format!("{endpoint}: the reply is not JSON: {e}")))?;
+        check_reply(&v, sub).map_err(|e| {
+            Error::Corrupt(format!(
+                "{endpoint}: the reply for {} does not check: {e}",
+                path.display()
+            ))
+        })?;
+        for e in v["entries"].as_array().into_iter().flatten() {
+            all.push((path.display().to_string(), e.clone()));
+        }
+    }
+    if a.json {
+        let v: Vec<_> = all
+            .iter()
+            .map(|(f, e)| serde_json::json!({"file": f, "kind": e["kind"], "id": e["id"], "index": e["index"], "appended": e["appended"]}))
+            .collect();
+        return print_json(&v);
+    }
+    for (f, e) in &all {
+        let verb = if e["appended"] == true {
+            "at"
+        } else {
+            "already at"
+        };
+        println!(
+            "{} {} {verb} index {}  {f}",
+            e["kind"].as_str().unwrap_or("?"),
+            e["id"].as_str().unwrap_or("?"),
+            e["index"]
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// A server's reply to a submission: every entry submitted, each with an inclusion proof of
+/// its stored bytes in the tree of the checkpoint it carries (whose body is parsed here; its
+/// signature is the auditor's to check against their trust root with `evl verify`).
+fn check_reply(v: &serde_json::Value, sub: &Submission) -> Result<(), String> {
+    let note = v["checkpoint"].as_str().ok_or("no checkpoint")?;
+    let (origin, size, root) =
+        crate::checkpoint::body_of(note.as_bytes()).map_err(|e| e.to_string())?;
+    if origin != sub.origin {
+        return Err(format!(
+            "its checkpoint is for {origin}, not {}",
+            sub.origin
+        ));
+    }
+    let entries = v["entries"].as_array().ok_or("no entries")?;
+    for (entry, _) in &sub.entries {
+        let id = entry.id().to_string();
+        let r = entries
+            .iter()
+            .find(|e| e["id"] == id.as_str())
+            .ok_or_else(|| format!("entry {} is missing", &id[..12]))?;
+        let index = r["index"].as_u64().ok_or("no index")?;
+        let proof = r["inclusion_proof"]
+            .as_array()
+            .ok_or("no proof")?
+            .iter()
+            .map(|h| {
+                let b: [u8; 32] = h
+                    .as_str()
+                    .and_then(|s| hex::decode(s).ok())
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or("a proof hash is not 64 hex")?;
+                Ok(crate::merkle::Hash(b))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let leaf = crate::merkle::leaf_hash(&entry.to_bytes().map_err(|e| e.to_string())?);
+        if !crate::merkle::check_inclusion(&proof, size, root, index, leaf) {
+            return Err(format!(
+                "entry {}: its inclusion proof does not check",
+                &id[..12]
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What became of one submitted entry.
@@ -259,6 +398,8 @@ pub fn submit_to<'a>(
     let mut new: Vec<(Entry, Vec<Vec<u8>>)> = Vec::new();
     let mut new_at: Vec<usize> = Vec::new();
     let mut batch = Batch::default();
+    let mut slot_of: BTreeMap<EntryId, usize> = BTreeMap::new();
+    let mut dups: Vec<(usize, usize)> = Vec::new();
     for (name, sub) in subs {
         if sub.origin != origin || sub.genesis != genesis {
             return Err(Error::Invalid(format!(
@@ -270,15 +411,19 @@ pub fn submit_to<'a>(
         }
         for (entry, blobs) in &sub.entries {
             let id = entry.id();
-            let known = match ledger.index_of(&id)? {
-                Some(i) => Some(i),
-                None => batch.index.get(&id).map(|_| u64::MAX),
-            };
-            if let Some(index) = known {
-                if index == u64::MAX {
-                    // The same entry twice in one submission: once is enough.
-                    continue;
-                }
+            if let Some(&slot) = slot_of.get(&id) {
+                // The same entry twice in one batch: appended once, reported to both.
+                dups.push((out.len(), slot));
+                out.push(Submitted {
+                    source: name.clone(),
+                    kind: entry.body.payload.kind(),
+                    id,
+                    index: 0,
+                    appended: false,
+                });
+                continue;
+            }
+            if let Some(index) = ledger.index_of(&id)? {
                 // The id does not cover the signature: only the very bytes appended are
                 // "already in the log"; another signature over the same body is refused.
                 if ledger.entry_bytes(index)? != entry.to_bytes()? {
@@ -301,6 +446,7 @@ pub fn submit_to<'a>(
             check_references(ledger, &batch, entry, blobs)
                 .map_err(|e| prefix_error(&name, &id, e))?;
             batch.add(entry, blobs);
+            slot_of.insert(id, out.len());
             new_at.push(out.len());
             out.push(Submitted {
                 source: name.clone(),
@@ -320,6 +466,9 @@ pub fn submit_to<'a>(
         for (slot, d) in new_at.into_iter().zip(done) {
             out[slot].index = d.index;
         }
+    }
+    for (dup, slot) in dups {
+        out[dup].index = out[slot].index;
     }
     Ok(out)
 }
@@ -515,4 +664,172 @@ fn packet(
             other.kind()
         ))),
     }
+}
+
+/// Where `--ledger` points when it names a published log (`s3://…`, or a directory in the
+/// published layout): S3 settings beside the AWS_* environment.
+#[derive(Args, Debug, Clone, Default)]
+pub struct S3Args {
+    /// S3 endpoint URL (default: AWS_ENDPOINT_URL / AWS_ENDPOINT, else AWS itself).
+    #[arg(long, global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default: AWS_REGION / AWS_DEFAULT_REGION).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Allow a plain-HTTP S3 endpoint (also AWS_ALLOW_HTTP=true), e.g. a server on loopback.
+    #[arg(long, global = true)]
+    pub s3_allow_http: bool,
+}
+
+impl S3Args {
+    fn options(&self) -> crate::publish::S3Options {
+        crate::publish::S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            allow_http: self.s3_allow_http,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// Where to publish: a directory, or s3://BUCKET/PREFIX (credentials from AWS_ACCESS_KEY_ID
+    /// and AWS_SECRET_ACCESS_KEY, or the other usual AWS_* variables).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub to: String,
+    /// Sign a checkpoint of the whole log with this admin key (it is stored in the ledger too)
+    /// and publish that tree; default: the tree of the latest stored checkpoint.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `evl publish`: the log's tiles, entry bundles and blobs the destination lacks, create-only,
+/// then the checkpoint (docs/PUBLISH.md).
+pub fn publish(g: &Global, a: PublishArgs) -> Result<i32, Error> {
+    let key = a.key.as_deref().map(crate::keys::read_secret).transpose()?;
+    let ledger = open(g)?;
+    let note = match key {
+        Some(k) => {
+            let size = ledger.size()?;
+            let note = crate::checkpoint::sign(&ledger.origin()?, size, ledger.root(size)?, &k);
+            ledger.store_checkpoint(&note)?;
+            note
+        }
+        None => ledger.latest_checkpoint()?.ok_or_else(|| {
+            Error::Invalid(
+                "the ledger has no checkpoint yet; run `evl checkpoint` or pass --key".into(),
+            )
+        })?,
+    };
+    let remote = crate::publish::Remote::open(&a.to, &g.s3.options(), true)?;
+    let started = std::time::Instant::now();
+    let p = crate::publish::publish(ledger, &note, &remote)?;
+    let secs = started.elapsed().as_secs_f64();
+    if a.json {
+        let mut v = serde_json::to_value(&p).expect("publish report encodes");
+        v["to"] = a.to.clone().into();
+        v["seconds"] = secs.into();
+        return print_json(&v);
+    }
+    if p.previous == p.size && p.created == 0 && p.tiles == 0 {
+        println!(
+            "{} already holds the tree of size {}; nothing to publish",
+            a.to, p.size
+        );
+    } else {
+        println!(
+            "published size {} (was {}) to {}: {} tiles, {} entry bundles, {} blobs; {} objects created, {} bytes, {:.2} s",
+            p.size, p.previous, a.to, p.tiles, p.bundles, p.blobs, p.created, p.bytes, secs
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Directories of published logs read back during this run, removed when it ends.
+static FETCHED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// What a published log read back for `verify` failed beyond what a ledger can show.
+static FAILURES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes what [`fetched`] read back.
+pub(crate) fn cleanup() {
+    for d in FETCHED.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// The damage a fetch for `verify` found, taken once.
+pub(crate) fn take_failures() -> Vec<(String, String)> {
+    std::mem::take(&mut *FAILURES.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Reads the published log `--ledger` names into a private ledger: verified as far as the
+/// published objects go (`crate::publish::fetch`). For `verify` (`for_verify`), damage that
+/// leaves a ledger is kept for its report and its trust roots decide; for every other verb the
+/// log must verify and be anchored by the auditor state `evl verify` recorded for its origin.
+pub(crate) fn fetched(g: &Global, for_verify: bool) -> Result<Ledger, Error> {
+    let location = g.ledger.to_string_lossy().into_owned();
+    let remote = crate::publish::Remote::open(&location, &g.s3.options(), false)?;
+    let dir = std::env::temp_dir().join(format!(
+        "evl-fetch-{}-{}",
+        std::process::id(),
+        Digest::of(format!("{location}{:?}", std::time::SystemTime::now()).as_bytes()).short()
+    ));
+    FETCHED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(dir.clone());
+    let f = crate::publish::fetch(&remote, &dir)?;
+    if for_verify {
+        FAILURES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(f.failures);
+        return Ok(f.ledger);
+    }
+    if let Some((object, why)) = f.failures.first() {
+        return Err(Error::Corrupt(format!("{location}: {object}: {why}")));
+    }
+    check_trusted(&f.ledger, &location)?;
+    Ok(f.ledger)
+}
+
+/// A published log read by a verb other than `verify` must be the one its origin's auditor
+/// state records (same genesis) and hold every tree recorded there (no rollback, no fork).
+fn check_trusted(ledger: &Ledger, location: &str) -> Result<(), Error> {
+    let origin = ledger.origin()?;
+    let no_root = || {
+        Error::Invalid(format!(
+            "no trust root for the published log {location} (origin {origin}): verify it first with `evl verify --ledger {location} --genesis ID` (or --admin-key, --verifier-key), which records it in the auditor state"
+        ))
+    };
+    let dir = super::read::default_state_dir().map_err(|_| no_root())?;
+    let rec = dir.load(&origin)?.ok_or_else(no_root)?;
+    let genesis = ledger.genesis_id()?;
+    if rec.state.genesis != genesis {
+        return Err(Error::Corrupt(format!(
+            "{location}: its genesis {} is not the genesis {} verified for origin {origin} ({})",
+            genesis.short(),
+            rec.state.genesis.short(),
+            rec.file.display()
+        )));
+    }
+    let size = ledger.size()?;
+    let mut heads = vec![(rec.state.tree.size, rec.state.tree.root)];
+    heads.extend(rec.state.checkpoint.as_ref().map(|c| (c.size, c.root)));
+    for (s, root) in heads {
+        if s > size {
+            return Err(Error::Corrupt(format!(
+                "{location}: its checkpoint is of {size} entries, but a tree of {s} was verified before: the published log was rolled back"
+            )));
+        }
+        if ledger.root(s)?.0 != root.0 {
+            return Err(Error::Corrupt(format!(
+                "{location}: its tree of size {s} differs from the one verified before: a fork"
+            )));
+        }
+    }
+    Ok(())
 }
