@@ -408,8 +408,9 @@ pub struct Fetched {
 /// hash tile is compared with the tree of the entries. Damage that still leaves a ledger to
 /// read is reported in `failures`; damage that leaves none is an error naming the object.
 pub fn fetch(remote: &Remote, into: &Path) -> Result<Fetched> {
-    let bad =
-        |object: &str, why: String| Error::Corrupt(format!("{}: {object}: {why}", remote.display));
+    let bad = |object: &str, why: String| {
+        Error::Unverified(format!("{}: {object}: {why}", remote.display))
+    };
     let note = remote.get("checkpoint")?.ok_or_else(|| {
         Error::Invalid(format!(
             "{}: no checkpoint: nothing is published there",
@@ -424,16 +425,23 @@ pub fn fetch(remote: &Remote, into: &Path) -> Result<Fetched> {
     let mut failures: Vec<(String, String)> = Vec::new();
     // Entries, by bundle.
     let bundles = size.div_ceil(TILE_WIDTH);
-    let names: Vec<String> = (0..bundles)
-        .map(|n| entries_path(n, (size - n * TILE_WIDTH).min(TILE_WIDTH)))
-        .collect();
-    let mut entries: Vec<Vec<u8>> = Vec::with_capacity(size as usize);
-    for (n, got) in remote.get_many(&names)?.into_iter().enumerate() {
-        let name = &names[n];
-        let bytes = got.ok_or_else(|| bad(name, "missing".into()))?;
-        let width = (size - n as u64 * TILE_WIDTH).min(TILE_WIDTH);
-        let parsed = parse_bundle(&bytes, width).map_err(|e| bad(name, e))?;
-        entries.extend(parsed.into_iter().map(<[u8]>::to_vec));
+    // Fetched a few at a time, stopping at the first missing one: a checkpoint's size is only
+    // a claim until the entries are there, so nothing is allocated by it up front.
+    let mut entries: Vec<Vec<u8>> = Vec::new();
+    let mut next = 0;
+    while next < bundles {
+        let end = (next + CONCURRENCY as u64 * 4).min(bundles);
+        let names: Vec<String> = (next..end)
+            .map(|n| entries_path(n, (size - n * TILE_WIDTH).min(TILE_WIDTH)))
+            .collect();
+        for (i, got) in remote.get_many(&names)?.into_iter().enumerate() {
+            let name = &names[i];
+            let bytes = got.ok_or_else(|| bad(name, "missing".into()))?;
+            let width = (size - (next + i as u64) * TILE_WIDTH).min(TILE_WIDTH);
+            let parsed = parse_bundle(&bytes, width).map_err(|e| bad(name, e))?;
+            entries.extend(parsed.into_iter().map(<[u8]>::to_vec));
+        }
+        next = end;
     }
     let leaves: Vec<Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
     let tree = merkle::build(&leaves);

@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{BufRead, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -75,14 +75,19 @@ impl Host {
             .args(args))
     }
 
-    /// Starts `evl serve` on a free loopback port; returns the child and its URL.
-    fn serve(&self) -> (Child, String) {
+    /// Starts `evl serve` on a free loopback port; returns the server and its URL.
+    fn serve(&self) -> (Server, String) {
+        self.serve_with(&[])
+    }
+
+    fn serve_with(&self, extra: &[&str]) -> (Server, String) {
         let port = common::parts::free_port();
         let mut child = evl_std()
             .arg("--ledger")
             .arg(self.path("ledger"))
             .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--key"])
             .arg(self.path("keys/admin.key"))
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -93,7 +98,7 @@ impl Host {
             .unwrap();
         assert!(line.starts_with("serving"), "{line}");
         let url = line.trim().rsplit(' ').next().unwrap().to_string();
-        (child, url)
+        (Server(child), url)
     }
 
     /// A submission of one acknowledgment signed by `sec`, built with evl's library.
@@ -140,9 +145,37 @@ fn post(addr: &str, body: &[u8]) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-fn kill(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+/// GETs `path`; the status, the raw head and the body.
+fn get(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
+    let host = addr.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, resp[split + 4..].to_vec())
+}
+
+/// A running `evl serve`, killed with SIGKILL when dropped (also when a test fails).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn kill(server: Server) {
+    drop(server);
 }
 
 #[test]
@@ -201,6 +234,35 @@ fn submissions_over_http_are_appended_once_and_the_served_log_verifies() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["tree_size"], 3);
     assert!(v["checkpoint"].as_str().unwrap().starts_with(ORIGIN));
+    // Tiles: immutable and cacheable; none beyond the tree; a body over the cap refused.
+    let (status, head, tile) = get(&url, "/tile/0/000.p/3");
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-control: public, max-age=31536000, immutable"),
+        "{head}"
+    );
+    assert_eq!(tile.len(), 3 * 32);
+    let (status, _, bundle) = get(&url, "/tile/entries/000.p/3");
+    assert_eq!(status, 200);
+    assert!(u16::from_be_bytes([bundle[0], bundle[1]]) as usize + 2 <= bundle.len());
+    assert_eq!(get(&url, "/tile/0/000.p/4").0, 404);
+    assert_eq!(get(&url, "/tile/0/001").0, 404);
+    let (status, head, note) = get(&url, "/checkpoint");
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("no-store"), "{head}");
+    assert!(
+        String::from_utf8(note)
+            .unwrap()
+            .starts_with(&format!("{ORIGIN}\n3\n"))
+    );
+    // A body over --max-body is refused (a second server with a small cap).
+    let (small, small_url) = h.serve_with(&["--max-body", "1000"]);
+    let (status, reply) = post(&small_url, &std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(post(&small_url, &[0u8; 2000]).unwrap().0, 413);
+    drop(small);
+    assert_eq!(post(&url, b"junk").unwrap().0, 400);
     // The auditor verifies the served log from the genesis id, then reads it.
     let v = h
         .evl_at(&url, &["verify", "--genesis", &h.genesis, "--json"])
@@ -281,5 +343,4 @@ fn a_server_killed_under_load_loses_no_acknowledged_submission() {
         assert!(reply.contains(id.as_str()));
     }
     kill(server);
-    let _ = Path::new("");
 }

@@ -296,7 +296,7 @@ fn submit_http(url: &str, a: &SubmitArgs, subs: &[(&PathBuf, Submission)]) -> Re
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::Invalid(format!("{endpoint}: the reply is not JSON: {e}")))?;
         check_reply(&v, sub).map_err(|e| {
-            Error::Corrupt(format!(
+            Error::Unverified(format!(
                 "{endpoint}: the reply for {} does not check: {e}",
                 path.display()
             ))
@@ -790,7 +790,7 @@ pub(crate) fn fetched(g: &Global, for_verify: bool) -> Result<Ledger, Error> {
         return Ok(f.ledger);
     }
     if let Some((object, why)) = f.failures.first() {
-        return Err(Error::Corrupt(format!("{location}: {object}: {why}")));
+        return Err(Error::Unverified(format!("{location}: {object}: {why}")));
     }
     check_trusted(&f.ledger, &location)?;
     Ok(f.ledger)
@@ -809,7 +809,7 @@ fn check_trusted(ledger: &Ledger, location: &str) -> Result<(), Error> {
     let rec = dir.load(&origin)?.ok_or_else(no_root)?;
     let genesis = ledger.genesis_id()?;
     if rec.state.genesis != genesis {
-        return Err(Error::Corrupt(format!(
+        return Err(Error::Unverified(format!(
             "{location}: its genesis {} is not the genesis {} verified for origin {origin} ({})",
             genesis.short(),
             rec.state.genesis.short(),
@@ -821,12 +821,12 @@ fn check_trusted(ledger: &Ledger, location: &str) -> Result<(), Error> {
     heads.extend(rec.state.checkpoint.as_ref().map(|c| (c.size, c.root)));
     for (s, root) in heads {
         if s > size {
-            return Err(Error::Corrupt(format!(
+            return Err(Error::Unverified(format!(
                 "{location}: its checkpoint is of {size} entries, but a tree of {s} was verified before: the published log was rolled back"
             )));
         }
         if ledger.root(s)?.0 != root.0 {
-            return Err(Error::Corrupt(format!(
+            return Err(Error::Unverified(format!(
                 "{location}: its tree of size {s} differs from the one verified before: a fork"
             )));
         }
