@@ -262,6 +262,13 @@ fn submissions_over_http_are_appended_once_and_the_served_log_verifies() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(post(&small_url, &[0u8; 2000]).unwrap().0, 413);
     drop(small);
+    // Per-key rate limit: one a second for this key, so the second at once is turned away.
+    let (limited, limited_url) = h.serve_with(&["--rate-per-key", "1"]);
+    let body = std::fs::read(&file).unwrap();
+    assert_eq!(post(&limited_url, &body).unwrap().0, 200);
+    let (status, reply) = post(&limited_url, &body).unwrap();
+    assert_eq!(status, 429, "{reply}");
+    drop(limited);
     assert_eq!(post(&url, b"junk").unwrap().0, 400);
     // The auditor verifies the served log from the genesis id, then reads it.
     let v = h

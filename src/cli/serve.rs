@@ -46,6 +46,32 @@ pub struct ServeArgs {
     /// still be appended, and resubmitting it is safe (idempotent).
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
+    /// Submissions per second accepted from one signing key (a burst of as many is allowed);
+    /// beyond it 429. 0: no limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub rate_per_key: u32,
+}
+
+/// Per-key token buckets: (tokens, when last refilled).
+type Buckets =
+    std::sync::Mutex<std::collections::HashMap<crate::keys::KeyId, (f64, std::time::Instant)>>;
+
+/// Takes a token of `key`'s bucket (`rate` per second, as many in a burst); false when empty.
+fn admit(buckets: &Buckets, key: crate::keys::KeyId, rate: u32) -> bool {
+    if rate == 0 {
+        return true;
+    }
+    let now = std::time::Instant::now();
+    let mut b = buckets.lock().unwrap_or_else(|p| p.into_inner());
+    let (tokens, last) = b.entry(key).or_insert((rate as f64, now));
+    *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate as f64).min(rate as f64);
+    *last = now;
+    if *tokens >= 1.0 {
+        *tokens -= 1.0;
+        true
+    } else {
+        false
+    }
 }
 
 /// A submission waiting for the sequencer.
@@ -61,6 +87,8 @@ struct Shared {
     checkpoint: RwLock<(u64, Vec<u8>)>,
     queue: mpsc::Sender<Job>,
     timeout: Duration,
+    rate_per_key: u32,
+    buckets: Buckets,
 }
 
 fn sign_checkpoint(
@@ -98,6 +126,8 @@ pub fn serve(g: &Global, a: ServeArgs) -> Result<i32, Error> {
         checkpoint: RwLock::new(first),
         queue: tx,
         timeout: Duration::from_secs(a.timeout.max(1)),
+        rate_per_key: a.rate_per_key,
+        buckets: Default::default(),
     });
     let seq = shared.clone();
     let max_batch = a.max_batch.max(1);
@@ -282,6 +312,21 @@ async fn add(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         Ok(sub) => sub,
         Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    let mut signers: Vec<_> = sub.entries.iter().map(|(e, _)| e.body.signer).collect();
+    signers.sort();
+    signers.dedup();
+    if !signers
+        .into_iter()
+        .all(|k| admit(&s.buckets, k, s.rate_per_key))
+    {
+        return text(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "over {} submissions per second for this key; retry later",
+                s.rate_per_key
+            ),
+        );
+    }
     let (tx, rx) = oneshot::channel();
     if s.queue.try_send(Job { sub, reply: tx }).is_err() {
         return text(
