@@ -35,9 +35,10 @@ fn post(conn: &mut BufReader<TcpStream>, host: &str, body: &[u8]) -> (u16, Durat
         "POST /add HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    let s = conn.get_mut();
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
+    // One write: a head and a body written apart meet Nagle's algorithm and delayed ACKs.
+    let mut req = head.into_bytes();
+    req.extend_from_slice(body);
+    conn.get_mut().write_all(&req).unwrap();
     let mut status = 0;
     let mut len = 0usize;
     let mut line = String::new();
@@ -142,7 +143,9 @@ fn run(evl: &Path, n: usize, clients: usize) {
                 let bodies = &bodies;
                 let host = &host;
                 s.spawn(move || {
-                    let mut conn = BufReader::new(TcpStream::connect(host).unwrap());
+                    let stream = TcpStream::connect(host).unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let mut conn = BufReader::new(stream);
                     let mut lat = Vec::new();
                     for b in bodies.iter().skip(c).step_by(clients) {
                         let (status, d) = post(&mut conn, host, b);
