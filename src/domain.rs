@@ -14,3 +14,6 @@ pub const BUNDLE_MAGIC: &[u8] = b"evl-bundle/v1\n";
 /// Prefix of the BLAKE3 input of a store commit record's check hash (docs/FORMAT.md
 /// §"Store layout").
 pub const STORE_COMMIT: &[u8] = b"evl/store-commit/v2\n";
+/// First bytes of every submission file (an entry signed away from the ledger,
+/// docs/FORMAT.md §"Submission files").
+pub const SUBMISSION_MAGIC: &[u8] = b"evl-submission/v1\n";

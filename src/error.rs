@@ -72,6 +72,9 @@ pub enum Error {
     Invalid(String),
     #[error("stored data is corrupt: {0}; run `evl verify`")]
     Corrupt(String),
+    /// A published or served log whose objects do not verify (docs/PUBLISH.md).
+    #[error("the published log does not verify: {0}")]
+    Unverified(String),
     #[error("entry cannot be stored: {0}")]
     Entry(#[from] EntryError),
     #[error(transparent)]
@@ -88,7 +91,7 @@ impl Error {
             Error::Busy(_) => exit::BUSY,
             Error::Unauthorized(_) => exit::REFUSED,
             Error::Key(KeyError::OpenPermissions { .. }) => exit::REFUSED,
-            Error::Corrupt(_) => exit::INVALID,
+            Error::Corrupt(_) | Error::Unverified(_) => exit::INVALID,
             Error::State(StateError::OpenPermissions { .. }) => exit::REFUSED,
             Error::State(StateError::Io { source, .. }) if is_storage_io(source) => exit::STORAGE,
             _ => exit::INPUT,

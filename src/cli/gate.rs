@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
+use super::remote::{Offline, Sink};
 use super::{Global, Signing, append, open, read_file};
 use crate::bundle;
 use crate::deadlines;
@@ -97,10 +98,15 @@ pub struct PacketCreateArgs {
     pub drop: Vec<String>,
     #[command(flatten)]
     pub signing: Signing,
+    #[command(flatten)]
+    pub offline: Offline,
 }
 
 pub fn packet_create(g: &Global, a: PacketCreateArgs) -> Result<i32, Error> {
     let key = a.signing.load()?;
+    if a.offline.offline {
+        return packet_create_offline(g, a, &key);
+    }
     let ledger = open(g)?;
     let parent = a.parent.as_deref().map(|p| packet(ledger, p)).transpose()?;
     let resolve = |t: &str| ledger.resolve_entry(t).map(|(_, e)| e.body.id());
@@ -221,6 +227,55 @@ pub fn packet_create(g: &Global, a: PacketCreateArgs) -> Result<i32, Error> {
     Ok(exit::OK)
 }
 
+/// `packet create --offline`: everything given in full, nothing inherited or read from an
+/// inventory (those need the ledger); the ledger checks what the ids name at submission.
+fn packet_create_offline(g: &Global, a: PacketCreateArgs, key: &SecretKey) -> Result<i32, Error> {
+    let needs_ledger = [
+        (a.parent.is_some(), "--parent"),
+        (a.workloads_from.is_some(), "--workloads-from"),
+        (!a.drop.is_empty(), "--drop"),
+    ];
+    if let Some((_, opt)) = needs_ledger.iter().find(|(given, _)| *given) {
+        return Err(Error::Invalid(format!(
+            "{opt} reads the ledger, so it cannot be used with --offline; give --name, --gate, --checkpoint-at, --workload and --basis in full"
+        )));
+    }
+    let sink = Sink::new(g, &a.offline)?;
+    let (Some(name), Some(gate), Some(checkpoint_at)) = (a.name, a.gate, a.checkpoint_at) else {
+        return Err(Error::Invalid(
+            "an offline packet needs --name, --gate and --checkpoint-at".into(),
+        ));
+    };
+    let gate = sink.entry_id("--gate", &gate)?;
+    let in_scope: BTreeSet<WorkloadRef> = a.workloads.into_iter().collect();
+    if in_scope.is_empty() {
+        return Err(Error::Invalid(
+            "a packet needs in-scope workloads: --workload NS/WL".into(),
+        ));
+    }
+    let basis = a
+        .basis
+        .iter()
+        .map(|b| sink.entry_id("--basis", b))
+        .collect::<Result<BTreeSet<EntryId>, Error>>()?;
+    let payload = Payload::Packet(PacketRevision {
+        name,
+        revision: a.revision.unwrap_or(1),
+        parent: None,
+        gate,
+        checkpoint_at,
+        in_scope: in_scope.into_iter().collect(),
+        basis: basis.into_iter().collect(),
+    });
+    let draft = crate::store::Draft {
+        payload,
+        claimed_at: a.signing.time(),
+        blobs: vec![],
+    };
+    sink.put(vec![draft], key)?;
+    Ok(exit::OK)
+}
+
 #[derive(Args, Debug)]
 pub struct NarrowArgs {
     /// The packet revision (entry id or prefix).
@@ -233,15 +288,26 @@ pub struct NarrowArgs {
     pub rationale: String,
     #[command(flatten)]
     pub signing: Signing,
+    #[command(flatten)]
+    pub offline: Offline,
 }
 
 pub fn narrow(g: &Global, a: NarrowArgs) -> Result<i32, Error> {
     let key = a.signing.load()?;
-    let ledger = open(g)?;
-    let (id, p) = packet(ledger, &a.packet)?;
     let mut keep = a.keep.clone();
     keep.sort();
     keep.dedup();
+    let sink = Sink::new(g, &a.offline)?;
+    let Some(ledger) = sink.ledger() else {
+        // The ledger checks the kept workloads against the packet when the file is submitted.
+        let payload = Payload::Narrowing(NarrowingProposal {
+            packet: sink.entry_id("packet", &a.packet)?,
+            keep,
+            rationale: a.rationale,
+        });
+        return signed_into_file(&sink, payload, &a.signing, &key);
+    };
+    let (id, p) = packet(ledger, &a.packet)?;
     if let Some(w) = keep.iter().find(|w| !p.in_scope.contains(w)) {
         return Err(Error::Invalid(format!(
             "--keep {w} is not an in-scope workload of packet {}",
@@ -258,6 +324,22 @@ pub fn narrow(g: &Global, a: NarrowArgs) -> Result<i32, Error> {
         return super::print_appended("narrowing", &done);
     }
     println!("narrowing proposal {} at index {}", done.id, done.index);
+    Ok(exit::OK)
+}
+
+/// Signs one entry into the offline sink's file.
+fn signed_into_file(
+    sink: &Sink,
+    payload: Payload,
+    signing: &Signing,
+    key: &SecretKey,
+) -> Result<i32, Error> {
+    let draft = crate::store::Draft {
+        payload,
+        claimed_at: signing.time(),
+        blobs: vec![],
+    };
+    sink.put(vec![draft], key)?;
     Ok(exit::OK)
 }
 
@@ -1076,11 +1158,27 @@ pub struct DecideArgs {
     pub text: String,
     #[command(flatten)]
     pub signing: Signing,
+    #[command(flatten)]
+    pub offline: Offline,
 }
 
 pub fn decide(g: &Global, a: DecideArgs) -> Result<i32, Error> {
     let key = a.signing.load()?;
-    let ledger = open(g)?;
+    let sink = Sink::new(g, &a.offline)?;
+    let Some(ledger) = sink.ledger() else {
+        // The ledger checks that the packet and disposition are what they say at submission.
+        let payload = Payload::Decision(Decision {
+            packet: sink.entry_id("packet", &a.packet)?,
+            disposition: a
+                .disposition
+                .as_deref()
+                .map(|d| sink.entry_id("--disposition", d))
+                .transpose()?,
+            decision: a.decision,
+            text: a.text,
+        });
+        return signed_into_file(&sink, payload, &a.signing, &key);
+    };
     let (id, _) = packet(ledger, &a.packet)?;
     let disposition = match &a.disposition {
         None => None,

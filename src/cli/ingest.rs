@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::remote::{Offline, Sink};
 use super::write::{MetaArgs, artifact_meta};
-use super::{Global, Signing, open, read_file};
+use super::{Global, Signing, read_file};
 use crate::entry::{Payload, Tier};
 use crate::error::{Error, exit};
 use crate::facts::{self, label};
@@ -78,6 +79,8 @@ pub struct IngestArgs {
     pub meta: MetaArgs,
     #[command(flatten)]
     pub signing: Signing,
+    #[command(flatten)]
+    pub offline: Offline,
 }
 
 /// What `evl ingest mesh` does with objects the mesh would refuse.
@@ -167,13 +170,13 @@ pub fn ingest(g: &Global, mut a: IngestArgs) -> Result<i32, Error> {
     let key = a.signing.load()?;
     let importer = a.importer.importer();
     option_labels(&mut a)?;
-    let ledger = open(g)?;
+    let sink = Sink::new(g, &a.offline)?;
     let at = a.signing.time();
     let mut drafts = Vec::with_capacity(a.files.len());
     let mut parsed = Vec::with_capacity(a.files.len());
     for path in &a.files {
         let bytes = read_file(path, MAX_ARTIFACT_BYTES)?;
-        let mut meta = artifact_meta(ledger, (importer.kind(), a.tier), &a.meta, path, &bytes, at)?;
+        let mut meta = artifact_meta(&sink, (importer.kind(), a.tier), &a.meta, path, &bytes, at)?;
         let options: ParseOptions = facts::parse_options(&meta);
         let name = path.display().to_string();
         let f = ingest::parse_with(importer, &name, &bytes, &options)
@@ -193,7 +196,9 @@ pub fn ingest(g: &Global, mut a: IngestArgs) -> Result<i32, Error> {
         });
         parsed.push(f);
     }
-    let done = ledger.append_batch(drafts, &key, Some(Timestamp::now()))?;
+    let Some(done) = sink.put(drafts, &key)? else {
+        return Ok(exit::OK);
+    };
     if a.signing.json {
         let v: Vec<_> = done
             .iter()

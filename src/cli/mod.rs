@@ -7,7 +7,9 @@ mod ingest;
 mod page;
 mod query;
 mod read;
+mod remote;
 mod report;
+mod serve;
 mod witness;
 mod write;
 
@@ -84,6 +86,9 @@ pub struct Global {
     /// If another process is appending to the ledger, wait up to SECS seconds for it instead of failing (reading verbs never wait).
     #[arg(long, global = true, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
     pub wait: Option<u64>,
+    /// Settings of an S3 `--ledger` or `publish --to` (docs/PUBLISH.md).
+    #[command(flatten)]
+    pub s3: remote::S3Args,
     /// The ledger once a verb has opened it, so its helpers share one handle.
     #[arg(skip)]
     opened: Opened,
@@ -305,6 +310,44 @@ pub enum Command {
     /// Write man pages (roff): evl.1 and one evl-VERB.1 per verb, into a directory.
     #[command(after_help = "EXAMPLE:\n    evl man --out /usr/local/share/man/man1 && man evl-log")]
     Man(NoLedger<ManArgs>),
+    /// Append entries signed elsewhere (`--offline -o FILE`): the same checks as a local append.
+    ///
+    /// Every entry of every file is checked — its ledger (origin and genesis), signature,
+    /// signer's role in the registry at its position, and what it refers to — and all are
+    /// appended in one durable batch, or none is. An entry already in the log is not appended
+    /// again: its index is printed and it counts as success. Exit 0 when every entry is in the
+    /// log; 2 for a malformed file, one for another ledger or a dangling reference; 3 when a
+    /// signer is unknown, revoked or lacks the role; 4, 5 as for every appending verb.
+    #[command(
+        after_help = "EXAMPLE:\n    evl ack --topic east-west-authorization-policy --namespace data-platform --statement 'acknowledged' \\\n        --key ~/.evl/me.key --offline --origin example.org/mesh-gate --genesis 892a10bd…cb83 -o ack.evls\n    evl submit ack.evls        # on the ledger's machine"
+    )]
+    Submit(Lazy<remote::SubmitArgs>),
+    /// Publish the log as static C2SP tlog-tiles to a directory or S3-compatible storage.
+    ///
+    /// Writes what the destination lacks — hash tiles `tile/<L>/<N>[.p/<W>]`, entry bundles
+    /// `tile/entries/<N>[.p/<W>]` and carried bytes `blob/<blake3-hex>`, each created only if
+    /// absent (S3 `If-None-Match: *`) and never changed — then the signed `checkpoint` last.
+    /// Anyone can then read and verify the log with `--ledger s3://BUCKET/PREFIX` (or the
+    /// directory) and a trust root, with no server. Layout: docs/PUBLISH.md. Exit 0 when
+    /// published; 2 when the destination holds another log's or a newer tree; 5 on storage
+    /// failures.
+    #[command(
+        after_help = "EXAMPLE:\n    evl publish --to s3://audit-bucket/mesh-gate --key keys/mesh-admin.key\n    AWS_ENDPOINT_URL=http://127.0.0.1:8333 AWS_ALLOW_HTTP=true evl publish --to s3://b/p\n    evl verify --ledger s3://audit-bucket/mesh-gate --genesis 892a10bd…cb83"
+    )]
+    Publish(Lazy<remote::PublishArgs>),
+    /// Serve the log over HTTP: C2SP tlog-tiles read-only, and submissions signed elsewhere.
+    ///
+    /// GET /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>], /blob/<blake3-hex>
+    /// (the layout of docs/PUBLISH.md, immutable objects cacheable forever); POST /add with a
+    /// submission file (docs/FORMAT.md §"Submission files"): sequenced in batches, one durable
+    /// write per batch, answered once durable with each entry's index and inclusion proof
+    /// against a fresh checkpoint signed by --key. The entry's signature and the registry are
+    /// the only authorization. Loopback by default; docs/SERVER.md. Runs until interrupted
+    /// (exit 0); 2 when the address or key is unusable.
+    #[command(
+        after_help = "EXAMPLE:\n    evl serve --addr 127.0.0.1:8740 --key keys/log.key\n    evl verify --ledger http://127.0.0.1:8740 --genesis 892a10bd…cb83\n    evl submit --ledger http://127.0.0.1:8740 ack.evls"
+    )]
+    Serve(Lazy<serve::ServeArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -439,6 +482,13 @@ fn one_line(rendered: &str, verb: &str) -> String {
 /// Runs a parsed command line and returns the process exit code. Errors are printed here as
 /// one line on stderr.
 pub fn run(cli: Cli) -> i32 {
+    if crate::publish::is_published(&cli.global.ledger) && appends(&cli.command) {
+        eprintln!(
+            "evl: {} is a published log, which only its ledger's host appends to; sign with --offline -o FILE and `evl submit FILE` there",
+            cli.global.ledger.display()
+        );
+        return exit::INPUT;
+    }
     let result = match cli.command {
         Command::Keygen(NoLedger(a)) => write::keygen(a),
         Command::Init(Lazy(a)) => write::init(&cli.global, a),
@@ -472,7 +522,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Witness(Lazy(c)) => witness::witness(c),
         Command::Completions(NoLedger(a)) => completions(a),
         Command::Man(NoLedger(a)) => man(a),
+        Command::Submit(Lazy(a)) => remote::submit(&cli.global, a),
+        Command::Publish(Lazy(a)) => remote::publish(&cli.global, a),
+        Command::Serve(Lazy(a)) => serve::serve(&cli.global, a),
     };
+    remote::cleanup();
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -515,6 +569,25 @@ fn print_error(message: &str, code: i32) {
         eprintln!("{}", serde_json::to_string(&e).expect("an error encodes"));
     } else {
         eprintln!("evl: {message}");
+    }
+}
+
+/// Whether a verb writes to the ledger (so cannot work on a published log read back).
+fn appends(c: &Command) -> bool {
+    match c {
+        Command::Evaluate(Lazy(a)) => a.record,
+        Command::Export(Lazy(a)) => a.checkpoint_key.is_some(),
+        Command::Packet(PacketCommand::Create(Lazy(a))) => !a.offline.offline,
+        // The other signing verbs refuse it themselves unless --offline (`remote::Sink`).
+        Command::Init(_)
+        | Command::Checkpoint(_)
+        | Command::Watch(_)
+        | Command::Migrate(_)
+        | Command::Publish(_)
+        | Command::Serve(_) => true,
+        // Submits over HTTP to a server; refuses other published logs itself.
+        Command::Submit(_) => false,
+        _ => false,
     }
 }
 
@@ -640,11 +713,17 @@ fn open(g: &Global) -> Result<&'static Ledger, Error> {
 
 /// Opens the ledger named by the global options for `verify`, which reads even a damaged log.
 fn open_for_verify(g: &Global) -> Result<Ledger, Error> {
+    if crate::publish::is_published(&g.ledger) {
+        return remote::fetched(g, true);
+    }
     Ledger::open_lazily(&g.ledger, &OpenOptions::default())
 }
 
 /// Opens the ledger named by the global options, to be closed by the caller.
 fn open_owned(g: &Global) -> Result<Ledger, Error> {
+    if crate::publish::is_published(&g.ledger) {
+        return remote::fetched(g, false);
+    }
     Ledger::open(
         &g.ledger,
         &OpenOptions {

@@ -870,6 +870,19 @@ impl TrustArgs {
     }
 }
 
+/// The auditor state directory a verb without trust options uses: EVL_STATE_DIR, else as
+/// [`TrustArgs`] finds it.
+pub(super) fn default_state_dir() -> Result<StateDir, &'static str> {
+    TrustArgs {
+        genesis: None,
+        admin_keys: vec![],
+        verifier_keys: vec![],
+        state_dir: std::env::var_os("EVL_STATE_DIR").map(PathBuf::from),
+        no_state: false,
+    }
+    .state()
+}
+
 /// An --admin-key value: 64 hex characters, or a public key file.
 pub(super) fn admin_key(given: &str) -> Result<(String, PublicKey), Error> {
     if given.len() == 64 && given.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -1092,7 +1105,10 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
     let before = recorded.as_ref().map(|r| r.state.clone());
     roots.recorded = recorded;
     // The ledger itself is at hand: with nothing else held, its first verification pins it.
-    roots.trust_on_first_use = true;
+    // A published log is not: anyone can publish one under any origin, so its verification
+    // starts from a root the caller holds (given, or recorded by an earlier verification).
+    let published = crate::publish::is_published(&g.ledger);
+    roots.trust_on_first_use = !published;
     if let Some((source, note)) = &auditor {
         roots.checkpoints.push(KeptCheckpoint {
             source: source.clone(),
@@ -1111,6 +1127,14 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<i32, Error> {
         },
     )?;
     bar.finish();
+    let mut report = report;
+    for (object, reason) in super::remote::take_failures() {
+        report.failures.push(verify::Failure {
+            index: None,
+            structure: "published",
+            reason: format!("{object}: {reason}"),
+        });
+    }
     let outcome = match (&report.trusted, report.ok()) {
         (Some(t), true) => Some(record(state.as_ref().map_err(|e| *e), before.as_ref(), t)?),
         _ => None,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::remote::{Offline, Sink};
 use super::{Global, Progress, Signing, open, read_file};
 use crate::digest::Digest;
 use crate::entry::{
@@ -13,7 +14,7 @@ use crate::entry::{
 };
 use crate::error::{Error, exit};
 use crate::keys::{self, Role, SecretKey};
-use crate::store::{Draft, Ledger, MAX_ARTIFACT_BYTES, Resolved};
+use crate::store::{Draft, Ledger, MAX_ARTIFACT_BYTES};
 use crate::timestamp::Timestamp;
 
 #[derive(Args, Debug)]
@@ -166,6 +167,8 @@ pub enum KeyCommand {
         roles: Vec<Role>,
         #[command(flatten)]
         signing: Signing,
+        #[command(flatten)]
+        offline: Offline,
     },
     /// Replace a key: the new key takes the name and roles, the old one stops counting.
     Rotate {
@@ -176,6 +179,8 @@ pub enum KeyCommand {
         public: PathBuf,
         #[command(flatten)]
         signing: Signing,
+        #[command(flatten)]
+        offline: Offline,
     },
     /// Revoke a key from this point of the log on.
     Revoke {
@@ -186,6 +191,8 @@ pub enum KeyCommand {
         reason: String,
         #[command(flatten)]
         signing: Signing,
+        #[command(flatten)]
+        offline: Offline,
     },
     /// List registered keys with their roles and status.
     List {
@@ -195,7 +202,10 @@ pub enum KeyCommand {
     },
 }
 
-fn find_key(ledger: &Ledger, name: &str) -> Result<crate::keys::KeyId, Error> {
+fn find_key(sink: &Sink, name: &str) -> Result<crate::keys::KeyId, Error> {
+    let Some(ledger) = sink.ledger() else {
+        return Ok(crate::keys::KeyId(sink.digest("key id", name)?));
+    };
     let reg = ledger.registry()?;
     if let Some((id, _)) = reg.by_name(name) {
         return Ok(*id);
@@ -216,19 +226,24 @@ fn find_key(ledger: &Ledger, name: &str) -> Result<crate::keys::KeyId, Error> {
 }
 
 fn append_one(
-    g: &Global,
+    sink: &Sink,
     s: &Signing,
     payload: Payload,
     blobs: Vec<Vec<u8>>,
 ) -> Result<i32, Error> {
     let key = s.load()?;
-    let ledger = open(g)?;
     let kind = payload.kind();
-    let done = super::append(ledger, &key, payload, s.time(), blobs)?;
-    if s.json {
-        return super::print_appended(kind, &done);
+    let draft = Draft {
+        payload,
+        claimed_at: s.time(),
+        blobs,
+    };
+    if let Some(done) = sink.put(vec![draft], &key)? {
+        if s.json {
+            return super::print_appended(kind, &done[0]);
+        }
+        println!("{kind} {} at index {}", done[0].id, done[0].index);
     }
-    println!("{kind} {} at index {}", done.id, done.index);
     Ok(exit::OK)
 }
 
@@ -239,20 +254,23 @@ pub fn key(g: &Global, c: KeyCommand) -> Result<i32, Error> {
             public,
             roles,
             signing,
+            offline,
         } => {
             let grant = grant_from_file(&public, Some(&name), roles)?;
-            append_one(g, &signing, Payload::KeyAdd(grant), vec![])
+            let sink = Sink::new(g, &offline)?;
+            append_one(&sink, &signing, Payload::KeyAdd(grant), vec![])
         }
         KeyCommand::Rotate {
             name,
             public,
             signing,
+            offline,
         } => {
-            let ledger = open(g)?;
-            let old = find_key(ledger, &name)?;
+            let sink = Sink::new(g, &offline)?;
+            let old = find_key(&sink, &name)?;
             let (new_key, _) = keys::read_public(&public)?;
             append_one(
-                g,
+                &sink,
                 &signing,
                 Payload::KeyRotate(KeyRotate { old, new_key }),
                 vec![],
@@ -262,11 +280,12 @@ pub fn key(g: &Global, c: KeyCommand) -> Result<i32, Error> {
             name,
             reason,
             signing,
+            offline,
         } => {
-            let ledger = open(g)?;
-            let key = find_key(ledger, &name)?;
+            let sink = Sink::new(g, &offline)?;
+            let key = find_key(&sink, &name)?;
             append_one(
-                g,
+                &sink,
                 &signing,
                 Payload::KeyRevoke(KeyRevoke { key, reason }),
                 vec![],
@@ -352,6 +371,8 @@ pub struct AddArgs {
     pub meta: MetaArgs,
     #[command(flatten)]
     pub signing: Signing,
+    #[command(flatten)]
+    pub offline: Offline,
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -362,7 +383,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 /// Builds artifact metadata for `bytes` read from `path`; validates every field first.
 pub(crate) fn artifact_meta(
-    ledger: &Ledger,
+    sink: &Sink,
     (kind, tier): (&str, Tier),
     m: &MetaArgs,
     path: &std::path::Path,
@@ -401,7 +422,9 @@ pub(crate) fn artifact_meta(
     }
     let supersedes = match &m.supersedes {
         None => None,
+        Some(s) if sink.ledger().is_none() => Some(sink.entry_id("--supersedes", s)?),
         Some(s) => {
+            let ledger = sink.ledger().expect("checked above");
             let (_, e) = ledger.resolve_entry(s)?;
             if !matches!(e.body.payload, Payload::Artifact(_)) {
                 return Err(Error::Invalid(format!(
@@ -436,13 +459,13 @@ pub(crate) fn artifact_meta(
 
 pub fn add(g: &Global, a: AddArgs) -> Result<i32, Error> {
     let key = a.signing.load()?;
-    let ledger = open(g)?;
+    let sink = Sink::new(g, &a.offline)?;
     let at = a.signing.time();
     let mut drafts = Vec::with_capacity(a.files.len());
     let mut unread = false;
     for path in &a.files {
         let bytes = read_file(path, MAX_ARTIFACT_BYTES)?;
-        let meta = artifact_meta(ledger, (&a.kind, a.tier), &a.meta, path, &bytes, at)?;
+        let meta = artifact_meta(&sink, (&a.kind, a.tier), &a.meta, path, &bytes, at)?;
         // A kind evl reads must parse now: a gate or drill with a typo never enters the log.
         let window = meta.labels.get("window").map(String::as_str);
         let name = path.display().to_string();
@@ -454,7 +477,7 @@ pub fn add(g: &Global, a: AddArgs) -> Result<i32, Error> {
             blobs: vec![bytes],
         });
     }
-    let done = ledger.append_batch(drafts, &key, Some(Timestamp::now()))?;
+    let done = sink.put(drafts, &key)?;
     // Said once stored: a refused append needs no warning beside its one error line.
     if unread {
         let near = crate::evidence::nearest_kind(&a.kind)
@@ -465,6 +488,9 @@ pub fn add(g: &Global, a: AddArgs) -> Result<i32, Error> {
             a.kind
         );
     }
+    let Some(done) = done else {
+        return Ok(exit::OK);
+    };
     if a.signing.json {
         let v: Vec<_> = done
             .iter()
@@ -497,24 +523,19 @@ pub struct AnnotateArgs {
     pub workloads: Vec<String>,
     #[command(flatten)]
     pub signing: Signing,
-}
-
-fn resolve_subject(g: &Global, text: &str) -> Result<Digest, Error> {
-    let ledger = open(g)?;
-    Ok(match ledger.resolve(text)? {
-        Resolved::Entry { id, .. } => id,
-        Resolved::Blob(d) => d,
-    })
+    #[command(flatten)]
+    pub offline: Offline,
 }
 
 pub fn annotate(g: &Global, a: AnnotateArgs) -> Result<i32, Error> {
-    let subject = resolve_subject(g, &a.subject)?;
+    let sink = Sink::new(g, &a.offline)?;
+    let subject: Digest = sink.digest("subject", &a.subject)?;
     let scope = Scope {
         namespaces: sorted(a.namespaces),
         workloads: sorted(a.workloads),
     };
     append_one(
-        g,
+        &sink,
         &a.signing,
         Payload::Annotation(Annotation {
             subject,
@@ -542,13 +563,16 @@ pub struct AckArgs {
     pub statement: String,
     #[command(flatten)]
     pub signing: Signing,
+    #[command(flatten)]
+    pub offline: Offline,
 }
 
 pub fn ack(g: &Global, a: AckArgs) -> Result<i32, Error> {
+    let sink = Sink::new(g, &a.offline)?;
     let subject = a
         .subject
         .as_deref()
-        .map(|s| resolve_subject(g, s))
+        .map(|s| sink.digest("--subject", s))
         .transpose()?;
     let payload = Payload::Acknowledgment(Acknowledgment {
         topic: a.topic,
@@ -556,7 +580,7 @@ pub fn ack(g: &Global, a: AckArgs) -> Result<i32, Error> {
         namespace: a.namespace,
         statement: a.statement,
     });
-    append_one(g, &a.signing, payload, vec![])
+    append_one(&sink, &a.signing, payload, vec![])
 }
 
 #[derive(Args, Debug)]
@@ -571,11 +595,37 @@ pub struct PromoteArgs {
     pub reason: String,
     #[command(flatten)]
     pub signing: Signing,
+    #[command(flatten)]
+    pub offline: Offline,
 }
 
 pub fn promote(g: &Global, a: PromoteArgs) -> Result<i32, Error> {
-    let ledger = open(g)?;
-    let (_, e) = ledger.resolve_entry(&a.artifact)?;
+    if a.to == Tier::Excluded {
+        return Err(Error::Invalid(
+            "--to must be operational or authoritative".into(),
+        ));
+    }
+    let sink = Sink::new(g, &a.offline)?;
+    // Offline, the ledger checks that the artifact is an excluded one when the file is submitted.
+    let artifact = match sink.ledger() {
+        None => sink.entry_id("artifact", &a.artifact)?,
+        Some(ledger) => promotable(ledger, &a.artifact)?,
+    };
+    append_one(
+        &sink,
+        &a.signing,
+        Payload::Promotion(Promotion {
+            artifact,
+            to: a.to,
+            reason: a.reason,
+        }),
+        vec![],
+    )
+}
+
+/// The excluded-tier artifact `text` names.
+fn promotable(ledger: &Ledger, text: &str) -> Result<crate::digest::EntryId, Error> {
+    let (_, e) = ledger.resolve_entry(text)?;
     match &e.body.payload {
         Payload::Artifact(m) if m.tier == Tier::Excluded => {}
         Payload::Artifact(m) => {
@@ -588,24 +638,10 @@ pub fn promote(g: &Global, a: PromoteArgs) -> Result<i32, Error> {
         p => {
             return Err(Error::Invalid(format!(
                 "{} is a {} entry, not an artifact",
-                a.artifact,
+                text,
                 p.kind()
             )));
         }
     }
-    if a.to == Tier::Excluded {
-        return Err(Error::Invalid(
-            "--to must be operational or authoritative".into(),
-        ));
-    }
-    append_one(
-        g,
-        &a.signing,
-        Payload::Promotion(Promotion {
-            artifact: e.id(),
-            to: a.to,
-            reason: a.reason,
-        }),
-        vec![],
-    )
+    Ok(e.id())
 }

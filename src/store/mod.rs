@@ -194,6 +194,12 @@ impl Ledger {
         Ledger::create(path, Entry::try_sign(body, signer)?, opts)
     }
 
+    /// Creates a ledger at `path` whose first entry is `genesis`, signed elsewhere (a copy of
+    /// a published log being read back, `crate::publish::fetch`).
+    pub fn create_from(path: &Path, genesis: Entry, opts: &OpenOptions) -> Result<Ledger> {
+        Ledger::create(path, genesis, opts)
+    }
+
     /// Creates a ledger at `path` whose first entry is `genesis`, already signed.
     fn create(path: &Path, entry: Entry, opts: &OpenOptions) -> Result<Ledger> {
         let fs = opts.fs();

