@@ -98,7 +98,13 @@ fn every_verb_but_cat_and_completions_takes_json() {
             }
         }
     }
-    assert_eq!(missing, ["cat", "completions"], "verbs without --json");
+    // cat prints an artifact's bytes, export-attestation a DSSE envelope (a JSON document
+    // with its own payloadType), completions a shell script (docs/CLI-JSON.md).
+    assert_eq!(
+        missing,
+        ["cat", "export-attestation", "completions"],
+        "verbs without --json"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::read::{TrustArgs, admin_key};
-use super::{print_json, read_file};
+use super::read_file;
 use crate::checkpoint::{self, VerifierKey};
 use crate::digest::EntryId;
 use crate::error::{Error, exit};
@@ -115,7 +115,10 @@ pub struct ProofVerifyArgs {
 /// One line of a verification that did not pass.
 fn failed(a: &ProofVerifyArgs, why: &str) -> Result<i32, Error> {
     if a.json {
-        print_json(&serde_json::json!({"verified": false, "failures": [why]}))?;
+        super::print_json_as(
+            "evl.proof-verify/v1",
+            &serde_json::json!({"verified": false, "failures": [why]}),
+        )?;
     }
     eprintln!("evl: proof {} does not verify: {why}", a.file.display());
     Ok(exit::INVALID)
@@ -280,17 +283,20 @@ pub fn proof_verify(a: ProofVerifyArgs) -> Result<i32, Error> {
         );
     }
     if a.json {
-        return print_json(&serde_json::json!({
-            "verified": true,
-            "origin": c.origin,
-            "size": c.size,
-            "root_hash": merkle::hex(&c.root),
-            "index": c.index,
-            "leaf_hash": merkle::hex(&c.leaf_hash),
-            "entry": c.entry.to_hex(),
-            "trusted": anchors,
-            "state": state_text,
-        }));
+        return super::print_json_as(
+            "evl.proof-verify/v1",
+            &serde_json::json!({
+                "verified": true,
+                "origin": c.origin,
+                "size": c.size,
+                "root_hash": merkle::hex(&c.root),
+                "index": c.index,
+                "leaf_hash": merkle::hex(&c.leaf_hash),
+                "entry": c.entry.to_hex(),
+                "trusted": anchors,
+                "state": state_text,
+            }),
+        );
     }
     println!(
         "verified: entry {} is at index {} of {} (tree size {}, root {})",

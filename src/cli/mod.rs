@@ -792,12 +792,18 @@ struct Versioned<'a, T: ?Sized> {
 }
 
 /// Prints an object as pretty JSON on stdout, with `"schema": SCHEMA` as its first field.
-fn print_json_as<T: serde::Serialize + ?Sized>(schema: &'static str, v: &T) -> Result<i32, Error> {
+pub(crate) fn print_json_as<T: serde::Serialize + ?Sized>(
+    schema: &'static str,
+    v: &T,
+) -> Result<i32, Error> {
     print_json(&Versioned { schema, body: v })
 }
 
 /// Prints a list of objects as a pretty JSON array, each carrying `"schema": SCHEMA`.
-fn print_json_list<T: serde::Serialize>(schema: &'static str, v: &[T]) -> Result<i32, Error> {
+pub(crate) fn print_json_list<T: serde::Serialize>(
+    schema: &'static str,
+    v: &[T],
+) -> Result<i32, Error> {
     let list: Vec<Versioned<T>> = v.iter().map(|body| Versioned { schema, body }).collect();
     print_json(&list)
 }

@@ -22,6 +22,9 @@ pub struct ReportArgs {
     /// disposition; the page never reads the clock).
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<Timestamp>,
+    /// Print what was written as JSON (`"schema": "evl.report/v1"`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How much of an existing index.html is read to find evl's generator mark.
@@ -81,6 +84,18 @@ pub fn report(g: &Global, a: ReportArgs) -> Result<i32, Error> {
     std::fs::write(&tmp, html.as_bytes()).map_err(Error::io(&tmp))?;
     std::fs::rename(&tmp, &target).map_err(Error::io(&target))?;
     let d = &built.verdict;
+    if a.json {
+        return super::print_json_as(
+            "evl.report/v1",
+            &serde_json::json!({
+                "page": target.display().to_string(),
+                "bytes": html.len(),
+                "packet": id.to_hex(),
+                "verdict": d.to_string(),
+                "as_of": as_of.to_string(),
+            }),
+        );
+    }
     println!(
         "wrote {} ({} bytes): packet {}, {d} as of {as_of}",
         target.display(),

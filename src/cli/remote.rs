@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{Global, open, print_json, read_file};
+use super::{Global, open, read_file};
 use crate::digest::{Digest, EntryId};
 use crate::entry::{ENTRY_FORMAT, Entry, Payload, Tier, UnsignedEntry};
 use crate::error::{Error, exit};
@@ -234,7 +234,7 @@ pub fn submit(g: &Global, a: SubmitArgs) -> Result<i32, Error> {
             .iter()
             .map(|r| serde_json::json!({"file": r.source, "kind": r.kind, "id": r.id.to_string(), "index": r.index, "appended": r.appended}))
             .collect();
-        return print_json(&v);
+        return super::print_json_list("evl.submitted/v1", &v);
     }
     for r in &results {
         if r.appended {
@@ -310,7 +310,7 @@ fn submit_http(url: &str, a: &SubmitArgs, subs: &[(&PathBuf, Submission)]) -> Re
             .iter()
             .map(|(f, e)| serde_json::json!({"file": f, "kind": e["kind"], "id": e["id"], "index": e["index"], "appended": e["appended"]}))
             .collect();
-        return print_json(&v);
+        return super::print_json_list("evl.submitted/v1", &v);
     }
     for (f, e) in &all {
         let verb = if e["appended"] == true {
@@ -732,7 +732,7 @@ pub fn publish(g: &Global, a: PublishArgs) -> Result<i32, Error> {
         let mut v = serde_json::to_value(&p).expect("publish report encodes");
         v["to"] = a.to.clone().into();
         v["seconds"] = secs.into();
-        return print_json(&v);
+        return super::print_json_as("evl.publish/v1", &v);
     }
     if p.previous == p.size && p.created == 0 && p.tiles == 0 {
         println!(

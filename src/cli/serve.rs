@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// beyond it 429. 0: no limit.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub rate_per_key: u32,
+    /// Print the address served as one JSON line (`"schema": "evl.serve/v1"`), for scripts that
+    /// bind port 0.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Per-key token buckets: (tokens, when last refilled).
@@ -154,7 +158,14 @@ pub fn serve(g: &Global, a: ServeArgs) -> Result<i32, Error> {
         let local = listener
             .local_addr()
             .map_err(Error::io(a.addr.to_string()))?;
-        println!("serving {origin} on http://{local}");
+        if a.json {
+            println!(
+                "{}",
+                serde_json::json!({"schema": "evl.serve/v1", "origin": origin, "url": format!("http://{local}")})
+            );
+        } else {
+            println!("serving {origin} on http://{local}");
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
         axum::serve(listener, app)

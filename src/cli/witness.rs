@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// The address to listen on (port 0: any free port, printed).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7380")]
     pub addr: SocketAddr,
+    /// Print the result as JSON (`"schema": "evl.witness-serve/v1"`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -67,6 +70,9 @@ pub struct AddLogArgs {
     /// The log's C2SP note verifier key, named by the origin.
     #[arg(long, value_name = "VKEY")]
     pub vkey: String,
+    /// Print the result as JSON (`"schema": "evl.witness-add-log/v1"`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -77,6 +83,9 @@ pub struct VkeyArgs {
     /// The witness key: its public key file (.pub) or its secret key file.
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
+    /// Print the result as JSON (`"schema": "evl.witness-vkey/v1"`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn witness(c: WitnessCommand) -> Result<i32, Error> {
@@ -84,6 +93,12 @@ pub fn witness(c: WitnessCommand) -> Result<i32, Error> {
         WitnessCommand::Serve(a) => serve(a),
         WitnessCommand::AddLog(a) => {
             let changed = server::add_log(&a.state, &a.origin, &a.vkey).map_err(Error::Invalid)?;
+            if a.json {
+                return super::print_json_as(
+                    "evl.witness-add-log/v1",
+                    &serde_json::json!({"origin": a.origin, "added": changed}),
+                );
+            }
             println!(
                 "{}: {}",
                 if changed { "added" } else { "unchanged" },
@@ -98,6 +113,16 @@ pub fn witness(c: WitnessCommand) -> Result<i32, Error> {
                     "'{}' is not a valid witness name",
                     a.name
                 )));
+            }
+            if a.json {
+                return super::print_json_as(
+                    "evl.witness-vkey/v1",
+                    &serde_json::json!({
+                        "name": a.name,
+                        "vkey": witness::vkey(&a.name, &public),
+                        "public_key": hex::encode(public.bytes()),
+                    }),
+                );
             }
             println!("vkey {}", witness::vkey(&a.name, &public));
             println!("witness {} {}", a.name, hex::encode(public.bytes()));
@@ -119,7 +144,16 @@ fn serve(a: ServeArgs) -> Result<i32, Error> {
     let vkey = w.vkey();
     server::serve(w, a.addr, |addr| {
         let mut out = std::io::stdout();
-        let _ = writeln!(out, "listening http://{addr} vkey {vkey}");
+        if a.json {
+            let line = serde_json::json!({
+                "schema": "evl.witness-serve/v1",
+                "url": format!("http://{addr}"),
+                "vkey": vkey,
+            });
+            let _ = writeln!(out, "{line}");
+        } else {
+            let _ = writeln!(out, "listening http://{addr} vkey {vkey}");
+        }
         let _ = out.flush();
     })
     .map_err(Error::io(format!("listening on {}", a.addr)))?;
