@@ -118,7 +118,7 @@ fn every_flagship_disposition_exports_an_attestation_in_toto_verifies() {
     let ds = f
         .evl(&["log", "--kind", "disposition", "--json"])
         .ok()
-        .json();
+        .ndjson();
     let ds = ds.as_array().unwrap().clone();
     assert_eq!(ds.len(), 6);
     let public = f.path("keys/hana-okafor.pub");
@@ -200,7 +200,7 @@ fn the_same_disposition_and_key_give_the_same_bytes() {
     let ds = f
         .evl(&["log", "--kind", "disposition", "--json"])
         .ok()
-        .json();
+        .ndjson();
     let id = ds[2]["id"].as_str().unwrap().to_string();
     let (a, b) = (f.path("a.jsonl"), f.path("b.jsonl"));
     f.export(&id, "hana-okafor", &a);
@@ -226,7 +226,7 @@ fn altered_envelopes_are_refused_by_the_in_toto_verifier() {
     let ds = f
         .evl(&["log", "--kind", "disposition", "--json"])
         .ok()
-        .json();
+        .ndjson();
     let id = ds[0]["id"].as_str().unwrap().to_string();
     let good = f.path("good.jsonl");
     f.export(&id, "hana-okafor", &good);
@@ -281,7 +281,7 @@ fn export_attestation_refuses_bad_input_with_one_line() {
     let k = k.to_str().unwrap();
     let before = f.evl(&["log", "--json"]).ok().stdout;
     // A packet is not a disposition.
-    let packets = f.evl(&["log", "--kind", "packet", "--json"]).ok().json();
+    let packets = f.evl(&["log", "--kind", "packet", "--json"]).ok().ndjson();
     let packet = packets[0]["id"].as_str().unwrap();
     f.evl(&["export-attestation", packet, "--key", k])
         .refused(2, &["not a disposition"]);
@@ -293,7 +293,7 @@ fn export_attestation_refuses_bad_input_with_one_line() {
     let ds = f
         .evl(&["log", "--kind", "disposition", "--json"])
         .ok()
-        .json();
+        .ndjson();
     f.evl(&[
         "export-attestation",
         ds[0]["id"].as_str().unwrap(),

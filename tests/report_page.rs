@@ -114,7 +114,7 @@ fn flagship() -> Fixture {
 fn log(f: &Fixture) -> Vec<Value> {
     f.evl(["log", "--json"])
         .ok()
-        .json()
+        .ndjson()
         .as_array()
         .unwrap()
         .clone()
@@ -511,7 +511,7 @@ fn a_disposition_recorded_after_the_latest_checkpoint_is_covered_by_none_yet() {
     let old = f
         .evl(["log", "--kind", "disposition", "--json"])
         .ok()
-        .json();
+        .ndjson();
     let first = old[0]["id"].as_str().unwrap().to_string();
     let b = block(&first);
     assert!(b.contains("includes it at index"), "{b}");
@@ -526,7 +526,7 @@ fn a_disposition_recorded_after_the_latest_checkpoint_is_covered_by_none_yet() {
 
 /// The ledger as a reader sees it, to prove a refused command changed nothing.
 fn unchanged(f: &Fixture) -> Value {
-    f.evl(["log", "--json"]).ok().json()
+    f.evl(["log", "--json"]).ok().ndjson()
 }
 
 #[test]

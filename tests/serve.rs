@@ -332,7 +332,7 @@ fn a_server_killed_under_load_loses_no_acknowledged_submission() {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 100 && acked.len() < 600, "{}", acked.len());
     // Every acknowledged submission is in the log, at the index it was given.
-    let log = h.evl(&["log", "--json"]).ok().json();
+    let log = h.evl(&["log", "--json"]).ok().ndjson();
     let entries = log.as_array().unwrap();
     for (id, index) in &acked {
         let e = entries

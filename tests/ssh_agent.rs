@@ -152,7 +152,7 @@ fn entries_and_checkpoints_signed_through_the_agent_verify() {
         .evl(&["checkpoint", "--json", "--key", "ssh-agent:alice"])
         .ok()
         .json();
-    let log = s.evl(&["log", "--json"]).ok().json();
+    let log = s.evl(&["log", "--json"]).ok().ndjson();
     let names: Vec<&str> = log
         .as_array()
         .unwrap()

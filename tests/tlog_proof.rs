@@ -81,7 +81,7 @@ fn verify(f: &Fixture, file: &Path, roots: &[&str]) -> common::Out {
 fn proofs_verify_in_evl_and_in_an_independent_verifier() {
     let (f, vkey) = checkpointed();
     let admin = f.public("admin");
-    let log = f.evl(["log", "--json"]).ok().json();
+    let log = f.evl(["log", "--json"]).ok().ndjson();
     let entries = log.as_array().unwrap();
     assert_eq!(entries.len() as u64, common::RICH_SIZE);
     // The first, a middle, an odd and the last leaf of a 17-leaf tree: paths of every shape.
@@ -136,7 +136,7 @@ fn proofs_verify_in_evl_and_in_an_independent_verifier() {
 #[test]
 fn tampered_proofs_are_refused_by_both_verifiers() {
     let (f, vkey) = checkpointed();
-    let id = f.evl(["log", "--json"]).ok().json()[9]["id"]
+    let id = f.evl(["log", "--json"]).ok().ndjson()[9]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -334,7 +334,7 @@ fn a_ledger_without_a_covering_checkpoint_writes_no_proof() {
         key.to_str().unwrap(),
     ])
     .ok();
-    let last = f.evl(["log", "--json"]).ok().json();
+    let last = f.evl(["log", "--json"]).ok().ndjson();
     let id = last.as_array().unwrap().last().unwrap()["id"]
         .as_str()
         .unwrap()
