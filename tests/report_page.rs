@@ -12,7 +12,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use common::{Fixture, Out, copy_dir, parts};
 use serde_json::Value;
@@ -63,48 +62,10 @@ const V4_OUT_OF_SCOPE: &[&str] = &[
 const HOSTILE: &str = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">\
                        </td></table><svg onload=\"window.pwned=3\"></svg>";
 
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile = exe.parent().unwrap().parent().unwrap();
-    let bin = profile
-        .join("examples")
-        .join(format!("mtls-cutover{}", std::env::consts::EXE_SUFFIX));
-    // Always ask cargo: a stale example binary would test old code.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "--example", "mtls-cutover"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(st.success(), "cargo build --example mtls-cutover failed");
-    bin
-}
-
-/// The flagship work directory (`ledger/`, `keys/`), built once.
-fn flagship_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("report_page-flagship-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = std::process::Command::new(example_binary())
-            .arg("--keep")
-            .arg(&dir)
-            .output()
-            .expect("the mtls-cutover example runs");
-        assert!(
-            out.status.success(),
-            "the mtls-cutover example failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
-}
-
 /// A private copy of the flagship as a [`Fixture`] (same layout: `ledger/`, `keys/`).
 fn flagship() -> Fixture {
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    copy_dir(flagship_dir(), root.path());
+    copy_dir(common::flagship(), root.path());
     Fixture {
         root,
         ids: Default::default(),

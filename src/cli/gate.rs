@@ -188,21 +188,7 @@ pub fn packet_create(g: &Global, a: PacketCreateArgs) -> Result<i32, Error> {
     }
     for id in &basis {
         let (_, e) = ledger.entry_by_id(id)?;
-        let kind = e.body.payload.kind();
-        if ![
-            "artifact",
-            "annotation",
-            "acknowledgment",
-            "promotion",
-            "narrowing",
-        ]
-        .contains(&kind)
-        {
-            return Err(Error::Invalid(format!(
-                "basis entry {} is a {kind} entry; a basis holds evidence, annotations, acknowledgments, promotions and narrowing proposals",
-                id.short()
-            )));
-        }
+        basis_kind_allowed(id, e.body.payload.kind())?;
     }
     let revision = a
         .revision
@@ -1441,4 +1427,24 @@ pub fn check(a: CheckArgs) -> Result<i32, Error> {
         super::print_json_as("evl.check/v1", &json!({"files": results}))?;
     }
     Ok(code)
+}
+
+/// A packet's basis holds evidence and what was said about it: artifacts, annotations,
+/// acknowledgments, promotions and narrowing proposals (the same rule offline and on submit).
+pub(super) fn basis_kind_allowed(id: &EntryId, kind: &str) -> Result<(), Error> {
+    if [
+        "artifact",
+        "annotation",
+        "acknowledgment",
+        "promotion",
+        "narrowing",
+    ]
+    .contains(&kind)
+    {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "basis entry {} is a {kind} entry; a basis holds evidence, annotations, acknowledgments, promotions and narrowing proposals",
+        id.short()
+    )))
 }

@@ -599,20 +599,7 @@ pub(crate) fn check_references(
             need(ledger, batch, &p.gate, "gate definition")?;
             for id in &p.basis {
                 let kind = need(ledger, batch, id, "basis entry")?.body.payload.kind();
-                if ![
-                    "artifact",
-                    "annotation",
-                    "acknowledgment",
-                    "promotion",
-                    "narrowing",
-                ]
-                .contains(&kind)
-                {
-                    return Err(Error::Invalid(format!(
-                        "basis entry {} is a {kind} entry; a basis holds evidence, annotations, acknowledgments, promotions and narrowing proposals",
-                        id.short()
-                    )));
-                }
+                super::gate::basis_kind_allowed(id, kind)?;
             }
             if p.in_scope.is_empty() {
                 return Err(Error::Invalid("a packet needs in-scope workloads".into()));
