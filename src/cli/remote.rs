@@ -654,17 +654,19 @@ fn packet(
 }
 
 /// Where `--ledger` points when it names a published log (`s3://…`, or a directory in the
-/// published layout): S3 settings beside the AWS_* environment.
+/// published layout): S3 settings beside the AWS_* environment. Options of `evl` itself, given
+/// before the verb: a global option is copied into every verb's parser at each start, and evl
+/// starts once per append (docs/PERFORMANCE.md).
 #[derive(Args, Debug, Clone, Default)]
 pub struct S3Args {
     /// S3 endpoint URL (default: AWS_ENDPOINT_URL / AWS_ENDPOINT, else AWS itself).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub s3_endpoint: Option<String>,
     /// S3 region (default: AWS_REGION / AWS_DEFAULT_REGION).
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(long, value_name = "REGION")]
     pub s3_region: Option<String>,
     /// Allow a plain-HTTP S3 endpoint (also AWS_ALLOW_HTTP=true), e.g. a server on loopback.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub s3_allow_http: bool,
 }
 
