@@ -6,9 +6,9 @@
 //! The flagship ledger is built once per test binary by running the compiled example with
 //! `--keep` (the same command lines as the binary, in-process); every test works on its own copy.
 
-#[path = "common/store.rs"]
-#[allow(dead_code)]
-mod store;
+mod common;
+
+use common::{copy_dir, store};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -147,61 +147,16 @@ fn payload(e: &Value) -> &Value {
         .expect("a payload")
 }
 
-fn example_binary() -> PathBuf {
-    // target/debug/deps/cli_gate-HASH → target/debug/examples/mtls-cutover
-    let exe = std::env::current_exe().unwrap();
-    let profile = exe.parent().unwrap().parent().unwrap();
-    let bin = profile
-        .join("examples")
-        .join(format!("mtls-cutover{}", std::env::consts::EXE_SUFFIX));
-    // Always ask cargo: `cargo test --test cli_gate` alone does not rebuild examples, and a
-    // stale example binary would test old code. When it is fresh this is a no-op.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "--example", "mtls-cutover"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(st.success(), "cargo build --example mtls-cutover failed");
-    assert!(bin.exists(), "{} was not built", bin.display());
-    bin
-}
-
 fn flagship() -> &'static Flagship {
     static F: OnceLock<Flagship> = OnceLock::new();
     F.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("cli_gate-flagship-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = std::process::Command::new(example_binary())
-            .arg("--keep")
-            .arg(&dir)
-            .output()
-            .expect("the mtls-cutover example runs");
-        assert!(
-            out.status.success(),
-            "the mtls-cutover example failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let dir = common::flagship().to_path_buf();
         let log = ndjson(&evl(&dir.join("ledger"), &["log", "--json"]));
         Flagship {
             dir,
             log: log.as_array().unwrap().clone(),
         }
     })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 /// A private copy of the flagship ledger (tests mutate it).
