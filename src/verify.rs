@@ -19,7 +19,7 @@ use crate::batch_verify;
 use crate::checkpoint;
 use crate::codec;
 use crate::digest::Digest;
-use crate::entry::{Entry, Payload, signature_message};
+use crate::entry::{ArtifactMeta, Entry, Payload, signature_message};
 use crate::error::Result;
 use crate::facts;
 use crate::keys::{PublicKey, Role};
@@ -256,109 +256,7 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
     let leaves: Vec<Hash> = decoded.iter().map(|(leaf, _)| *leaf).collect();
     let ((registry, to_verify, with_facts), ((levels, tree_failures), index_failures)) =
         rayon::join(
-            || {
-                let mut registry = Registry::default();
-                let mut genesis = Digest::ZERO;
-                let mut to_verify: Vec<ToVerify> = Vec::with_capacity(decoded.len());
-                // A ledger has few keys: decompress each once, not once per entry.
-                let mut points: BTreeMap<PublicKey, Option<VerifyingKey>> = BTreeMap::new();
-                let mut snapshots = framed.registries.iter().peekable();
-                let mut with_facts = Vec::new();
-                for (index, (_, entry)) in decoded.iter().enumerate() {
-                    let index = index as u64;
-                    match entry {
-                        Err(e) => report.fail(
-                            Some(index),
-                            "entry",
-                            format!("entry {index} does not decode: {e}"),
-                        ),
-                        Ok((entry, id)) => {
-                            if index == 0 {
-                                genesis = *id;
-                            }
-                            match registry.admit_unverified(entry, index, &genesis) {
-                                Ok(public) => {
-                                    let key = *points
-                                        .entry(public)
-                                        .or_insert_with(|| public.verifying_key());
-                                    to_verify.push(ToVerify {
-                                        index,
-                                        public,
-                                        key,
-                                        id: *id,
-                                        signature: entry.signature.0,
-                                    });
-                                }
-                                Err(e) => report.fail(
-                                    Some(index),
-                                    "entry",
-                                    format!("entry {index} ({}): {e}", id.short()),
-                                ),
-                            }
-                            if let Payload::Artifact(m) = &entry.body.payload
-                                && m.facts.is_some()
-                            {
-                                with_facts.push((index, m.clone()));
-                            }
-                        }
-                    }
-                    while let Some(&&(off, at)) = snapshots.peek() {
-                        if at > index + 1 {
-                            break;
-                        }
-                        snapshots.next();
-                        let recomputed: Vec<&KeyState> = registry.keys().values().collect();
-                        if at != index + 1
-                            || record_body(log, off) != codec::encode(&recomputed).as_slice()
-                        {
-                            report.fail(
-                            None,
-                            "registry",
-                            format!(
-                                "the key registry snapshot at log offset {off} differs from the one the key entries define at size {at}"
-                            ),
-                        );
-                        }
-                    }
-                }
-                // A batch holds a registry record exactly when it holds a key entry.
-                let is_key = |i: u64| {
-                    matches!(
-                        decoded.get(i as usize).map(|(_, d)| d),
-                        Some(Ok((e, _))) if matches!(
-                            e.body.payload,
-                            Payload::Genesis(_) | Payload::KeyAdd(_) | Payload::KeyRotate(_) | Payload::KeyRevoke(_)
-                        )
-                    )
-                };
-                let mut before = 0u64;
-                for ((off, c), has) in framed.commits.iter().zip(&framed.batch_registry) {
-                    let keys = (before..c.size.min(decoded.len() as u64)).any(is_key);
-                    if keys != *has {
-                        report.fail(
-                        None,
-                        "registry",
-                        if keys {
-                            format!("the batch closed by the commit at log offset {off} holds a key entry but no registry record")
-                        } else {
-                            format!("the batch closed by the commit at log offset {off} holds a registry record but no key entry")
-                        },
-                    );
-                    }
-                    before = before.max(c.size);
-                }
-                if !decoded.is_empty() && decoded.len() as u64 == size {
-                    match view.registry() {
-                    Ok(r) if r == registry => {}
-                    _ => report.fail(
-                        None,
-                        "registry",
-                        "the key registry the newest commit names differs from the one the key entries define",
-                    ),
-                }
-                }
-                (registry, to_verify, with_facts)
-            },
+            || fold(&mut report, &view, &framed, &decoded, size),
             || {
                 rayon::join(
                     || check_tree(&view, &framed, leaves),
@@ -536,6 +434,120 @@ pub fn verify(ledger: &Ledger, opts: &Options) -> Result<Report> {
         .failures
         .sort_by_key(|f| (f.index.is_none(), f.index));
     Ok(report)
+}
+
+/// The ordered fold over the decoded entries: the registry at each position (so each signer's
+/// key and role at its entry), the signatures to check, the artifacts whose facts to re-parse,
+/// and the registry records — each snapshot, each batch's, and the newest commit's — compared
+/// with the registry the key entries define. Failures go to `report` in log order.
+#[allow(clippy::type_complexity)]
+fn fold(
+    report: &mut Report,
+    view: &View,
+    framed: &Framed,
+    decoded: &[Decoded],
+    size: u64,
+) -> (Registry, Vec<ToVerify>, Vec<(u64, ArtifactMeta)>) {
+    let log = view.log();
+    let mut registry = Registry::default();
+    let mut genesis = Digest::ZERO;
+    let mut to_verify: Vec<ToVerify> = Vec::with_capacity(decoded.len());
+    // A ledger has few keys: decompress each once, not once per entry.
+    let mut points: BTreeMap<PublicKey, Option<VerifyingKey>> = BTreeMap::new();
+    let mut snapshots = framed.registries.iter().peekable();
+    let mut with_facts = Vec::new();
+    for (index, (_, entry)) in decoded.iter().enumerate() {
+        let index = index as u64;
+        match entry {
+            Err(e) => report.fail(
+                Some(index),
+                "entry",
+                format!("entry {index} does not decode: {e}"),
+            ),
+            Ok((entry, id)) => {
+                if index == 0 {
+                    genesis = *id;
+                }
+                match registry.admit_unverified(entry, index, &genesis) {
+                    Ok(public) => {
+                        let key = *points
+                            .entry(public)
+                            .or_insert_with(|| public.verifying_key());
+                        to_verify.push(ToVerify {
+                            index,
+                            public,
+                            key,
+                            id: *id,
+                            signature: entry.signature.0,
+                        });
+                    }
+                    Err(e) => report.fail(
+                        Some(index),
+                        "entry",
+                        format!("entry {index} ({}): {e}", id.short()),
+                    ),
+                }
+                if let Payload::Artifact(m) = &entry.body.payload
+                    && m.facts.is_some()
+                {
+                    with_facts.push((index, m.clone()));
+                }
+            }
+        }
+        while let Some(&&(off, at)) = snapshots.peek() {
+            if at > index + 1 {
+                break;
+            }
+            snapshots.next();
+            let recomputed: Vec<&KeyState> = registry.keys().values().collect();
+            if at != index + 1 || record_body(log, off) != codec::encode(&recomputed).as_slice() {
+                report.fail(
+                None,
+                "registry",
+                format!(
+                    "the key registry snapshot at log offset {off} differs from the one the key entries define at size {at}"
+                ),
+            );
+            }
+        }
+    }
+    // A batch holds a registry record exactly when it holds a key entry.
+    let is_key = |i: u64| {
+        matches!(
+            decoded.get(i as usize).map(|(_, d)| d),
+            Some(Ok((e, _))) if matches!(
+                e.body.payload,
+                Payload::Genesis(_) | Payload::KeyAdd(_) | Payload::KeyRotate(_) | Payload::KeyRevoke(_)
+            )
+        )
+    };
+    let mut before = 0u64;
+    for ((off, c), has) in framed.commits.iter().zip(&framed.batch_registry) {
+        let keys = (before..c.size.min(decoded.len() as u64)).any(is_key);
+        if keys != *has {
+            report.fail(
+            None,
+            "registry",
+            if keys {
+                format!("the batch closed by the commit at log offset {off} holds a key entry but no registry record")
+            } else {
+                format!("the batch closed by the commit at log offset {off} holds a registry record but no key entry")
+            },
+        );
+        }
+        before = before.max(c.size);
+    }
+    if !decoded.is_empty() && decoded.len() as u64 == size {
+        match view.registry() {
+        Ok(r) if r == registry => {}
+        _ => report.fail(
+            None,
+            "registry",
+            "the key registry the newest commit names differs from the one the key entries define",
+        ),
+    }
+    }
+    (registry, to_verify, with_facts)
 }
 
 /// What verifying the whole ledger established, for [`trust::check`]: `genesis` is entry 0
