@@ -122,13 +122,14 @@ struct BackRef {
     summary: String,
 }
 
-/// Every entry that refers to `t`, in log order: one scan of the log, each entry read on a
-/// checked path (the store keeps no index of references).
+/// Every entry that refers to `t`, in log order: one scan of the log from where the first of
+/// the target's digests entered it, each entry read on a checked path (the store keeps no
+/// index of references).
 fn back_references(ledger: &Ledger, reg: &Registry, mut t: Target) -> Result<Vec<BackRef>, Error> {
     let view = ledger.snapshot()?;
     let mut refs = Vec::new();
     let mut release = query::Release::new();
-    for index in 0..view.size() {
+    for index in scan_start(&view, &t)?..view.size() {
         release.passed(&view, index);
         if Some(index) == t.index {
             continue;
@@ -150,6 +151,27 @@ fn back_references(ledger: &Ledger, reg: &Registry, mut t: Target) -> Result<Vec
         }
     }
     Ok(refs)
+}
+
+/// The first index at which an entry can refer to `t`. An append refuses a reference to what
+/// the log does not hold yet (and `evl verify` holds the log to that), so nothing before the
+/// target's own entry, or before the entry whose record its stored bytes follow
+/// ([`View::first_carrier`], checked against the tree), can refer to it. A digest that is
+/// neither starts the scan at 0.
+fn scan_start(view: &View, t: &Target) -> Result<u64, Error> {
+    let own = match t.index {
+        Some(i) => Some((i, view.entry(i)?.id())),
+        None => None,
+    };
+    let mut start = own.map_or(u64::MAX, |(i, _)| i);
+    for d in &t.digests {
+        match view.first_carrier(d)? {
+            Some(i) => start = start.min(i),
+            None if own.is_some_and(|(_, id)| id == *d) => {}
+            None => return Ok(0),
+        }
+    }
+    Ok(if start == u64::MAX { 0 } else { start })
 }
 
 fn print_back_references(refs: &[BackRef]) {
