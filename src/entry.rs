@@ -494,6 +494,66 @@ impl Entry {
     }
 }
 
+/// An entry with its id and stored bytes, each computed once: kept from the bytes it was
+/// decoded from ([`SignedEntry::decode`]), or encoded from the entry when asked
+/// ([`SignedEntry::new`]).
+#[derive(Clone, Debug)]
+pub struct SignedEntry {
+    entry: Entry,
+    stored: Option<(EntryId, Vec<u8>)>,
+}
+
+impl SignedEntry {
+    pub fn new(entry: Entry) -> SignedEntry {
+        SignedEntry {
+            entry,
+            stored: None,
+        }
+    }
+
+    /// Decodes stored bytes as [`Entry::from_bytes`] does (so they are the canonical ones),
+    /// keeping them and the id they give.
+    pub fn decode(bytes: Vec<u8>) -> Result<SignedEntry, EntryError> {
+        let entry = Entry::from_bytes(&bytes)?;
+        let id = Digest::of(&bytes[..bytes.len() - 64]);
+        Ok(SignedEntry {
+            entry,
+            stored: Some((id, bytes)),
+        })
+    }
+
+    /// For bytes [`SignedEntry::decode`] checked once already, kept apart from the entry.
+    pub(crate) fn from_decoded(entry: Entry, id: EntryId, bytes: Vec<u8>) -> SignedEntry {
+        SignedEntry {
+            entry,
+            stored: Some((id, bytes)),
+        }
+    }
+
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    pub fn id(&self) -> EntryId {
+        match &self.stored {
+            Some((id, _)) => *id,
+            None => self.entry.id(),
+        }
+    }
+
+    /// The entry, its id and its stored bytes.
+    pub fn into_parts(self) -> Result<(Entry, EntryId, Vec<u8>), EntryError> {
+        match self.stored {
+            Some((id, bytes)) => Ok((self.entry, id, bytes)),
+            None => {
+                let bytes = self.entry.to_bytes()?;
+                let id = self.entry.id();
+                Ok((self.entry, id, bytes))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -214,16 +214,43 @@ impl Registry {
         index: u64,
         genesis: &Digest,
     ) -> Result<(), AuthError> {
-        let mut next = self.clone();
+        self.check_and_apply_verified(entry, index, genesis, None)
+    }
+
+    /// Like [`Registry::check_and_apply`], for an entry whose signature may have been verified
+    /// already, under `verified_under`: the curve arithmetic is skipped only when that is the
+    /// very key the registry holds for the signer at `index` (so a key revoked, rotated or never
+    /// registered is refused exactly as before); otherwise the signature is verified here.
+    pub fn check_and_apply_verified(
+        &mut self,
+        entry: &Entry,
+        index: u64,
+        genesis: &Digest,
+        verified_under: Option<&PublicKey>,
+    ) -> Result<(), AuthError> {
+        // Only genesis and key entries change the registry; for any other entry admitting it
+        // changes nothing, so there is nothing to undo when its signature fails and no copy
+        // to make (one per entry in a batch append).
+        let changes = matches!(
+            entry.body.payload,
+            Payload::Genesis(_)
+                | Payload::KeyAdd(_)
+                | Payload::KeyRotate(_)
+                | Payload::KeyRevoke(_)
+        );
+        let mut copy = changes.then(|| self.clone());
+        let next = copy.as_mut().unwrap_or(&mut *self);
         let public = next.admit_unverified(entry, index, genesis)?;
-        if !entry.signature_valid(&public) {
+        if verified_under != Some(&public) && !entry.signature_valid(&public) {
             let name = next
                 .get(&entry.body.signer)
                 .map(|s| s.name.clone())
                 .unwrap_or_default();
             return Err(AuthError::BadSignature(name));
         }
-        *self = next;
+        if let Some(next) = copy {
+            *self = next;
+        }
         Ok(())
     }
 

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::digest::Digest;
+use crate::digest::EntryId;
 use crate::domain;
-use crate::entry::Entry;
+use crate::entry::{Entry, SignedEntry};
 use crate::store::MAX_ARTIFACT_BYTES;
 
 /// Largest submission file accepted.
@@ -48,6 +49,11 @@ pub struct Submission {
     pub origin: String,
     pub genesis: Digest,
     pub entries: Vec<(Entry, Vec<Vec<u8>>)>,
+    /// Each entry's id and stored bytes, when the submission was decoded from a file (they
+    /// are then not computed again; what is appended is these bytes); empty otherwise.
+    /// Decoded from the same bytes as `entries`, which code holding a decoded submission
+    /// must therefore not change.
+    stored: Vec<(EntryId, Vec<u8>)>,
 }
 
 /// Why bytes are not a usable submission.
@@ -93,6 +99,25 @@ impl Submission {
             origin: origin.to_string(),
             genesis,
             entries,
+            stored: Vec::new(),
+        }
+    }
+
+    /// The id of entry `i`.
+    pub fn id(&self, i: usize) -> EntryId {
+        match self.stored.get(i) {
+            Some((id, _)) => *id,
+            None => self.entries[i].0.id(),
+        }
+    }
+
+    /// Entry `i` with its id and stored bytes.
+    pub fn signed(&self, i: usize) -> SignedEntry {
+        match self.stored.get(i) {
+            Some((id, bytes)) => {
+                SignedEntry::from_decoded(self.entries[i].0.clone(), *id, bytes.clone())
+            }
+            None => SignedEntry::new(self.entries[i].0.clone()),
         }
     }
 
@@ -136,13 +161,15 @@ impl Submission {
             return Err(SubmissionError::Empty);
         }
         let mut entries = Vec::with_capacity(body.entries.len());
+        let mut stored = Vec::with_capacity(body.entries.len());
         for (index, s) in body.entries.into_iter().enumerate() {
-            let e = Entry::from_bytes(&s.bytes)
+            let (e, id, bytes) = SignedEntry::decode(s.bytes)
+                .and_then(SignedEntry::into_parts)
                 .map_err(|error| SubmissionError::Entry { index, error })?;
             if e.body.ledger != body.genesis {
                 return Err(SubmissionError::Ledger {
                     index,
-                    id: e.id().short(),
+                    id: id.short(),
                     signed_for: e.body.ledger.short(),
                     genesis: body.genesis.short(),
                 });
@@ -154,11 +181,13 @@ impl Submission {
                 });
             }
             entries.push((e, s.blobs));
+            stored.push((id, bytes));
         }
         Ok(Submission {
             origin: body.origin,
             genesis: body.genesis,
             entries,
+            stored,
         })
     }
 }

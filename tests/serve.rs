@@ -221,13 +221,14 @@ fn submissions_over_http_are_appended_once_and_the_served_log_verifies() {
     std::fs::write(&badf, &bad).unwrap();
     let o = h.evl_at(&url, &["submit", &badf.display().to_string()]);
     o.refused(3, &["signature"]);
-    // The same entry with other signature bytes is not "already there": refused too.
+    // The same entry with other signature bytes is not "already there": refused too (these
+    // do not verify, and the server checks signatures before it looks in the log).
     let mut resigned = std::fs::read(&file).unwrap();
     let n = resigned.len();
     resigned[n - 20] ^= 1;
     std::fs::write(&badf, &resigned).unwrap();
     let o = h.evl_at(&url, &["submit", &badf.display().to_string()]);
-    o.refused(2, &["other signature bytes"]);
+    o.refused(3, &["signature does not verify"]);
     // The raw reply carries an inclusion proof against a signed checkpoint.
     let (status, body) = post(&url, &std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(status, 200, "{body}");
@@ -350,4 +351,118 @@ fn a_server_killed_under_load_loses_no_acknowledged_submission() {
         assert!(reply.contains(id.as_str()));
     }
     kill(server);
+}
+
+/// `body` with one bit of its entry's signature flipped: a forged signature naming the key.
+fn forged(body: &[u8]) -> Vec<u8> {
+    let mut bad = body.to_vec();
+    // The entry's last 64 bytes are its signature; a one-entry acknowledgment submission
+    // ends with the entry and an empty blob list.
+    let n = bad.len();
+    let sub = Submission::from_bytes(body).unwrap();
+    let sig = sub.entries[0].0.signature.0;
+    let at = bad.windows(64).rposition(|w| w == sig).unwrap();
+    assert!(at + 64 <= n);
+    bad[at + 10] ^= 1;
+    bad
+}
+
+#[test]
+fn a_forged_signature_among_good_ones_fails_alone_and_spends_no_rate_budget() {
+    let h = Host::new();
+    let key = evl::keys::read_secret(&h.path("keys/sec.key")).unwrap();
+    // Rate limit one a second: a forged submission naming the key does not take its token.
+    let (limited, url) = h.serve_with(&["--rate-per-key", "1"]);
+    let (_, good) = h.signed_ack(&key, 0);
+    let (status, reply) = post(&url, &forged(&good)).unwrap();
+    assert_eq!(status, 403, "{reply}");
+    assert!(reply.contains("signature does not verify"), "{reply}");
+    let (status, reply) = post(&url, &good).unwrap();
+    assert_eq!(status, 200, "the forgery spent the key's budget: {reply}");
+    let (_, next) = h.signed_ack(&key, 1);
+    let (status, reply) = post(&url, &next).unwrap();
+    assert_eq!(status, 429, "{reply}");
+    drop(limited);
+    // Many submissions at once (checked in batches): only the forged one is refused.
+    let (server, url) = h.serve();
+    let subs: Vec<(String, Vec<u8>)> = (10..42).map(|n| h.signed_ack(&key, n)).collect();
+    let bad = 13;
+    let barrier = Arc::new(std::sync::Barrier::new(subs.len()));
+    let threads: Vec<_> = subs
+        .iter()
+        .enumerate()
+        .map(|(i, (id, body))| {
+            let body = if i == bad { forged(body) } else { body.clone() };
+            let (url, barrier, id) = (url.clone(), barrier.clone(), id.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let (status, reply) = post(&url, &body).unwrap();
+                (i, id, status, reply)
+            })
+        })
+        .collect();
+    for t in threads {
+        let (i, id, status, reply) = t.join().unwrap();
+        if i == bad {
+            assert_eq!(status, 403, "{reply}");
+        } else {
+            assert_eq!(status, 200, "{reply}");
+            assert!(reply.contains(&id), "{reply}");
+        }
+    }
+    kill(server);
+    // Genesis, key add, the one good submission above, and 31 of the 32.
+    let log = h.evl(&["log", "--json"]).ok().ndjson();
+    assert_eq!(log.as_array().unwrap().len(), 3 + 31);
+    h.evl(&["verify"]).ok();
+}
+
+#[test]
+fn a_key_revoked_before_its_submission_is_sequenced_is_refused() {
+    use evl::entry::KeyRevoke;
+    let h = Host::new();
+    let admin = evl::keys::read_secret(&h.path("keys/admin.key")).unwrap();
+    let sec = evl::keys::read_secret(&h.path("keys/sec.key")).unwrap();
+    let genesis: evl::digest::Digest = h.genesis.parse().unwrap();
+    let revoke = Entry::sign(
+        UnsignedEntry {
+            format: ENTRY_FORMAT,
+            ledger: genesis,
+            signer: admin.public().id(),
+            claimed_at: evl::timestamp::Timestamp::now(),
+            payload: Payload::KeyRevoke(KeyRevoke {
+                key: sec.public().id(),
+                reason: "laptop lost".into(),
+            }),
+        },
+        &admin,
+    );
+    let (_, ack) = h.signed_ack(&sec, 0);
+    let ack = Submission::from_bytes(&ack).unwrap().entries[0].clone();
+    // Both signatures verify against the registry the check sees (sec is active then); in
+    // the log, the revocation comes first, so sec's entry after it must be refused.
+    let both = Submission::new(ORIGIN, genesis, vec![(revoke.clone(), vec![]), ack.clone()])
+        .to_bytes()
+        .unwrap();
+    let (server, url) = h.serve();
+    let (status, reply) = post(&url, &both).unwrap();
+    assert_eq!(status, 403, "{reply}");
+    assert!(
+        reply.contains("revoked") || reply.contains("not active"),
+        "{reply}"
+    );
+    // Nothing of the refused submission is appended; the revocation alone is.
+    let alone = Submission::new(ORIGIN, genesis, vec![(revoke, vec![])])
+        .to_bytes()
+        .unwrap();
+    assert_eq!(post(&url, &alone).unwrap().0, 200);
+    // Its signature is still good, but the key is revoked now: refused again.
+    let late = Submission::new(ORIGIN, genesis, vec![ack])
+        .to_bytes()
+        .unwrap();
+    let (status, reply) = post(&url, &late).unwrap();
+    assert_eq!(status, 403, "{reply}");
+    kill(server);
+    let log = h.evl(&["log", "--json"]).ok().ndjson();
+    assert_eq!(log.as_array().unwrap().len(), 3);
 }

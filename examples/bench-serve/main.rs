@@ -189,6 +189,31 @@ fn limits(dir: &Path) {
         .zip(&sigs)
         .for_each(|(m, s)| assert!(evl::keys::verify(&public, m, s)));
     let all = msgs.len() as f64 / t.elapsed().as_secs_f64();
+    // The batch equation the server's signature checkers use (src/batch_verify.rs), 64
+    // signatures a batch: on one core, then on all.
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(public.bytes()).unwrap();
+    let batch = |m: &[Vec<u8>], s: &[evl::keys::SignatureBytes]| {
+        let items: Vec<_> = m
+            .iter()
+            .zip(s)
+            .map(|(message, s)| evl::batch_verify::Item {
+                key: &vk,
+                message,
+                signature: &s.0,
+            })
+            .collect();
+        assert!(evl::batch_verify::verify(&items));
+    };
+    let t = Instant::now();
+    msgs.chunks(64)
+        .zip(sigs.chunks(64))
+        .for_each(|(m, s)| batch(m, s));
+    let batch_one = msgs.len() as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    msgs.par_chunks(64)
+        .zip(sigs.par_chunks(64))
+        .for_each(|(m, s)| batch(m, s));
+    let batch_all = msgs.len() as f64 / t.elapsed().as_secs_f64();
     let f = std::fs::File::create(dir.join("sync")).unwrap();
     let t = Instant::now();
     let rounds = 200;
@@ -197,9 +222,9 @@ fn limits(dir: &Path) {
         f.sync_data().unwrap();
     }
     let sync = t.elapsed().as_secs_f64() / rounds as f64;
+    let threads = rayon::current_num_threads();
     println!(
-        "limits: Ed25519 verify {one:.0}/s on one core, {all:.0}/s on {} threads; fdatasync {:.2} ms ({:.0} batches/s)",
-        rayon::current_num_threads(),
+        "limits: Ed25519 verify {one:.0}/s on one core, {all:.0}/s on {threads} threads; batches of 64 {batch_one:.0}/s on one core, {batch_all:.0}/s on {threads} threads; fdatasync {:.2} ms ({:.0} batches/s)",
         sync * 1e3,
         1.0 / sync
     );

@@ -8,9 +8,9 @@ use clap::Args;
 
 use super::{Global, open, read_file};
 use crate::digest::{Digest, EntryId};
-use crate::entry::{ENTRY_FORMAT, Entry, Payload, Tier, UnsignedEntry};
+use crate::entry::{ENTRY_FORMAT, Entry, Payload, SignedEntry, Tier, UnsignedEntry};
 use crate::error::{Error, exit};
-use crate::keys::SecretKey;
+use crate::keys::{PublicKey, SecretKey};
 use crate::store::{Appended, Draft, Ledger, MAX_CLOCK_SKEW_SECS, Resolved};
 use crate::submission::{MAX_SUBMISSION_BYTES, Submission};
 use crate::timestamp::Timestamp;
@@ -391,16 +391,28 @@ pub fn submit_to<'a>(
     ledger: &Ledger,
     subs: impl Iterator<Item = (String, &'a Submission)>,
 ) -> Result<Vec<Submitted>, Error> {
+    submit_checked_to(ledger, subs.map(|(name, sub)| (name, sub, &[][..])))
+}
+
+/// [`submit_to`] for submissions whose signatures were verified already: beside each, the key
+/// each entry's signature verified under (`None` or missing: not verified). The store still
+/// checks every entry against the key registry at its position, and verifies the signature
+/// itself unless the registry's key for the signer there is the key it verified under
+/// (`Ledger::append_checked`).
+pub fn submit_checked_to<'a>(
+    ledger: &Ledger,
+    subs: impl Iterator<Item = (String, &'a Submission, &'a [Option<PublicKey>])>,
+) -> Result<Vec<Submitted>, Error> {
     let genesis = ledger.genesis_id()?;
     let origin = ledger.origin()?;
     let now = Timestamp::now();
     let mut out: Vec<Submitted> = Vec::new();
-    let mut new: Vec<(Entry, Vec<Vec<u8>>)> = Vec::new();
+    let mut new: Vec<(SignedEntry, Vec<Vec<u8>>, Option<PublicKey>)> = Vec::new();
     let mut new_at: Vec<usize> = Vec::new();
     let mut batch = Batch::default();
     let mut slot_of: BTreeMap<EntryId, usize> = BTreeMap::new();
     let mut dups: Vec<(usize, usize)> = Vec::new();
-    for (name, sub) in subs {
+    for (name, sub, verified) in subs {
         if sub.origin != origin || sub.genesis != genesis {
             return Err(Error::Invalid(format!(
                 "{name}: signed for ledger {} (genesis {}), not this one ({origin}, genesis {})",
@@ -409,8 +421,8 @@ pub fn submit_to<'a>(
                 genesis.short()
             )));
         }
-        for (entry, blobs) in &sub.entries {
-            let id = entry.id();
+        for (j, (entry, blobs)) in sub.entries.iter().enumerate() {
+            let id = sub.id(j);
             if let Some(&slot) = slot_of.get(&id) {
                 // The same entry twice in one batch: appended once, reported to both.
                 dups.push((out.len(), slot));
@@ -426,7 +438,7 @@ pub fn submit_to<'a>(
             if let Some(index) = ledger.index_of(&id)? {
                 // The id does not cover the signature: only the very bytes appended are
                 // "already in the log"; another signature over the same body is refused.
-                if ledger.entry_bytes(index)? != entry.to_bytes()? {
+                if ledger.entry_bytes(index)? != sub.signed(j).into_parts()?.2 {
                     return Err(Error::Invalid(format!(
                         "{name}: entry {} is in the log at index {index} with other signature bytes than this file carries",
                         id.short()
@@ -445,7 +457,7 @@ pub fn submit_to<'a>(
                 .map_err(|e| Error::Invalid(format!("{name}: entry {}: {e}", id.short())))?;
             check_references(ledger, &batch, entry, blobs)
                 .map_err(|e| prefix_error(&name, &id, e))?;
-            batch.add(entry, blobs);
+            batch.add(id, entry, blobs);
             slot_of.insert(id, out.len());
             new_at.push(out.len());
             out.push(Submitted {
@@ -455,11 +467,15 @@ pub fn submit_to<'a>(
                 index: 0,
                 appended: true,
             });
-            new.push((entry.clone(), blobs.clone()));
+            new.push((
+                sub.signed(j),
+                blobs.clone(),
+                verified.get(j).copied().flatten(),
+            ));
         }
     }
     if !new.is_empty() {
-        let done = ledger.append_signed(new).map_err(|e| match e {
+        let done = ledger.append_checked(new).map_err(|e| match e {
             Error::Invalid(m) => Error::Invalid(format!("submission refused: {m}")),
             other => other,
         })?;
@@ -492,8 +508,8 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    fn add(&mut self, e: &Entry, blobs: &[Vec<u8>]) {
-        self.index.insert(e.id(), e.clone());
+    fn add(&mut self, id: EntryId, e: &Entry, blobs: &[Vec<u8>]) {
+        self.index.insert(id, e.clone());
         self.blobs.extend(blobs.iter().map(|b| Digest::of(b)));
     }
 }

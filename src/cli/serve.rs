@@ -16,11 +16,13 @@ use clap::Args;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Global;
-use super::remote::{Submitted, submit_to};
+use super::remote::{Submitted, submit_checked_to};
+use crate::batch_verify;
 use crate::error::{Error, exit};
-use crate::keys::SecretKey;
+use crate::keys::{PublicKey, SecretKey};
 use crate::merkle;
 use crate::publish::{self, TILE_WIDTH};
+use crate::registry::Registry;
 use crate::store::Ledger;
 use crate::submission::Submission;
 
@@ -56,6 +58,9 @@ pub struct ServeArgs {
     pub json: bool,
 }
 
+/// Most submissions whose signatures one checker verifies with one batch equation.
+const MAX_CHECK_BATCH: usize = 256;
+
 /// Per-key token buckets: (tokens, when last refilled).
 type Buckets =
     std::sync::Mutex<std::collections::HashMap<crate::keys::KeyId, (f64, std::time::Instant)>>;
@@ -78,10 +83,32 @@ fn admit(buckets: &Buckets, key: crate::keys::KeyId, rate: u32) -> bool {
     }
 }
 
-/// A submission waiting for the sequencer.
+/// A submission waiting for the sequencer, with the key each entry's signature verified under.
 struct Job {
     sub: Submission,
-    reply: oneshot::Sender<Result<Vec<Submitted>, Error>>,
+    verified: Vec<Option<PublicKey>>,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// The answer to a submission: sequenced, or the status and message it is refused with.
+type Outcome = Result<Sequenced, (StatusCode, String)>;
+
+/// The status a submission refused by the sequencer gets.
+fn refused(e: &Error) -> (StatusCode, String) {
+    let status = match e.exit_code() {
+        exit::REFUSED => StatusCode::FORBIDDEN,
+        exit::BUSY | exit::STORAGE => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    (status, e.to_string())
+}
+
+/// What the sequencer answers for an accepted submission: its entries, and the snapshot of
+/// the log after their batch with the checkpoint signed of it, to prove inclusion against.
+struct Sequenced {
+    results: Vec<Submitted>,
+    view: Arc<crate::store::View>,
+    checkpoint: Arc<(u64, Vec<u8>)>,
 }
 
 struct Shared {
@@ -90,6 +117,11 @@ struct Shared {
     /// The newest signed checkpoint: (size, note).
     checkpoint: RwLock<(u64, Vec<u8>)>,
     queue: mpsc::Sender<Job>,
+    /// Submissions waiting for their signatures to be checked.
+    checks: mpsc::Sender<Check>,
+    /// The key registry as of the newest batch, to find the key each signature is checked
+    /// against before sequencing.
+    registry: RwLock<Arc<Registry>>,
     timeout: Duration,
     rate_per_key: u32,
     buckets: Buckets,
@@ -100,10 +132,19 @@ fn sign_checkpoint(
     origin: &str,
     key: &SecretKey,
 ) -> Result<(u64, Vec<u8>), Error> {
-    let size = ledger.size()?;
+    let view = ledger.snapshot()?;
+    Ok(sign_checkpoint_of(&view, origin, key)?)
+}
+
+fn sign_checkpoint_of(
+    view: &crate::store::View,
+    origin: &str,
+    key: &SecretKey,
+) -> Result<(u64, Vec<u8>), Error> {
+    let size = view.size();
     Ok((
         size,
-        crate::checkpoint::sign(origin, size, ledger.root(size)?, key),
+        crate::checkpoint::sign(origin, size, view.root_at(size)?, key),
     ))
 }
 
@@ -124,11 +165,14 @@ pub fn serve(g: &Global, a: ServeArgs) -> Result<i32, Error> {
         )));
     }
     let (tx, rx) = mpsc::channel::<Job>(a.queue.max(1));
+    let (check_tx, check_rx) = mpsc::channel::<Check>(a.queue.max(1));
     let shared = Arc::new(Shared {
         ledger: ledger.clone(),
         origin: origin.clone(),
         checkpoint: RwLock::new(first),
         queue: tx,
+        checks: check_tx,
+        registry: RwLock::new(Arc::new(reg)),
         timeout: Duration::from_secs(a.timeout.max(1)),
         rate_per_key: a.rate_per_key,
         buckets: Default::default(),
@@ -139,6 +183,14 @@ pub fn serve(g: &Global, a: ServeArgs) -> Result<i32, Error> {
         .name("evl-sequencer".into())
         .spawn(move || sequencer(seq, key, rx, max_batch))
         .map_err(|e| Error::Invalid(format!("cannot start the sequencer: {e}")))?;
+    let check_rx = Arc::new(std::sync::Mutex::new(check_rx));
+    for i in 0..std::thread::available_parallelism().map_or(2, |n| n.get()) {
+        let (s, rx) = (shared.clone(), check_rx.clone());
+        std::thread::Builder::new()
+            .name(format!("evl-verify-{i}"))
+            .spawn(move || verifier(s, rx, MAX_CHECK_BATCH))
+            .map_err(|e| Error::Invalid(format!("cannot start a signature checker: {e}")))?;
+    }
     let app = Router::new()
         .route("/checkpoint", get(checkpoint))
         .route("/tile/{*path}", get(tile))
@@ -181,6 +233,9 @@ pub fn serve(g: &Global, a: ServeArgs) -> Result<i32, Error> {
 /// Takes submissions off the queue in batches: all of a batch appended with one durable
 /// write when every one of them is accepted; otherwise each alone, so one bad submission
 /// fails only its own request. A fresh checkpoint is signed after every batch, before replies.
+/// Signatures were verified before the queue (`verifier`); what needs the log order is done
+/// here: the registry check at each entry's position (a key revoked since is refused), the id
+/// lookup, the references and the durable write.
 fn sequencer(s: Arc<Shared>, key: SecretKey, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -191,9 +246,11 @@ fn sequencer(s: Arc<Shared>, key: SecretKey, mut rx: mpsc::Receiver<Job>, max_ba
             }
         }
         let names: Vec<String> = (0..jobs.len()).map(|i| format!("submission {i}")).collect();
-        let together = submit_to(
+        let together = submit_checked_to(
             &s.ledger,
-            jobs.iter().zip(&names).map(|(j, n)| (n.clone(), &j.sub)),
+            jobs.iter()
+                .zip(&names)
+                .map(|(j, n)| (n.clone(), &j.sub, &j.verified[..])),
         );
         let results: Vec<Result<Vec<Submitted>, Error>> = match together {
             Ok(all) => {
@@ -207,18 +264,60 @@ fn sequencer(s: Arc<Shared>, key: SecretKey, mut rx: mpsc::Receiver<Job>, max_ba
             Err(_) => jobs
                 .iter()
                 .map(|j| {
-                    submit_to(
+                    submit_checked_to(
                         &s.ledger,
-                        std::iter::once(("submission".to_string(), &j.sub)),
+                        std::iter::once(("submission".to_string(), &j.sub, &j.verified[..])),
                     )
                 })
                 .collect(),
         };
-        if let Ok(cp) = sign_checkpoint(&s.ledger, &s.origin, &key) {
-            *s.checkpoint.write().unwrap_or_else(|p| p.into_inner()) = cp;
+        let keys_changed = jobs.iter().any(|j| {
+            j.sub.entries.iter().any(|(e, _)| {
+                matches!(
+                    e.body.payload,
+                    crate::entry::Payload::KeyAdd(_)
+                        | crate::entry::Payload::KeyRotate(_)
+                        | crate::entry::Payload::KeyRevoke(_)
+                )
+            })
+        });
+        if keys_changed && let Ok(r) = s.ledger.registry() {
+            *s.registry.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(r);
         }
+        // One checkpoint for the batch, and the snapshot it is of: each request proves its
+        // entries' inclusion against these, in its own handler, after the reply.
+        let signed = s.ledger.snapshot().and_then(|view| {
+            let cp = sign_checkpoint_of(&view, &s.origin, &key)?;
+            Ok((view, cp))
+        });
+        let (view, cp) = match signed {
+            Ok((view, cp)) => {
+                *s.checkpoint.write().unwrap_or_else(|p| p.into_inner()) = cp.clone();
+                (view, Arc::new(cp))
+            }
+            Err(e) => {
+                // Appended maybe, but not provable: 503, and resubmitting is safe.
+                for job in jobs {
+                    let _ = job.reply.send(Err((
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "cannot sign a checkpoint after the batch: {e}; resubmitting is safe"
+                        ),
+                    )));
+                }
+                continue;
+            }
+        };
         for (job, result) in jobs.into_iter().zip(results) {
-            let _ = job.reply.send(result);
+            let _ = job.reply.send(
+                result
+                    .map(|results| Sequenced {
+                        results,
+                        view: view.clone(),
+                        checkpoint: cp.clone(),
+                    })
+                    .map_err(|e| refused(&e)),
+            );
         }
     }
 }
@@ -317,36 +416,27 @@ async fn blob(State(s): State<Arc<Shared>>, UrlPath(hex): UrlPath<String>) -> Re
 
 /// `POST /add`: a submission file (docs/FORMAT.md §"Submission files"). 200 with each entry's
 /// index and inclusion proof against a fresh signed checkpoint once durable; 400 malformed or
-/// refused, 403 an unauthorized signer, 503 busy or timed out.
+/// refused, 403 a bad signature or an unauthorized signer, 429 over the key's rate, 503 busy
+/// or timed out. The signatures are checked first (in batches, on every core), and only a
+/// signature that verified spends its key's rate budget.
 async fn add(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let sub = match Submission::from_bytes(&body) {
         Ok(sub) => sub,
         Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let mut signers: Vec<_> = sub.entries.iter().map(|(e, _)| e.body.signer).collect();
-    signers.sort();
-    signers.dedup();
-    if !signers
-        .into_iter()
-        .all(|k| admit(&s.buckets, k, s.rate_per_key))
-    {
-        return text(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "over {} submissions per second for this key; retry later",
-                s.rate_per_key
-            ),
-        );
-    }
+    // The signature checkers take it from here to the sequencer (or refuse it); the answer
+    // comes back on `rx` either way.
+    let deadline = tokio::time::Instant::now() + s.timeout;
     let (tx, rx) = oneshot::channel();
-    if s.queue.try_send(Job { sub, reply: tx }).is_err() {
+    if s.checks.try_send(Check { sub, reply: tx }).is_err() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy: the submission queue is full; retry",
         );
     }
-    let done = match tokio::time::timeout(s.timeout, rx).await {
-        Ok(Ok(r)) => r,
+    let done = match tokio::time::timeout_at(deadline, rx).await {
+        Ok(Ok(Ok(done))) => done,
+        Ok(Ok(Err((status, msg)))) => return text(status, msg),
         Ok(Err(_)) => return text(StatusCode::SERVICE_UNAVAILABLE, "the sequencer stopped"),
         Err(_) => {
             return text(
@@ -355,27 +445,12 @@ async fn add(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
             );
         }
     };
-    let results = match done {
-        Ok(r) => r,
-        Err(e) => {
-            let status = match e.exit_code() {
-                exit::REFUSED => StatusCode::FORBIDDEN,
-                exit::BUSY | exit::STORAGE => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            return text(status, e.to_string());
-        }
-    };
-    let (size, note) = s
-        .checkpoint
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let ledger = s.ledger.clone();
-    let made = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, Error> {
-        let mut entries = Vec::with_capacity(results.len());
-        for r in &results {
-            let proof = ledger.prove_inclusion(r.index, size)?;
+    // A proof is a few reads of the mapped hash file: made here, not on another thread.
+    let (size, note) = &*done.checkpoint;
+    let made = (|| -> Result<serde_json::Value, Error> {
+        let mut entries = Vec::with_capacity(done.results.len());
+        for r in &done.results {
+            let proof = done.view.prove_inclusion(r.index, *size)?;
             entries.push(serde_json::json!({
                 "kind": r.kind,
                 "id": r.id.to_string(),
@@ -386,18 +461,244 @@ async fn add(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         }
         Ok(serde_json::json!({
             "tree_size": size,
-            "checkpoint": String::from_utf8_lossy(&note),
+            "checkpoint": String::from_utf8_lossy(note),
             "entries": entries,
         }))
-    })
-    .await;
+    })();
     match made {
-        Ok(Ok(v)) => (
+        Ok(v) => (
             [(header::CONTENT_TYPE, "application/json")],
             serde_json::to_string(&v).expect("JSON encodes"),
         )
             .into_response(),
-        Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// What the signature check says of a submission: for each entry, the key its signature
+/// verified under, or `None` when its signer is not in the registry the check saw (a key added
+/// by an entry still queued: the sequencer verifies that signature); or why it is refused.
+type Verdict = Result<Vec<Option<PublicKey>>, String>;
+
+/// A submission whose signatures are checked before it is queued for the sequencer.
+struct Check {
+    sub: Submission,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// Checks signatures ahead of the sequencer, on every core (one such thread per core), a batch
+/// at a time: whatever is waiting when the thread is free, up to `max_batch` submissions.
+fn verifier(s: Arc<Shared>, rx: Arc<std::sync::Mutex<mpsc::Receiver<Check>>>, max_batch: usize) {
+    loop {
+        let checks = {
+            let mut rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(first) = rx.blocking_recv() else {
+                return;
+            };
+            let mut checks = vec![first];
+            while checks.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(c) => checks.push(c),
+                    Err(_) => break,
+                }
+            }
+            checks
+        };
+        let registry = s.registry.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let subs: Vec<&Submission> = checks.iter().map(|c| &c.sub).collect();
+        let verdicts = check_signatures(&registry, &subs);
+        for (c, v) in checks.into_iter().zip(verdicts) {
+            admit_verified(&s, c, v);
+        }
+    }
+}
+
+/// After the signature check: refused (`403`); over a verified signer's rate (`429`, the only
+/// place a key's budget is spent); or queued for the sequencer, which answers on `c.reply`.
+fn admit_verified(s: &Shared, c: Check, verdict: Verdict) {
+    let verified = match verdict {
+        Ok(v) => v,
+        Err(msg) => {
+            let _ = c.reply.send(Err((StatusCode::FORBIDDEN, msg)));
+            return;
+        }
+    };
+    let mut signers: Vec<_> = c
+        .sub
+        .entries
+        .iter()
+        .zip(&verified)
+        .filter(|(_, v)| v.is_some())
+        .map(|((e, _), _)| e.body.signer)
+        .collect();
+    signers.sort();
+    signers.dedup();
+    if !signers
+        .into_iter()
+        .all(|k| admit(&s.buckets, k, s.rate_per_key))
+    {
+        let _ = c.reply.send(Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "over {} submissions per second for this key; retry later",
+                s.rate_per_key
+            ),
+        )));
+        return;
+    }
+    let job = Job {
+        sub: c.sub,
+        verified,
+        reply: c.reply,
+    };
+    if let Err(e) = s.queue.try_send(job) {
+        let job = match e {
+            mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+        };
+        let _ = job.reply.send(Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy: the submission queue is full; retry".into(),
+        )));
+    }
+}
+
+/// Verifies the signatures of `subs` under the keys `registry` names for their signers: one
+/// batch equation for all of them (docs/FORMAT.md §"Signature validity": it accepts exactly
+/// the signatures `keys::verify` accepts); when it fails, each signature alone, so only a
+/// submission carrying a bad signature is refused. Whether each signer may sign its entry at
+/// the entry's position is the sequencer's check, made against the registry as of then.
+fn check_signatures(registry: &Registry, subs: &[&Submission]) -> Vec<Verdict> {
+    struct Sig {
+        sub: usize,
+        entry: usize,
+        public: PublicKey,
+        key: usize,
+        message: Vec<u8>,
+    }
+    let mut verdicts: Vec<Verdict> = subs
+        .iter()
+        .map(|s| Ok(vec![None; s.entries.len()]))
+        .collect();
+    let mut keys: Vec<(PublicKey, ed25519_dalek::VerifyingKey)> = Vec::new();
+    let mut sigs: Vec<Sig> = Vec::new();
+    let refuse = |e: &crate::entry::Entry| {
+        let name = registry
+            .get(&e.body.signer)
+            .map(|k| k.name.clone())
+            .unwrap_or_default();
+        format!(
+            "entry {}: the signature does not verify against signer key '{name}'",
+            e.id().short()
+        )
+    };
+    for (i, sub) in subs.iter().enumerate() {
+        for (j, (e, _)) in sub.entries.iter().enumerate() {
+            let Some(state) = registry.get(&e.body.signer) else {
+                continue;
+            };
+            let public = state.public_key;
+            let key = match keys.iter().position(|(p, _)| *p == public) {
+                Some(k) => k,
+                None => match ed25519_dalek::VerifyingKey::from_bytes(public.bytes()) {
+                    Ok(v) => {
+                        keys.push((public, v));
+                        keys.len() - 1
+                    }
+                    Err(_) => {
+                        verdicts[i] = Err(refuse(e));
+                        continue;
+                    }
+                },
+            };
+            sigs.push(Sig {
+                sub: i,
+                entry: j,
+                public,
+                key,
+                message: crate::entry::signature_message(&sub.id(j)),
+            });
+        }
+    }
+    let signature = |s: &Sig| &subs[s.sub].entries[s.entry].0.signature.0;
+    let items: Vec<batch_verify::Item> = sigs
+        .iter()
+        .map(|s| batch_verify::Item {
+            key: &keys[s.key].1,
+            message: &s.message,
+            signature: signature(s),
+        })
+        .collect();
+    let all_good = batch_verify::verify(&items);
+    for s in &sigs {
+        if !all_good && !batch_verify::verify_one(s.public.bytes(), &s.message, signature(s)) {
+            verdicts[s.sub] = Err(refuse(&subs[s.sub].entries[s.entry].0));
+        } else if let Ok(v) = &mut verdicts[s.sub] {
+            v[s.entry] = Some(s.public);
+        }
+    }
+    verdicts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{Acknowledgment, ENTRY_FORMAT, Entry, KeyGrant, Payload, UnsignedEntry};
+    use crate::keys::Role;
+
+    fn ack(key: &SecretKey, n: usize) -> Submission {
+        let genesis = crate::digest::Digest::of(b"genesis");
+        let body = UnsignedEntry {
+            format: ENTRY_FORMAT,
+            ledger: genesis,
+            signer: key.public().id(),
+            claimed_at: crate::timestamp::Timestamp(1_776_470_400),
+            payload: Payload::Acknowledgment(Acknowledgment {
+                topic: "t".into(),
+                subject: None,
+                namespace: None,
+                statement: format!("acknowledgment {n}"),
+            }),
+        };
+        let bytes = Submission::new("o", genesis, vec![(Entry::sign(body, key), vec![])])
+            .to_bytes()
+            .unwrap();
+        Submission::from_bytes(&bytes).unwrap()
+    }
+
+    #[test]
+    fn one_forged_signature_in_a_batch_fails_only_its_submission() {
+        let (a, b, stranger) = (
+            SecretKey::from_seed([1; 32]),
+            SecretKey::from_seed([2; 32]),
+            SecretKey::from_seed([3; 32]),
+        );
+        let grant = |name: &str, k: &SecretKey| KeyGrant {
+            name: name.into(),
+            public_key: k.public(),
+            roles: vec![Role::Admin],
+        };
+        let registry = Registry::from_genesis(&[grant("a", &a), grant("b", &b)]).unwrap();
+        let mut subs: Vec<Submission> = (0..12)
+            .map(|n| ack(if n % 3 == 0 { &b } else { &a }, n))
+            .collect();
+        subs[7].entries[0].0.signature.0[5] ^= 1;
+        subs.push(ack(&stranger, 99));
+        let refs: Vec<&Submission> = subs.iter().collect();
+        let verdicts = check_signatures(&registry, &refs);
+        for (n, v) in verdicts.iter().enumerate() {
+            match n {
+                7 => assert!(v.as_ref().unwrap_err().contains("does not verify")),
+                // Not in the registry the check saw: left to the sequencer, unverified.
+                12 => assert_eq!(v.as_ref().unwrap(), &vec![None]),
+                _ => {
+                    let signer = if n % 3 == 0 { &b } else { &a };
+                    assert_eq!(v.as_ref().unwrap(), &vec![Some(signer.public())], "{n}");
+                }
+            }
+        }
+        // A batch of good ones verifies as a batch, and the empty batch too.
+        let good: Vec<&Submission> = refs.iter().copied().take(7).collect();
+        assert!(check_signatures(&registry, &good).iter().all(|v| v.is_ok()));
+        assert!(check_signatures(&registry, &[]).is_empty());
     }
 }

@@ -28,6 +28,9 @@ pub(super) struct Prepared {
     pub(super) leaf: Hash,
     pub(super) blobs: Vec<Vec<u8>>,
     pub(super) blob_digests: Vec<Digest>,
+    /// The key the signature was verified under already, if it was (see
+    /// [`crate::registry::Registry::check_and_apply_verified`]).
+    pub(super) verified_under: Option<crate::keys::PublicKey>,
 }
 
 impl Prepared {
@@ -39,6 +42,7 @@ impl Prepared {
             id,
             bytes,
             blobs,
+            verified_under: None,
         }
     }
 }

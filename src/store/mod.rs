@@ -48,7 +48,7 @@ use self::append::{
 };
 
 use crate::digest::{Digest, EntryId, is_hex_prefix};
-use crate::entry::{ENTRY_FORMAT, Entry, Genesis, KeyGrant, Payload, UnsignedEntry};
+use crate::entry::{ENTRY_FORMAT, Entry, Genesis, KeyGrant, Payload, SignedEntry, UnsignedEntry};
 use crate::error::{Error, Result};
 use crate::keys::SecretKey;
 use crate::merkle::{self, Hash, TreeSize};
@@ -658,15 +658,40 @@ impl Ledger {
     /// Appends entries someone already signed (e.g. carried in from elsewhere), checking each
     /// signature and the registry at its position. Either all are appended or none.
     pub fn append_signed(&self, signed: Vec<(Entry, Vec<Vec<u8>>)>) -> Result<Vec<Appended>> {
+        self.append_checked(
+            signed
+                .into_iter()
+                .map(|(entry, blobs)| (SignedEntry::new(entry), blobs, None))
+                .collect(),
+        )
+    }
+
+    /// [`Ledger::append_signed`] for entries decoded from their stored bytes (which are then
+    /// not encoded again) whose signatures may have been verified already, each under the
+    /// public key given beside it. The registry, role and validity checks at each entry's
+    /// position are all made here as for `append_signed`; only the signature arithmetic is
+    /// skipped, and only when the key the registry holds for the signer at that position is
+    /// the very key it was verified under — a key revoked or rotated in between, or a
+    /// different key, and the signature is verified here.
+    pub fn append_checked(
+        &self,
+        signed: Vec<(SignedEntry, Vec<Vec<u8>>, Option<crate::keys::PublicKey>)>,
+    ) -> Result<Vec<Appended>> {
         if signed.is_empty() {
             return Ok(vec![]);
         }
-        for (_, blobs) in &signed {
+        for (_, blobs, _) in &signed {
             check_sizes(blobs)?;
         }
-        let prepare = |(entry, blobs): (Entry, Vec<Vec<u8>>)| {
-            let bytes = entry.to_bytes()?;
-            Ok(Prepared::new(entry.clone(), entry.id(), bytes, blobs))
+        let prepare = |(s, blobs, verified_under): (
+            SignedEntry,
+            Vec<Vec<u8>>,
+            Option<crate::keys::PublicKey>,
+        )| {
+            let (entry, id, bytes) = s.into_parts()?;
+            let mut p = Prepared::new(entry, id, bytes, blobs);
+            p.verified_under = verified_under;
+            Ok(p)
         };
         let prepared: Vec<Prepared> = if signed.len() < PARALLEL_FROM {
             signed.into_iter().map(prepare).collect::<Result<_>>()?
@@ -720,7 +745,12 @@ impl Ledger {
             for (i, p) in prepared.iter().enumerate() {
                 let index = start + i as u64;
                 if verify_signatures {
-                    registry.check_and_apply(&p.entry, index, &genesis)?;
+                    registry.check_and_apply_verified(
+                        &p.entry,
+                        index,
+                        &genesis,
+                        p.verified_under.as_ref(),
+                    )?;
                 } else {
                     registry.admit_unverified(&p.entry, index, &genesis)?;
                 }
