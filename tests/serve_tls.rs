@@ -746,3 +746,79 @@ fn sigterm_drains_a_submission_in_flight() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(h.entries(), 3);
 }
+
+#[test]
+fn a_client_that_does_not_read_its_response_is_cut_off() {
+    let h = Host::new();
+    // A 32 MiB blob: far more than the loopback socket buffers hold.
+    let big = h.path("big.bin");
+    let mut data = vec![0u8; 32 << 20];
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2_654_435_761) >> 13) as u8;
+    }
+    std::fs::write(&big, &data).unwrap();
+    run(evl_bin()
+        .args(["keygen", "owner", "--dir"])
+        .arg(h.path("keys")))
+    .ok();
+    h.evl(&[
+        "key",
+        "add",
+        "owner",
+        "--pub",
+        &h.p("keys/owner.pub"),
+        "--role",
+        "owner",
+        "--key",
+        &h.p("keys/admin.key"),
+    ])
+    .ok();
+    let o = h
+        .evl(&[
+            "add",
+            &big.display().to_string(),
+            "--kind",
+            "note",
+            "--tier",
+            "authoritative",
+            "--key",
+            &h.p("keys/owner.key"),
+            "--json",
+        ])
+        .ok();
+    assert!(o.stdout.contains("evl.appended/v1"), "{o:#?}");
+    // Blobs are addressed by the BLAKE3 of their bytes.
+    let digest = blake3::hash(&data).to_hex().to_string();
+    let (_server, url) = h.serve(&["--write-timeout", "2"]);
+    // A reader that asks for the blob on a kept-alive connection and then stops reading.
+    let mut s = TcpStream::connect(host_port(&url)).unwrap();
+    write!(s, "GET /blob/{digest} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    // What arrives afterwards is what the buffers held: the response is cut short.
+    s.set_read_timeout(Some(GENEROUS)).unwrap();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut head = Vec::new();
+    let start = Instant::now();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if head.len() < 64 {
+                    head.extend_from_slice(&buf[..n.min(64)]);
+                }
+                got += n
+            }
+        }
+        assert!(
+            start.elapsed() < GENEROUS,
+            "still reading after {GENEROUS:?}"
+        );
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        got < data.len(),
+        "the whole blob ({got} bytes) was sent to a client that stopped reading"
+    );
+}

@@ -8,7 +8,8 @@
 //!   or, on a kept-alive connection, from the previous response (hyper's header read timeout);
 //!   then the connection is closed without an answer;
 //! - a request body: `--body-timeout`, counted from the head; then 408 and the connection closes;
-//! - idleness between requests: `--keep-alive-timeout`; then the connection closes.
+//! - idleness between requests: `--keep-alive-timeout`; then the connection closes;
+//! - reading the response: `--write-timeout` without a byte written; then the connection closes.
 //!
 //! Beyond `--max-connections` open connections, new ones are not accepted: they wait in the
 //! kernel's accept queue (the listen backlog) until a connection closes.
@@ -61,6 +62,10 @@ pub struct ListenArgs {
     /// 0: no keep-alive (one request per connection).
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub keep_alive_timeout: u64,
+    /// Seconds a response may wait for a client that does not read it (no byte written for
+    /// that long); then the connection is closed.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub write_timeout: u64,
     /// Seconds a client has to complete the TLS handshake; then the connection is dropped.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub tls_handshake_timeout: u64,
@@ -78,6 +83,7 @@ impl Default for ListenArgs {
             header_timeout: 10,
             body_timeout: 60,
             keep_alive_timeout: 5,
+            write_timeout: 60,
             tls_handshake_timeout: 10,
             max_connections: 1024,
         }
@@ -91,6 +97,7 @@ struct Limits {
     body: Duration,
     /// `None`: no keep-alive.
     keep_alive: Option<Duration>,
+    write: Duration,
     handshake: Duration,
     max_connections: u32,
 }
@@ -122,6 +129,7 @@ impl ListenArgs {
                 body: secs(self.body_timeout),
                 keep_alive: (self.keep_alive_timeout > 0)
                     .then(|| Duration::from_secs(self.keep_alive_timeout)),
+                write: secs(self.write_timeout),
                 handshake: secs(self.tls_handshake_timeout),
                 max_connections: self.max_connections.max(1),
             },
@@ -347,6 +355,11 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header)
         .keep_alive(limits.keep_alive.is_some());
+    let io = WriteDeadline {
+        inner: io,
+        limit: limits.write,
+        stalled: None,
+    };
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
     let keep_alive = limits.keep_alive.unwrap_or(Duration::from_secs(86_400));
@@ -420,5 +433,82 @@ impl http_body::Body for Deadline {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A connection whose writes fail once they have made no progress for `limit`: a client that
+/// stops reading its response (a slow reader) cannot hold the connection forever.
+struct WriteDeadline<I> {
+    inner: I,
+    limit: Duration,
+    /// Since when writing has been blocked, as a timer.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> WriteDeadline<I> {
+    fn check<T>(
+        &mut self,
+        r: Poll<std::io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>> {
+        if r.is_ready() {
+            self.stalled = None;
+            return r;
+        }
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client did not read its response in time",
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for WriteDeadline<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for WriteDeadline<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.check(r, cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.check(r, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.check(r, cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.check(r, cx)
     }
 }
