@@ -277,8 +277,14 @@ fn tls_client(pki: &Path, addr: &str) -> rustls::StreamOwned<rustls::ClientConne
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let tcp = TcpStream::connect(addr).unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    // The handshake with a generous timeout (the machine may be busy); reads after it
+    // time out quickly, for `closed_within`.
+    tcp.set_read_timeout(Some(GENEROUS)).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).unwrap();
+    }
     tcp.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     rustls::StreamOwned::new(conn, tcp)
