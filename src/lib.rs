@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod keys;
 pub mod lineage;
 pub mod merkle;
+pub mod net;
 pub mod page;
 pub mod publish;
 pub mod registry;

@@ -149,7 +149,25 @@ pub fn is_http(location: &str) -> bool {
 }
 
 fn store_err(what: &str) -> impl FnOnce(object_store::Error) -> Error + '_ {
-    move |e| Error::Invalid(format!("{what}: {e}"))
+    move |e| Error::Invalid(format!("{what}: {}", crate::net::ca::chain(&e)))
+}
+
+/// `AmazonS3Builder::from_env()`, trusting `EVL_CA_FILE` too when it is set (its client
+/// options first: the AWS_* variables may set client options of their own).
+fn s3_builder() -> Result<object_store::aws::AmazonS3Builder> {
+    if std::env::var_os(crate::net::ca::CA_ENV).is_none_or(|v| v.is_empty()) {
+        return Ok(object_store::aws::AmazonS3Builder::from_env());
+    }
+    let options = crate::net::ca::object_store_options(object_store::ClientOptions::new())?;
+    let mut b = object_store::aws::AmazonS3Builder::new().with_client_options(options);
+    for (key, value) in std::env::vars() {
+        if key.starts_with("AWS_")
+            && let Ok(k) = key.to_ascii_lowercase().parse()
+        {
+            b = b.with_config(k, value);
+        }
+    }
+    Ok(b)
 }
 
 impl Remote {
@@ -168,7 +186,7 @@ impl Remote {
                         "'{location}' names no bucket: expected s3://BUCKET/PREFIX"
                     )));
                 }
-                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let mut b = s3_builder()?.with_bucket_name(bucket);
                 if let Some(e) = &s3.endpoint {
                     b = b.with_endpoint(e);
                 }
@@ -183,7 +201,9 @@ impl Remote {
             } else if is_http(location) {
                 let s = object_store::http::HttpBuilder::new()
                     .with_url(location.trim_end_matches('/'))
-                    .with_client_options(object_store::ClientOptions::new().with_allow_http(true))
+                    .with_client_options(crate::net::ca::object_store_options(
+                        object_store::ClientOptions::new().with_allow_http(true),
+                    )?)
                     .build()
                     .map_err(store_err(location))?;
                 (Arc::new(s), String::new())

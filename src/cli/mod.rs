@@ -48,6 +48,8 @@ ENVIRONMENT:
     SSH_AUTH_SOCK  the ssh-agent socket a --key ssh-agent:COMMENT signs through
     EVL_STATE_DIR  auditor state directory of verify and verify-bundle (default
                 $XDG_STATE_HOME/evl, i.e. ~/.local/state/evl); --state-dir overrides it
+    EVL_CA_FILE  PEM certificates trusted beside the system's roots by verbs that speak
+                HTTPS (--ledger https://, s3://, submit, checkpoint --witness); docs/SERVER.md
 
 EXAMPLE:
     evl keygen hana --dir keys
@@ -342,10 +344,12 @@ pub enum Command {
     /// submission file (docs/FORMAT.md §"Submission files"): sequenced in batches, one durable
     /// write per batch, answered once durable with each entry's index and inclusion proof
     /// against a fresh checkpoint signed by --key. The entry's signature and the registry are
-    /// the only authorization. Loopback by default; docs/SERVER.md. Runs until interrupted
-    /// (exit 0); 2 when the address or key is unusable.
+    /// the only authorization. Loopback by default; HTTPS with --tls-cert/--tls-key; every
+    /// phase a client controls is time-bounded (--header-timeout, --body-timeout, ...) and
+    /// open connections are capped; docs/SERVER.md. Runs until SIGINT or SIGTERM, then drains
+    /// the requests in flight (exit 0).
     #[command(
-        after_help = "EXAMPLE:\n    evl serve --addr 127.0.0.1:8740 --key keys/log.key\n    evl verify --ledger http://127.0.0.1:8740 --genesis 892a10bd…cb83\n    evl submit --ledger http://127.0.0.1:8740 ack.evls"
+        after_help = "EXIT CODES:\n    0  stopped by SIGINT or SIGTERM, requests in flight answered\n    2  an address that cannot be bound, an unusable log key, or a TLS certificate or key\n       that cannot be read or parsed or that do not match (checked before binding)\n    3  the log key or --tls-key file is readable by others\n\nEXAMPLE:\n    evl serve --addr 127.0.0.1:8740 --key keys/log.key\n    evl serve --addr 0.0.0.0:8740 --key keys/log.key --tls-cert fullchain.pem --tls-key privkey.pem\n    evl verify --ledger http://127.0.0.1:8740 --genesis 892a10bd…cb83\n    EVL_CA_FILE=ca.pem evl submit --ledger https://ledger.example.org:8740 ack.evls"
     )]
     Serve(Lazy<serve::ServeArgs>),
 }

@@ -258,6 +258,7 @@ fn submit_http(url: &str, a: &SubmitArgs, subs: &[(&PathBuf, Submission)]) -> Re
         .map_err(|e| Error::Invalid(format!("cannot start the I/O runtime: {e}")))?;
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(120))
+        .tls_certs_merge(crate::net::ca::reqwest_roots()?)
         .build()
         .map_err(|e| Error::Invalid(format!("cannot make an HTTP client: {e}")))?;
     let endpoint = format!("{}/add", url.trim_end_matches('/'));
@@ -271,7 +272,9 @@ fn submit_http(url: &str, a: &SubmitArgs, subs: &[(&PathBuf, Submission)]) -> Re
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| Error::Invalid(format!("{endpoint}: {e}")))?;
+                .map_err(|e| {
+                    Error::Invalid(format!("{endpoint}: {}", crate::net::ca::chain(&e)))
+                })?;
             let status = r.status();
             let text = r
                 .text()

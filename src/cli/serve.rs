@@ -28,7 +28,8 @@ use crate::submission::Submission;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on (loopback by default; put a TLS proxy in front to serve beyond).
+    /// Address to listen on (loopback by default; serve beyond it with --tls-cert/--tls-key or
+    /// behind a TLS proxy).
     #[arg(long, default_value = "127.0.0.1:8740", value_name = "HOST:PORT")]
     pub addr: SocketAddr,
     /// The log key: an admin key that signs a checkpoint after every batch. Signers' secret
@@ -56,6 +57,9 @@ pub struct ServeArgs {
     /// bind port 0.
     #[arg(long)]
     pub json: bool,
+    /// TLS and slow-client limits (docs/SERVER.md §"TLS" and §"Limits").
+    #[command(flatten)]
+    pub listen: crate::net::listen::ListenArgs,
 }
 
 /// Most submissions whose signatures one checker verifies with one batch equation.
@@ -149,6 +153,9 @@ fn sign_checkpoint_of(
 }
 
 pub fn serve(g: &Global, a: ServeArgs) -> Result<i32, Error> {
+    // The certificate and key are checked before anything else, so a bad one binds nothing.
+    let listen = a.listen.prepare()?;
+    let scheme = listen.scheme();
     let key = crate::keys::read_secret(&a.key)?;
     let ledger = Arc::new(super::open_owned(g)?);
     let origin = ledger.origin()?;
@@ -213,17 +220,15 @@ pub fn serve(g: &Global, a: ServeArgs) -> Result<i32, Error> {
         if a.json {
             println!(
                 "{}",
-                serde_json::json!({"schema": "evl.serve/v1", "origin": origin, "url": format!("http://{local}")})
+                serde_json::json!({"schema": "evl.serve/v1", "origin": origin, "url": format!("{scheme}://{local}")})
             );
         } else {
-            println!("serving {origin} on http://{local}");
+            println!("serving {origin} on {scheme}://{local}");
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+        listen
+            .serve(listener, app, crate::net::listen::shutdown_signal())
             .await
             .map_err(Error::io(local.to_string()))
     })?;

@@ -21,10 +21,11 @@ pub enum WitnessCommand {
     /// malformed request; 404 unknown origin; 403 no valid log signature; 409 (body: the size
     /// it holds, text/x.tlog.size) when the old size is not that size or the same size has
     /// another root; 422 when the consistency proof does not verify. Prints one line
-    /// `listening http://ADDR vkey VKEY` on stdout once it accepts connections; stops on
-    /// SIGINT or SIGTERM.
+    /// `listening http://ADDR vkey VKEY` on stdout once it accepts connections (https with
+    /// --tls-cert/--tls-key); the slow-client limits of `evl serve`; stops on SIGINT or
+    /// SIGTERM.
     #[command(
-        after_help = "EXIT CODES:\n    0  stopped by SIGINT or SIGTERM\n    2  bad arguments or name, an unreadable key, a state directory that cannot be created,\n       read or locked (another witness serves it), or an address that cannot be bound\n    3  the key file is readable by others\n\nEXAMPLE:\n    evl keygen witness1 --dir keys\n    evl witness add-log --state /var/lib/evl-witness --origin example.org/mesh-gate \\\n        --vkey 'example.org/mesh-gate+5c8409be+AcPl…'\n    evl witness serve --state /var/lib/evl-witness --name witness.example.org/w1 \\\n        --key keys/witness1.key --addr 127.0.0.1:7380\n\nFormats: docs/WITNESS.md."
+        after_help = "EXIT CODES:\n    0  stopped by SIGINT or SIGTERM\n    2  bad arguments or name, an unreadable key, a state directory that cannot be created,\n       read or locked (another witness serves it), an address that cannot be bound, or a TLS\n       certificate or key that cannot be read or parsed or that do not match\n    3  the key file or --tls-key file is readable by others\n\nEXAMPLE:\n    evl keygen witness1 --dir keys\n    evl witness add-log --state /var/lib/evl-witness --origin example.org/mesh-gate \\\n        --vkey 'example.org/mesh-gate+5c8409be+AcPl…'\n    evl witness serve --state /var/lib/evl-witness --name witness.example.org/w1 \\\n        --key keys/witness1.key --addr 127.0.0.1:7380\n\nFormats: docs/WITNESS.md."
     )]
     Serve(ServeArgs),
     /// Trust a log: its origin and a C2SP note verifier key (as `evl checkpoint --json`
@@ -57,6 +58,9 @@ pub struct ServeArgs {
     /// Print the result as JSON (`"schema": "evl.witness-serve/v1"`).
     #[arg(long)]
     pub json: bool,
+    /// TLS and slow-client limits (docs/SERVER.md §"TLS" and §"Limits").
+    #[command(flatten)]
+    pub listen: crate::net::listen::ListenArgs,
 }
 
 #[derive(Args, Debug)]
@@ -139,20 +143,23 @@ fn public_of(path: &std::path::Path) -> Result<PublicKey, Error> {
 }
 
 fn serve(a: ServeArgs) -> Result<i32, Error> {
+    // The certificate and key are checked first, so a bad one binds nothing.
+    let listen = a.listen.prepare()?;
+    let scheme = listen.scheme();
     let key = keys::read_secret(&a.key)?;
     let w = server::Witness::open(&a.state, &a.name, key).map_err(Error::Invalid)?;
     let vkey = w.vkey();
-    server::serve(w, a.addr, |addr| {
+    server::serve(w, a.addr, listen, |addr| {
         let mut out = std::io::stdout();
         if a.json {
             let line = serde_json::json!({
                 "schema": "evl.witness-serve/v1",
-                "url": format!("http://{addr}"),
+                "url": format!("{scheme}://{addr}"),
                 "vkey": vkey,
             });
             let _ = writeln!(out, "{line}");
         } else {
-            let _ = writeln!(out, "listening http://{addr} vkey {vkey}");
+            let _ = writeln!(out, "listening {scheme}://{addr} vkey {vkey}");
         }
         let _ = out.flush();
     })

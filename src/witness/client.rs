@@ -30,11 +30,13 @@ pub fn submit(
     if old > size {
         old = 0;
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+        .timeout_global(Some(Duration::from_secs(30)));
+    if let Some(roots) = crate::net::ca::ureq_roots()? {
+        config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+    }
+    let agent: ureq::Agent = config.build().into();
     let url = endpoint(prefix);
     for _ in 0..=MAX_CONFLICTS {
         let hashes = if old == 0 || old == size {
@@ -52,7 +54,7 @@ pub fn submit(
             .post(&url)
             .header("Content-Type", "text/plain; charset=utf-8")
             .send(&body[..])
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| format!("{url}: {}", crate::net::ca::chain(&e)))?;
         let status = resp.status().as_u16();
         let data = resp
             .body_mut()

@@ -319,32 +319,25 @@ async fn handle(
         .into_response()
 }
 
-/// Serves `POST /add-checkpoint` on `addr` until SIGINT or SIGTERM; `ready` is called with the
-/// bound address once the socket listens.
+/// Serves `POST /add-checkpoint` on `addr` with `listen`'s TLS and limits until SIGINT or
+/// SIGTERM; `ready` is called with the bound address once the socket listens.
 pub fn serve(
     witness: Witness,
     addr: SocketAddr,
+    listen: crate::net::listen::Listen,
     ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = crate::net::listen::Listen::bind(addr).await?;
         ready(listener.local_addr()?);
         let app = axum::Router::new()
             .route("/add-checkpoint", axum::routing::post(handle))
             .with_state(Arc::new(witness));
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .expect("a SIGTERM handler");
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
-            })
+        listen
+            .serve(listener, app, crate::net::listen::shutdown_signal())
             .await
     })
 }
