@@ -400,6 +400,9 @@ pub fn publish(ledger: &Ledger, note: &[u8], remote: &Remote) -> Result<Publishe
 /// are never cached (they change as the log grows).
 pub struct Cache {
     root: std::path::PathBuf,
+    /// False for a read that must fetch every object (`evl verify` audits what is published):
+    /// the cache is then only written.
+    read: bool,
 }
 
 impl Cache {
@@ -421,9 +424,10 @@ impl Cache {
     }
 
     /// The cache of the log with `origin` under `base`.
-    pub fn new(base: &Path, origin: &str) -> Cache {
+    pub fn new(base: &Path, origin: &str, read: bool) -> Cache {
         Cache {
             root: base.join(Digest::of(origin.as_bytes()).to_hex()),
+            read,
         }
     }
 
@@ -434,6 +438,9 @@ impl Cache {
 
     /// The cached bytes of `name`, if any (unverified: the caller checks them).
     fn get(&self, name: &str) -> Option<Vec<u8>> {
+        if !self.read {
+            return None;
+        }
         let p = self.path(name);
         let len = std::fs::metadata(&p).ok()?.len();
         if len > MAX_OBJECT_BYTES as u64 {
@@ -498,10 +505,10 @@ pub struct Fetched {
 /// hash tile is compared with the tree of the entries. Damage that still leaves a ledger to
 /// read is reported in `failures`; damage that leaves none is an error naming the object.
 ///
-/// With `cache` (the base directory of [`Cache`]), full tiles, full bundles and blobs are
-/// read from the origin's cache when there, checked as if fetched, and what verified is kept
-/// there for the next read.
-pub fn fetch(remote: &Remote, into: &Path, cache: Option<&Path>) -> Result<Fetched> {
+/// With `cache` (the base directory of [`Cache`], and whether to read from it), full tiles,
+/// full bundles and blobs are read from the origin's cache when there, checked as if fetched,
+/// and what verified is kept there for the next read.
+pub fn fetch(remote: &Remote, into: &Path, cache: Option<(&Path, bool)>) -> Result<Fetched> {
     let bad = |object: &str, why: String| {
         Error::Unverified(format!("{}: {object}: {why}", remote.display))
     };
@@ -520,7 +527,7 @@ pub fn fetch(remote: &Remote, into: &Path, cache: Option<&Path>) -> Result<Fetch
     if size == 0 {
         return Err(bad("checkpoint", "it is of the empty tree".into()));
     }
-    let cache = cache.map(|base| Cache::new(base, &origin));
+    let cache = cache.map(|(base, read)| Cache::new(base, &origin, read));
     let cache = cache.as_ref();
     let reject = |used: &mut CacheUse, c: &Cache, name: &str, why: &str| {
         used.rejected

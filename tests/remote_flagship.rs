@@ -202,7 +202,7 @@ fn signers_submit_over_http_and_an_auditor_with_only_the_trust_roots_verifies_bu
                 &[
                     "--ledger",
                     p(&ledger),
-                    "--wait",
+                    "--wait=60",
                     "publish",
                     "--to",
                     &bucket_url,
@@ -275,7 +275,7 @@ fn signers_submit_over_http_and_an_auditor_with_only_the_trust_roots_verifies_bu
         &[
             "--ledger",
             p(&ledger),
-            "--wait",
+            "--wait=60",
             "publish",
             "--to",
             &bucket_url,

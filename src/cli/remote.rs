@@ -779,7 +779,9 @@ pub(crate) fn fetched(g: &Global, for_verify: bool) -> Result<Ledger, Error> {
     } else {
         crate::publish::Cache::default_dir()
     };
-    let f = crate::publish::fetch(&remote, &dir, cache.as_deref())?;
+    // `verify` audits what is published: it fetches every object (a swapped blob is named even
+    // when an earlier read cached the right one) and only refreshes the cache.
+    let f = crate::publish::fetch(&remote, &dir, cache.as_deref().map(|c| (c, !for_verify)))?;
     for (file, why) in &f.cache.rejected {
         eprintln!("evl: cache: {file}: {why}; removed, fetched again");
     }
