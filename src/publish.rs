@@ -487,6 +487,38 @@ pub struct CacheUse {
     pub rejected: Vec<(String, String)>,
 }
 
+/// Entries appended at once when a published log is read back.
+const APPEND_BATCH: usize = 4096;
+
+/// Appends the entries of several bundles (named) in one batch; if that fails, bundle by
+/// bundle, so the error names the bundle at fault (a failed append leaves the ledger as it
+/// was).
+fn append_bundles(
+    ledger: &Ledger,
+    bundles: Vec<(String, Vec<(Entry, Vec<Vec<u8>>)>)>,
+    bad: &dyn Fn(&str, String) -> Error,
+) -> Result<()> {
+    if bundles.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<(Entry, Vec<Vec<u8>>)> = bundles
+        .iter()
+        .flat_map(|(_, b)| b.iter().cloned())
+        .collect();
+    let Err(first) = ledger.append_signed(all) else {
+        return Ok(());
+    };
+    if bundles.len() == 1 {
+        return Err(bad(&bundles[0].0, first.to_string()));
+    }
+    for (name, batch) in bundles.iter() {
+        ledger
+            .append_signed(batch.clone())
+            .map_err(|e| bad(name, e.to_string()))?;
+    }
+    Err(bad(&bundles[0].0, first.to_string()))
+}
+
 /// A published log read back into a local ledger.
 pub struct Fetched {
     pub ledger: Ledger,
@@ -738,6 +770,10 @@ pub fn fetch(remote: &Remote, into: &Path, cache: Option<(&Path, bool)>) -> Resu
             )
         })?;
     let mut blobs: std::collections::BTreeMap<Digest, Vec<u8>> = Default::default();
+    // Bundles appended a few at a time: each append is one durable write, and the private
+    // ledger's writes are its cost, not the checks.
+    let mut pending: Vec<(String, Vec<(Entry, Vec<Vec<u8>>)>)> = Vec::new();
+    let mut pending_entries = 0;
     for n in 0..bundles {
         let lo = (n * TILE_WIDTH).max(1);
         let hi = ((n + 1) * TILE_WIDTH).min(size);
@@ -789,17 +825,21 @@ pub fn fetch(remote: &Remote, into: &Path, cache: Option<(&Path, bool)>) -> Resu
             }
             blobs.insert(*d, bytes);
         }
-        let batch = chunk
+        let batch: Vec<(Entry, Vec<Vec<u8>>)> = chunk
             .iter()
             .map(|e| {
                 let carried = carried(e).iter().map(|d| blobs[d].clone()).collect();
                 (e.clone(), carried)
             })
             .collect();
-        ledger
-            .append_signed(batch)
-            .map_err(|e| bad(&entries_path(n, hi - n * TILE_WIDTH), e.to_string()))?;
+        pending_entries += batch.len();
+        pending.push((entries_path(n, hi - n * TILE_WIDTH), batch));
+        if pending_entries >= APPEND_BATCH {
+            append_bundles(&ledger, std::mem::take(&mut pending), &bad)?;
+            pending_entries = 0;
+        }
     }
+    append_bundles(&ledger, pending, &bad)?;
     if let Err(e) = ledger.store_checkpoint(&note) {
         failures.push(("checkpoint".into(), e.to_string()));
     }
