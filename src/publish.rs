@@ -412,6 +412,133 @@ pub fn publish(ledger: &Ledger, note: &[u8], remote: &Remote) -> Result<Publishe
     Ok(out)
 }
 
+/// A local cache of a published log's immutable objects (docs/PUBLISH.md §"The local
+/// cache"): full hash tiles, full entry bundles and blobs, under `<dir>/<origin-hash>/` by
+/// their published names (`<origin-hash>` the BLAKE3 of the origin, 64 hex). It saves fetches,
+/// never checks: what is read from it is verified exactly as if fetched, and an object that
+/// fails is reported, removed and fetched again. Partial tiles and bundles and the checkpoint
+/// are never cached (they change as the log grows).
+pub struct Cache {
+    root: std::path::PathBuf,
+    /// False for a read that must fetch every object (`evl verify` audits what is published):
+    /// the cache is then only written.
+    read: bool,
+}
+
+impl Cache {
+    /// The cache base directory: `$XDG_CACHE_HOME/evl`, else `$HOME/.cache/evl` (absolute
+    /// paths only, as the XDG base directory specification says); `None` when neither is set.
+    pub fn default_dir() -> Option<std::path::PathBuf> {
+        let absolute = |v: std::ffi::OsString| {
+            let p = std::path::PathBuf::from(v);
+            p.is_absolute().then_some(p)
+        };
+        std::env::var_os("XDG_CACHE_HOME")
+            .and_then(absolute)
+            .map(|p| p.join("evl"))
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .and_then(absolute)
+                    .map(|h| h.join(".cache/evl"))
+            })
+    }
+
+    /// The cache of the log with `origin` under `base`.
+    pub fn new(base: &Path, origin: &str, read: bool) -> Cache {
+        Cache {
+            root: base.join(Digest::of(origin.as_bytes()).to_hex()),
+            read,
+        }
+    }
+
+    /// Where the object `name` is kept.
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.root.join(name)
+    }
+
+    /// The cached bytes of `name`, if any (unverified: the caller checks them).
+    fn get(&self, name: &str) -> Option<Vec<u8>> {
+        if !self.read {
+            return None;
+        }
+        let p = self.path(name);
+        let len = std::fs::metadata(&p).ok()?.len();
+        if len > MAX_OBJECT_BYTES as u64 {
+            self.remove(name);
+            return None;
+        }
+        std::fs::read(p).ok()
+    }
+
+    /// Keeps `bytes` (already verified) as `name`: written to a temporary file and renamed,
+    /// so a reader never sees half an object. A failure only costs a later fetch.
+    fn put(&self, name: &str, bytes: &[u8]) {
+        let p = self.path(name);
+        let Some(dir) = p.parent() else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        let tmp = dir.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            p.file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &p).is_ok() {
+            return;
+        }
+        let _ = std::fs::remove_file(&tmp);
+    }
+
+    fn remove(&self, name: &str) {
+        let _ = std::fs::remove_file(self.path(name));
+    }
+}
+
+/// What a fetch took from the cache, fetched, and found wrong in the cache.
+#[derive(Clone, Debug, Default)]
+pub struct CacheUse {
+    /// Objects read from the cache and verified.
+    pub hits: usize,
+    /// Objects fetched from the published log (the checkpoint included).
+    pub fetched: usize,
+    /// Cached objects that failed verification, removed and fetched again: (cache file, why).
+    pub rejected: Vec<(String, String)>,
+}
+
+/// Entries appended at once when a published log is read back.
+const APPEND_BATCH: usize = 4096;
+
+/// Appends the entries of several bundles (named) in one batch; if that fails, bundle by
+/// bundle, so the error names the bundle at fault (a failed append leaves the ledger as it
+/// was).
+fn append_bundles(
+    ledger: &Ledger,
+    bundles: Vec<(String, Vec<(Entry, Vec<Vec<u8>>)>)>,
+    bad: &dyn Fn(&str, String) -> Error,
+) -> Result<()> {
+    if bundles.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<(Entry, Vec<Vec<u8>>)> = bundles
+        .iter()
+        .flat_map(|(_, b)| b.iter().cloned())
+        .collect();
+    let Err(first) = ledger.append_signed(all) else {
+        return Ok(());
+    };
+    if bundles.len() == 1 {
+        return Err(bad(&bundles[0].0, first.to_string()));
+    }
+    for (name, batch) in bundles.iter() {
+        ledger
+            .append_signed(batch.clone())
+            .map_err(|e| bad(name, e.to_string()))?;
+    }
+    Err(bad(&bundles[0].0, first.to_string()))
+}
+
 /// A published log read back into a local ledger.
 pub struct Fetched {
     pub ledger: Ledger,
@@ -419,6 +546,8 @@ pub struct Fetched {
     pub note: Vec<u8>,
     /// Objects that are not what the checkpoint's tree says they must be: (object, reason).
     pub failures: Vec<(String, String)>,
+    /// How the cache was used.
+    pub cache: CacheUse,
 }
 
 /// Reads the published log at `remote` into a new ledger at `into`: every entry of the
@@ -427,9 +556,17 @@ pub struct Fetched {
 /// signature by an admin key active at its size and its root against the rebuilt tree. Every
 /// hash tile is compared with the tree of the entries. Damage that still leaves a ledger to
 /// read is reported in `failures`; damage that leaves none is an error naming the object.
-pub fn fetch(remote: &Remote, into: &Path) -> Result<Fetched> {
+///
+/// With `cache` (the base directory of [`Cache`], and whether to read from it), full tiles,
+/// full bundles and blobs are read from the origin's cache when there, checked as if fetched,
+/// and what verified is kept there for the next read.
+pub fn fetch(remote: &Remote, into: &Path, cache: Option<(&Path, bool)>) -> Result<Fetched> {
     let bad = |object: &str, why: String| {
         Error::Unverified(format!("{}: {object}: {why}", remote.display))
+    };
+    let mut used = CacheUse {
+        fetched: 1,
+        ..CacheUse::default()
     };
     let note = remote.get("checkpoint")?.ok_or_else(|| {
         Error::Invalid(format!(
@@ -437,45 +574,145 @@ pub fn fetch(remote: &Remote, into: &Path) -> Result<Fetched> {
             remote.display
         ))
     })?;
-    let (_, size, root) =
+    let (origin, size, root) =
         checkpoint::body_of(&note).map_err(|e| bad("checkpoint", e.to_string()))?;
     if size == 0 {
         return Err(bad("checkpoint", "it is of the empty tree".into()));
     }
+    let cache = cache.map(|(base, read)| Cache::new(base, &origin, read));
+    let cache = cache.as_ref();
+    let reject = |used: &mut CacheUse, c: &Cache, name: &str, why: &str| {
+        used.rejected
+            .push((c.path(name).display().to_string(), why.to_string()));
+        c.remove(name);
+    };
     let mut failures: Vec<(String, String)> = Vec::new();
     // Entries, by bundle.
     let bundles = size.div_ceil(TILE_WIDTH);
     // Fetched a few at a time, stopping at the first missing one: a checkpoint's size is only
     // a claim until the entries are there, so nothing is allocated by it up front.
     let mut entries: Vec<Vec<u8>> = Vec::new();
+    // Full bundles read from the cache, to be fetched after all if the entries do not make
+    // the checkpoint's tree; full bundles fetched, to be cached once they do.
+    let mut from_cache: Vec<u64> = Vec::new();
+    let mut to_cache: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut next = 0;
     while next < bundles {
         let end = (next + CONCURRENCY as u64 * 4).min(bundles);
-        let names: Vec<String> = (next..end)
-            .map(|n| entries_path(n, (size - n * TILE_WIDTH).min(TILE_WIDTH)))
-            .collect();
-        for (i, got) in remote.get_many(&names)?.into_iter().enumerate() {
+        let width = |n: u64| (size - n * TILE_WIDTH).min(TILE_WIDTH);
+        let names: Vec<String> = (next..end).map(|n| entries_path(n, width(n))).collect();
+        let mut got: Vec<Option<Vec<u8>>> = vec![None; names.len()];
+        if let Some(c) = cache {
+            for (i, n) in (next..end).enumerate() {
+                if width(n) != TILE_WIDTH {
+                    continue;
+                }
+                if let Some(b) = c.get(&names[i]) {
+                    if parse_bundle(&b, TILE_WIDTH).is_ok() {
+                        got[i] = Some(b);
+                        from_cache.push(n);
+                        used.hits += 1;
+                    } else {
+                        reject(&mut used, c, &names[i], "not a bundle of 256 entries");
+                    }
+                }
+            }
+        }
+        let missing: Vec<usize> = (0..names.len()).filter(|&i| got[i].is_none()).collect();
+        let wanted: Vec<String> = missing.iter().map(|&i| names[i].clone()).collect();
+        used.fetched += wanted.len();
+        for (&i, bytes) in missing.iter().zip(remote.get_many(&wanted)?) {
+            let bytes = bytes.ok_or_else(|| bad(&names[i], "missing".into()))?;
+            let n = next + i as u64;
+            if cache.is_some() && width(n) == TILE_WIDTH {
+                to_cache.push((n, bytes.clone()));
+            }
+            got[i] = Some(bytes);
+        }
+        for (i, bytes) in got.into_iter().enumerate() {
             let name = &names[i];
-            let bytes = got.ok_or_else(|| bad(name, "missing".into()))?;
-            let width = (size - (next + i as u64) * TILE_WIDTH).min(TILE_WIDTH);
-            let parsed = parse_bundle(&bytes, width).map_err(|e| bad(name, e))?;
+            let bytes = bytes.expect("every bundle is read or fetched");
+            let parsed = parse_bundle(&bytes, width(next + i as u64)).map_err(|e| bad(name, e))?;
             entries.extend(parsed.into_iter().map(<[u8]>::to_vec));
         }
         next = end;
     }
-    let leaves: Vec<Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
-    let tree = merkle::build(&leaves);
-    let entries_root = merkle::root(size, &tree)
+    let mut leaves: Vec<Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
+    let mut tree = merkle::build(&leaves);
+    let mut entries_root = merkle::root(size, &tree)
         .map_err(|e| Error::Corrupt(format!("cannot hash the published entries: {e:?}")))?;
+    if entries_root != root && !from_cache.is_empty() {
+        // Some cached bundle may be wrong: those read from the cache are fetched after all,
+        // and any that differs from the published one is dropped from the cache, so the
+        // outcome is exactly that of a read without the cache.
+        let c = cache.expect("bundles came from the cache");
+        let names: Vec<String> = from_cache
+            .iter()
+            .map(|&n| entries_path(n, TILE_WIDTH))
+            .collect();
+        used.fetched += names.len();
+        for ((&n, name), bytes) in from_cache.iter().zip(&names).zip(remote.get_many(&names)?) {
+            let bytes = bytes.ok_or_else(|| bad(name, "missing".into()))?;
+            let parsed = parse_bundle(&bytes, TILE_WIDTH).map_err(|e| bad(name, e))?;
+            let lo = (n * TILE_WIDTH) as usize;
+            let fresh: Vec<Vec<u8>> = parsed.into_iter().map(<[u8]>::to_vec).collect();
+            if entries[lo..lo + TILE_WIDTH as usize] != fresh[..] {
+                reject(
+                    &mut used,
+                    c,
+                    name,
+                    "its entries are not those of the published log's tree",
+                );
+                used.hits -= 1;
+                entries.splice(lo..lo + TILE_WIDTH as usize, fresh);
+                to_cache.push((n, bytes));
+            }
+        }
+        leaves = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
+        tree = merkle::build(&leaves);
+        entries_root = merkle::root(size, &tree)
+            .map_err(|e| Error::Corrupt(format!("cannot hash the published entries: {e:?}")))?;
+    }
+    if let Some(c) = cache.filter(|_| entries_root == root) {
+        for (n, bytes) in &to_cache {
+            c.put(&entries_path(*n, TILE_WIDTH), bytes);
+        }
+    }
     // Hash tiles: each must be the tree of the published entries.
     let tiles = new_tiles(0, size);
     let names: Vec<String> = tiles.iter().map(|&(l, n, w)| tile_path(l, n, w)).collect();
-    for (i, got) in remote.get_many(&names)?.into_iter().enumerate() {
-        let (l, n, w) = tiles[i];
-        let want = tile_data(&tree, l, n, w)?;
+    let wants = tiles
+        .iter()
+        .map(|&(l, n, w)| tile_data(&tree, l, n, w))
+        .collect::<Result<Vec<_>>>()?;
+    let mut to_fetch: Vec<usize> = Vec::new();
+    for (i, &(_, _, w)) in tiles.iter().enumerate() {
+        // Only against entries that make the checkpoint's root, so a damaged log is
+        // reported exactly as without the cache.
+        if let Some(c) = cache.filter(|_| w == TILE_WIDTH && entries_root == root) {
+            match c.get(&names[i]) {
+                Some(b) if b == wants[i] => {
+                    used.hits += 1;
+                    continue;
+                }
+                Some(_) => reject(
+                    &mut used,
+                    c,
+                    &names[i],
+                    "its hashes are not those of the published entries",
+                ),
+                None => {}
+            }
+        }
+        to_fetch.push(i);
+    }
+    let wanted: Vec<String> = to_fetch.iter().map(|&i| names[i].clone()).collect();
+    used.fetched += wanted.len();
+    for (&i, got) in to_fetch.iter().zip(remote.get_many(&wanted)?) {
+        let want = &wants[i];
         let why = match got {
             None => Some("missing".to_string()),
-            Some(b) if b != want => Some(if entries_root == root {
+            Some(b) if b != *want => Some(if entries_root == root {
                 "its hashes are not those of the checkpoint's tree".to_string()
             } else {
                 "its hashes are not those of the published entries".to_string()
@@ -484,6 +721,8 @@ pub fn fetch(remote: &Remote, into: &Path) -> Result<Fetched> {
         };
         if let Some(why) = why {
             failures.push((names[i].clone(), why));
+        } else if let Some(c) = cache.filter(|_| tiles[i].2 == TILE_WIDTH && entries_root == root) {
+            c.put(&names[i], want);
         }
     }
     if entries_root != root {
@@ -550,7 +789,11 @@ pub fn fetch(remote: &Remote, into: &Path) -> Result<Fetched> {
                 format!("entry 0: {e}"),
             )
         })?;
-    let mut cache: std::collections::BTreeMap<Digest, Vec<u8>> = Default::default();
+    let mut blobs: std::collections::BTreeMap<Digest, Vec<u8>> = Default::default();
+    // Bundles appended a few at a time: each append is one durable write, and the private
+    // ledger's writes are its cost, not the checks.
+    let mut pending: Vec<(String, Vec<(Entry, Vec<Vec<u8>>)>)> = Vec::new();
+    let mut pending_entries = 0;
     for n in 0..bundles {
         let lo = (n * TILE_WIDTH).max(1);
         let hi = ((n + 1) * TILE_WIDTH).min(size);
@@ -561,11 +804,30 @@ pub fn fetch(remote: &Remote, into: &Path) -> Result<Fetched> {
         let want: Vec<Digest> = chunk
             .iter()
             .flat_map(carried)
-            .filter(|d| !cache.contains_key(d))
+            .filter(|d| !blobs.contains_key(d))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        let mut want = want;
+        if let Some(c) = cache {
+            want.retain(|d| {
+                let name = blob_path(d);
+                match c.get(&name) {
+                    Some(b) if Digest::of(&b) == *d => {
+                        used.hits += 1;
+                        blobs.insert(*d, b);
+                        false
+                    }
+                    Some(_) => {
+                        reject(&mut used, c, &name, "its bytes do not hash to its name");
+                        true
+                    }
+                    None => true,
+                }
+            });
+        }
         let names: Vec<String> = want.iter().map(blob_path).collect();
+        used.fetched += names.len();
         for (d, got) in want.iter().zip(remote.get_many(&names)?) {
             let name = blob_path(d);
             let bytes = got.ok_or_else(|| bad(&name, "missing".into()))?;
@@ -578,19 +840,26 @@ pub fn fetch(remote: &Remote, into: &Path) -> Result<Fetched> {
                     ),
                 ));
             }
-            cache.insert(*d, bytes);
+            if let Some(c) = cache {
+                c.put(&name, &bytes);
+            }
+            blobs.insert(*d, bytes);
         }
-        let batch = chunk
+        let batch: Vec<(Entry, Vec<Vec<u8>>)> = chunk
             .iter()
             .map(|e| {
-                let blobs = carried(e).iter().map(|d| cache[d].clone()).collect();
-                (e.clone(), blobs)
+                let carried = carried(e).iter().map(|d| blobs[d].clone()).collect();
+                (e.clone(), carried)
             })
             .collect();
-        ledger
-            .append_signed(batch)
-            .map_err(|e| bad(&entries_path(n, hi - n * TILE_WIDTH), e.to_string()))?;
+        pending_entries += batch.len();
+        pending.push((entries_path(n, hi - n * TILE_WIDTH), batch));
+        if pending_entries >= APPEND_BATCH {
+            append_bundles(&ledger, std::mem::take(&mut pending), &bad)?;
+            pending_entries = 0;
+        }
     }
+    append_bundles(&ledger, pending, &bad)?;
     if let Err(e) = ledger.store_checkpoint(&note) {
         failures.push(("checkpoint".into(), e.to_string()));
     }
@@ -598,5 +867,6 @@ pub fn fetch(remote: &Remote, into: &Path) -> Result<Fetched> {
         ledger,
         note,
         failures,
+        cache: used,
     })
 }

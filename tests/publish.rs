@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 
 use common::parts::S3Server;
+use common::remote::Bucket;
 use common::{Out, evl_bin, run};
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -240,67 +240,6 @@ fn a_log_published_to_a_directory_verifies_from_it_and_names_a_swapped_tile_or_b
         &["verify", "--genesis", &"ab".repeat(32), "--no-state"],
     );
     assert_eq!(o.code, 1, "{o:#?}");
-}
-
-/// A client of the S3 server for the test's own tampering (object_store, as evl uses).
-struct Bucket {
-    store: object_store::aws::AmazonS3,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Bucket {
-    fn new(s3: &S3Server) -> Bucket {
-        let store = object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name(&s3.bucket)
-            .with_endpoint(&s3.endpoint)
-            .with_access_key_id(&s3.access_key)
-            .with_secret_access_key(&s3.secret_key)
-            .with_region("us-east-1")
-            .with_allow_http(true)
-            .build()
-            .unwrap();
-        Bucket {
-            store,
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-        }
-    }
-    fn get(&self, key: &str) -> Vec<u8> {
-        self.rt.block_on(async {
-            self.store
-                .get(&key.into())
-                .await
-                .unwrap_or_else(|e| panic!("{key}: {e}"))
-                .bytes()
-                .await
-                .unwrap()
-                .to_vec()
-        })
-    }
-    fn put(&self, key: &str, bytes: &[u8]) {
-        self.rt
-            .block_on(
-                self.store
-                    .put(&key.into(), PutPayload::from(bytes.to_vec())),
-            )
-            .unwrap();
-    }
-    fn list(&self, prefix: &str) -> Vec<String> {
-        use futures::TryStreamExt;
-        self.rt.block_on(async {
-            let mut v: Vec<String> = self
-                .store
-                .list(Some(&prefix.into()))
-                .map_ok(|m| m.location.to_string())
-                .try_collect()
-                .await
-                .unwrap();
-            v.sort();
-            v
-        })
-    }
 }
 
 #[test]

@@ -5,12 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::{Out, evl_bin, evl_std, run};
+use common::remote::Server;
+use common::{Out, evl_bin, run};
 use evl::entry::{Acknowledgment, ENTRY_FORMAT, Entry, Payload, UnsignedEntry};
 use evl::submission::Submission;
 use tempfile::TempDir;
@@ -81,24 +81,7 @@ impl Host {
     }
 
     fn serve_with(&self, extra: &[&str]) -> (Server, String) {
-        let port = common::parts::free_port();
-        let mut child = evl_std()
-            .arg("--ledger")
-            .arg(self.path("ledger"))
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--key"])
-            .arg(self.path("keys/admin.key"))
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("serving"), "{line}");
-        let url = line.trim().rsplit(' ').next().unwrap().to_string();
-        (Server(child), url)
+        common::remote::serve(&self.path("ledger"), &self.path("keys/admin.key"), extra)
     }
 
     /// A submission of one acknowledgment signed by `sec`, built with evl's library.
@@ -162,16 +145,6 @@ fn get(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
     let head = String::from_utf8_lossy(&resp[..split]).into_owned();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, head, resp[split + 4..].to_vec())
-}
-
-/// A running `evl serve`, killed with SIGKILL when dropped (also when a test fails).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn kill(server: Server) {

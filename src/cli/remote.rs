@@ -687,6 +687,10 @@ pub struct S3Args {
     /// Allow a plain-HTTP S3 endpoint (also AWS_ALLOW_HTTP=true), e.g. a server on loopback.
     #[arg(long)]
     pub s3_allow_http: bool,
+    /// Read a published log without the local cache of its immutable objects (also
+    /// EVL_NO_CACHE=1; docs/PUBLISH.md §"The local cache").
+    #[arg(long, env = "EVL_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_cache: bool,
 }
 
 impl S3Args {
@@ -789,7 +793,23 @@ pub(crate) fn fetched(g: &Global, for_verify: bool) -> Result<Ledger, Error> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(dir.clone());
-    let f = crate::publish::fetch(&remote, &dir)?;
+    let cache = if g.s3.no_cache {
+        None
+    } else {
+        crate::publish::Cache::default_dir()
+    };
+    // `verify` audits what is published: it fetches every object (a swapped blob is named even
+    // when an earlier read cached the right one) and only refreshes the cache.
+    let f = crate::publish::fetch(&remote, &dir, cache.as_deref().map(|c| (c, !for_verify)))?;
+    for (file, why) in &f.cache.rejected {
+        eprintln!("evl: cache: {file}: {why}; removed, fetched again");
+    }
+    if std::env::var_os("EVL_FETCH_STATS").is_some() {
+        eprintln!(
+            "evl: fetched {} objects from {location}, {} from the cache",
+            f.cache.fetched, f.cache.hits
+        );
+    }
     if for_verify {
         FAILURES
             .lock()

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod parts;
+pub mod remote;
 pub mod store;
 pub mod witness;
 

@@ -12,11 +12,16 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Where installed parts live: `target/tmp/parts` (or `EVL_PARTS_DIR`).
+/// Where installed parts live: `target/tmp/parts` (or `EVL_PARTS_DIR`). Examples include
+/// this module too (`examples/bench-publish`); cargo sets CARGO_TARGET_TMPDIR only for tests
+/// and benches, so theirs is the same directory named from the manifest.
 pub fn parts_dir() -> PathBuf {
+    let tmp = option_env!("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp"));
     let dir = std::env::var_os("EVL_PARTS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("parts"));
+        .unwrap_or_else(|| tmp.join("parts"));
     fs::create_dir_all(&dir).expect("the parts directory can be created");
     dir
 }
