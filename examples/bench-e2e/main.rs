@@ -5,7 +5,8 @@
 //! for the CLI and peer figures). Options, after `--`:
 //! `--max N` (largest bulk ledger, default 1000000), `--batch N` (entries per durable batch,
 //! default 10000), `--peer N` (evidence items for the CLI and git peer figures, default 300),
-//! `--dir DIR` (work directory, default a temporary one, removed at the end unless `--keep`).
+//! `--dir DIR` (work directory, default a temporary one, removed at the end unless `--keep`),
+//! `--bulk-only` (stop after the limits and the bulk append: for profiling the append path).
 //!
 //! The figures are printed, never asserted: speed is reported here, correctness by the tests.
 
@@ -37,6 +38,8 @@ struct Opts {
     peer: usize,
     dir: Option<PathBuf>,
     keep: bool,
+    /// Stop after the limits and the bulk append (for profiling the append path).
+    bulk_only: bool,
 }
 
 fn opts() -> Opts {
@@ -46,6 +49,7 @@ fn opts() -> Opts {
         peer: 300,
         dir: None,
         keep: false,
+        bulk_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -56,6 +60,7 @@ fn opts() -> Opts {
             "--peer" => o.peer = val().parse().expect("--peer N"),
             "--dir" => o.dir = Some(PathBuf::from(val())),
             "--keep" => o.keep = true,
+            "--bulk-only" => o.bulk_only = true,
             "--bench" => {}
             other => panic!("unknown option {other}: see the comment at the top of bench-e2e"),
         }
@@ -1411,6 +1416,10 @@ fn main() {
     let mut t = Table::default();
     let l = limits(&mut t);
     let b = bulk(&mut t, &o, &l, &work);
+    if o.bulk_only {
+        t.print();
+        return;
+    }
     proofs(&mut t, &b);
     verify(&mut t, &l, &b, &evl_bin);
     let c = cli(&mut t, &o, &work, &evl_bin);
