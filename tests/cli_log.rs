@@ -509,6 +509,23 @@ fn subject_lists_the_entry_and_what_refers_to_it_and_show_lists_back_references(
     want.sort();
     assert_eq!(indexes(&log(&ledger, &["--subject", &id[..12]])), want);
     assert_eq!(indexes(&log(&ledger, &["--subject", &content])), want);
+    // Entries named by their id alone (packets): show scans only from the entry itself, and
+    // finds what `log --subject` finds scanning the whole log.
+    for p in &packets {
+        let pid = p["id"].as_str().unwrap();
+        let at = p["index"].as_u64().unwrap();
+        let shown = evl(&ledger, &["show", pid, "--json"]).ok().json();
+        let refs: Vec<u64> = shown["referenced_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["index"].as_u64().unwrap())
+            .collect();
+        let mut scanned = indexes(&log(&ledger, &["--subject", pid]));
+        scanned.retain(|i| *i != at);
+        assert!(!refs.is_empty(), "packet {pid} is referred to: {shown:#}");
+        assert_eq!(refs, scanned, "packet {pid}");
+    }
 }
 
 /// Peak resident memory (KiB) of one `evl` run on `ledger`, its output discarded, measured

@@ -153,25 +153,18 @@ fn back_references(ledger: &Ledger, reg: &Registry, mut t: Target) -> Result<Vec
     Ok(refs)
 }
 
-/// The first index at which an entry can refer to `t`. An append refuses a reference to what
-/// the log does not hold yet (and `evl verify` holds the log to that), so nothing before the
-/// target's own entry, or before the entry whose record its stored bytes follow
-/// ([`View::first_carrier`], checked against the tree), can refer to it. A digest that is
-/// neither starts the scan at 0.
+/// The first index at which an entry can refer to `t`. An append refuses a reference to an
+/// entry the log does not hold yet (and `evl verify` holds the log to that), so when the target
+/// is one entry named by its id alone — checked against the tree when it was resolved — nothing
+/// before it can refer to it. Stored bytes (an artifact's content, a document) may have been
+/// carried by an earlier entry, and which one came first is told only by where the store put
+/// them, which a re-sealed edit can move: for those the scan starts at 0 and finds the carriers
+/// itself, each on a checked path.
 fn scan_start(view: &View, t: &Target) -> Result<u64, Error> {
-    let own = match t.index {
-        Some(i) => Some((i, view.entry(i)?.id())),
-        None => None,
-    };
-    let mut start = own.map_or(u64::MAX, |(i, _)| i);
-    for d in &t.digests {
-        match view.first_carrier(d)? {
-            Some(i) => start = start.min(i),
-            None if own.is_some_and(|(_, id)| id == *d) => {}
-            None => return Ok(0),
-        }
-    }
-    Ok(if start == u64::MAX { 0 } else { start })
+    Ok(match (t.index, t.carried, t.digests.as_slice()) {
+        (Some(i), None, [only]) if view.entry(i)?.id() == *only => i,
+        _ => 0,
+    })
 }
 
 fn print_back_references(refs: &[BackRef]) {
