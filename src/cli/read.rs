@@ -122,8 +122,8 @@ struct BackRef {
     summary: String,
 }
 
-/// Every entry that refers to `t`, in log order: one scan of the log from where the first of
-/// the target's digests entered it, each entry read on a checked path (the store keeps no
+/// Every entry that refers to `t`, in log order: one scan of the log from the first index that
+/// can refer to it ([`scan_start`]), each entry read on a checked path (the store keeps no
 /// index of references).
 fn back_references(ledger: &Ledger, reg: &Registry, mut t: Target) -> Result<Vec<BackRef>, Error> {
     let view = ledger.snapshot()?;
