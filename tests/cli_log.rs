@@ -480,12 +480,16 @@ fn subject_lists_the_entry_and_what_refers_to_it_and_show_lists_back_references(
     assert!(want.iter().any(|i| kind(&all[*i as usize]) == "packet"));
     let shown = evl(&ledger, &["show", &id[..12], "--json"]).ok().json();
     assert_eq!(shown["schema"], "evl.show/v1");
-    let refs: Vec<u64> = shown["referenced_by"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["index"].as_u64().unwrap())
-        .collect();
+    // The indexes `show --json` lists as referring to its entry, in its order.
+    let ref_indexes = |shown: &Value| -> Vec<u64> {
+        shown["referenced_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["index"].as_u64().unwrap())
+            .collect()
+    };
+    let refs = ref_indexes(&shown);
     assert_eq!(refs, want, "{shown:#}");
     for r in shown["referenced_by"].as_array().unwrap() {
         let rel = r["relation"].as_str().unwrap();
@@ -515,12 +519,7 @@ fn subject_lists_the_entry_and_what_refers_to_it_and_show_lists_back_references(
         let pid = p["id"].as_str().unwrap();
         let at = p["index"].as_u64().unwrap();
         let shown = evl(&ledger, &["show", pid, "--json"]).ok().json();
-        let refs: Vec<u64> = shown["referenced_by"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["index"].as_u64().unwrap())
-            .collect();
+        let refs = ref_indexes(&shown);
         let mut scanned = indexes(&log(&ledger, &["--subject", pid]));
         scanned.retain(|i| *i != at);
         assert!(!refs.is_empty(), "packet {pid} is referred to: {shown:#}");
