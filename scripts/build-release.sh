@@ -15,9 +15,12 @@
 #     by scripts/symbol-order.sh), so starting touches a few dozen pages of code instead of
 #     most of the binary. A stale order file (other dependency versions) only costs that gain;
 #     this script warns when most of its symbols are missing.
+#   - on x86-64, for x86-64-v3 (AVX2) when the build machine has it (see below): no crate asks
+#     the CPU for its features at run time.
 # Elsewhere it is an ordinary release build.
 # Usage: bash scripts/build-release.sh [cargo build options]
 #        EVL_NO_ORDER=1 bash scripts/build-release.sh      (no symbol ordering: to make a new one)
+#        EVL_PORTABLE=1 bash scripts/build-release.sh      (for any x86-64 CPU, not x86-64-v3)
 #        EVL_ORDER_STRICT=1 bash scripts/build-release.sh  (fail when the order file is stale,
 #            e.g. before committing a regenerated one; CI only warns: the names belong to one
 #            rustc and one Cargo.lock, and a stale order never makes a wrong binary)
@@ -49,6 +52,20 @@ x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu)
         fi
     fi
     flags="-C relocation-model=static"
+    # x86-64-v3 (AVX2, 2013 on) when the build machine has it, so the crates that pick their
+    # SIMD code at run time (curve25519-dalek, BLAKE3, memchr, …) find it enabled at compile
+    # time and never ask the CPU: each CPUID traps to the hypervisor on a virtual machine
+    # (~10–50 µs each, ~185 µs of every `evl add` on the machine of docs/PERFORMANCE.md).
+    # EVL_PORTABLE=1 builds for any x86-64 CPU instead.
+    if [ "${host%%-*}" = x86_64 ] && [ -z "${EVL_PORTABLE:-}" ]; then
+        native="$(rustc --print cfg -C target-cpu=native | grep '^target_feature=' | sort)"
+        v3="$(rustc --print cfg -C target-cpu=x86-64-v3 | grep '^target_feature=' | sort)"
+        if [ -z "$(comm -13 <(echo "$native") <(echo "$v3"))" ]; then
+            flags="$flags -C target-cpu=x86-64-v3"
+        else
+            echo "build-release: this CPU lacks x86-64-v3 (AVX2); building for any x86-64" >&2
+        fi
+    fi
     if [ "$target" = "$host" ]; then
         # --target keeps these flags off build scripts and proc-macros, which cannot be
         # linked statically.
@@ -61,8 +78,13 @@ x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu)
     # The order file names the musl build's symbols.
     if [ -z "${EVL_NO_ORDER:-}" ] && [ "$target" != "$host" ] && [ -f "$order" ] &&
         [ -x "$gcc_ld/ld.lld" ]; then
+        # Cargo relinks when the flags change, not when a file they name does: the order is
+        # passed under a name made of its content's hash, so a regenerated order relinks.
+        sum="$(cksum <"$order" | cut -d' ' -f1)"
+        mkdir -p target
+        cp "$order" "target/evl.symbol-order.$sum"
         flags="$flags -C link-arg=-fuse-ld=lld -C link-arg=-B$gcc_ld"
-        flags="$flags -C link-arg=-Wl,--symbol-ordering-file=$order"
+        flags="$flags -C link-arg=-Wl,--symbol-ordering-file=$PWD/target/evl.symbol-order.$sum"
         flags="$flags -C link-arg=-Wl,--no-warn-symbol-ordering"
         ordered=1
     fi

@@ -155,6 +155,7 @@ fn store_err(what: &str) -> impl FnOnce(object_store::Error) -> Error + '_ {
 /// `AmazonS3Builder::from_env()`, trusting `EVL_CA_FILE` too when it is set (its client
 /// options first: the AWS_* variables may set client options of their own).
 fn s3_builder() -> Result<object_store::aws::AmazonS3Builder> {
+    crate::net::ca::use_ring();
     if std::env::var_os(crate::net::ca::CA_ENV).is_none_or(|v| v.is_empty()) {
         return Ok(object_store::aws::AmazonS3Builder::from_env());
     }

@@ -269,7 +269,7 @@ fn tls_client(pki: &Path, addr: &str) -> rustls::StreamOwned<rustls::ClientConne
     for c in rustls_pki_types::CertificateDer::pem_file_iter(pki.join("ca.pem")).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()

@@ -13,9 +13,21 @@ use crate::error::Error;
 /// The environment variable naming the extra CA bundle.
 pub const CA_ENV: &str = "EVL_CA_FILE";
 
+/// Makes ring rustls's process-wide provider, once: reqwest is built without a provider of its
+/// own (Cargo.toml: no AWS-LC, whose static constructor would run at every start). Every client
+/// path calls it through `extra_roots`, and the S3 builder directly.
+pub fn use_ring() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only when a provider is installed already, which is as good.
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The certificates of `EVL_CA_FILE`, or none when it is unset or empty. Errors are one line
 /// naming the variable and the file.
 pub fn extra_roots() -> Result<Vec<CertificateDer<'static>>, String> {
+    use_ring();
     let Some(path) = std::env::var_os(CA_ENV).filter(|p| !p.is_empty()) else {
         return Ok(Vec::new());
     };

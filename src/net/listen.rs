@@ -138,8 +138,7 @@ impl ListenArgs {
 }
 
 /// The server's certificate chain and key as a rustls acceptor (HTTP/1.1 by ALPN), with the
-/// crypto provider the rest of evl's TLS already links (aws-lc-rs, through reqwest and
-/// object_store).
+/// crypto provider all of evl's TLS uses (ring: Cargo.toml says why not aws-lc-rs).
 fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
     let bad = |p: &Path, why: String| Error::Invalid(format!("{}: {why}", p.display()));
     let certs = CertificateDer::pem_file_iter(cert)
@@ -151,7 +150,7 @@ fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
     check_secret_mode(key)?;
     let key_der =
         PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, pem_error(e, "PRIVATE KEY")))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Invalid(format!("TLS: {e}")))?

@@ -53,6 +53,8 @@ pub struct Bucket {
 
 impl Bucket {
     pub fn new(s3: &S3Server) -> Bucket {
+        // reqwest is built without a TLS provider of its own (Cargo.toml); evl installs ring.
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
         let store = object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(&s3.bucket)
             .with_endpoint(&s3.endpoint)
