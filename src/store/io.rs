@@ -45,6 +45,13 @@ pub trait Fs: Send + Sync + fmt::Debug {
     /// Makes the directory `path`'s entries (created, renamed, removed names) durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
 
+    /// Whether several files may be synced at once from different threads. A simulated
+    /// disk says no: its crash points are counted in operation order, which must not
+    /// depend on thread scheduling for a seed to replay.
+    fn concurrent_syncs(&self) -> bool {
+        true
+    }
+
     /// The whole content of `path`.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let f = self.open(path, Mode::Read)?;

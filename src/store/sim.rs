@@ -295,6 +295,10 @@ impl State {
 }
 
 impl Fs for SimFs {
+    fn concurrent_syncs(&self) -> bool {
+        false
+    }
+
     fn open(&self, path: &Path, mode: Mode) -> io::Result<Box<dyn FsFile>> {
         let mut s = self.state();
         s.alive()?;
