@@ -200,7 +200,12 @@ impl Run {
     /// Keys are BLAKE3 outputs, uniform over their range, so the search interpolates on their
     /// first 8 bytes: about log log n probes instead of log n page touches in a large run.
     /// A probe that does not at least halve the interval is followed by a bisection, so the
-    /// worst case stays O(log n) whatever the keys. Every probed record is checked.
+    /// worst case stays O(log n) whatever the keys. Probes read keys unchecked; the answer is
+    /// checked instead: the record before it (here) and the record at it (by the caller, which
+    /// reads it with [`Run::get`]). Two adjacent records that both check bracket the key
+    /// whatever path led to them, because checked records sit at their positions in key
+    /// order — so a damaged record can divert the search but never make its answer wrong
+    /// unnoticed: it is either one of the two checked, or not between them.
     fn lower_bound(&self, key: &[u8]) -> Result<usize, Damaged> {
         let prefix = |k: &[u8]| -> u64 {
             let mut b = [0u8; 8];
@@ -222,8 +227,8 @@ impl Run {
             } else {
                 lo + span / 2
             };
-            let (k, _) = self.get(mid)?;
-            if k.as_slice() < key {
+            let k = self.key_unchecked(mid);
+            if k < key {
                 lo = mid + 1;
                 klo = prefix(&k);
             } else {
@@ -233,7 +238,22 @@ impl Run {
             // After a probe that did not halve the interval, bisect once.
             interpolate = hi - lo <= span / 2;
         }
+        if lo > 0 {
+            let (k, _) = self.get(lo - 1)?;
+            if k.as_slice() >= key {
+                // Checked, yet out of order with the probes: the run is not sorted.
+                return Err(Damaged {
+                    file: run_name(self.name, self.start, self.end),
+                    record: lo as u64 - 1,
+                });
+            }
+        }
         Ok(lo)
+    }
+
+    /// The key bytes of record `i`, not checked (see [`Run::lower_bound`]).
+    fn key_unchecked(&self, i: usize) -> &[u8] {
+        &self.records()[i * RECORD..i * RECORD + 32]
     }
 }
 
