@@ -586,6 +586,11 @@ pub fn compact(
 ) -> std::io::Result<()> {
     let mut runs = chain(fs, dir, name, count, cache, None);
     let tail_start = runs.last().map_or(0, |r| r.end);
+    // The newest run is built in memory and merged there with the runs below it while they
+    // are no more than twice its size, then written once: a tail sorted into a run that is
+    // merged at once is never written (and synced) on its own. The chain that results is the
+    // one writing each step would give.
+    let mut top: Option<(u64, u64, Vec<Rec>)> = None;
     if count - tail_start >= tail_max {
         let mut tail: Vec<Rec> = (tail_start..count)
             .map(|i| {
@@ -595,16 +600,33 @@ pub fn compact(
             })
             .collect::<std::io::Result<_>>()?;
         tail.sort_unstable();
-        write_run(fs, dir, name, tail_start, count, &tail)?;
-        runs = chain(fs, dir, name, count, cache, None);
+        top = Some((tail_start, count, tail));
     }
-    while runs.len() >= 2 {
-        let (a, b) = (&runs[runs.len() - 2], &runs[runs.len() - 1]);
-        if a.len() > 2 * b.len() {
-            break;
+    loop {
+        match top.take() {
+            Some((start, end, recs)) => match runs.last() {
+                Some(a) if a.len() <= 2 * recs.len() => {
+                    top = Some((a.start, end, merge(&run_records(a)?, &recs)));
+                    runs.pop();
+                }
+                _ => {
+                    top = Some((start, end, recs));
+                    break;
+                }
+            },
+            None => {
+                let n = runs.len();
+                if n < 2 || runs[n - 2].len() > 2 * runs[n - 1].len() {
+                    break;
+                }
+                let (a, b) = (&runs[n - 2], &runs[n - 1]);
+                top = Some((a.start, b.end, merge(&run_records(a)?, &run_records(b)?)));
+                runs.truncate(n - 2);
+            }
         }
-        let merged = merge(&run_records(a)?, &run_records(b)?);
-        write_run(fs, dir, name, a.start, b.end, &merged)?;
+    }
+    if let Some((start, end, recs)) = top {
+        write_run(fs, dir, name, start, end, &recs)?;
         runs = chain(fs, dir, name, count, cache, None);
     }
     // Anything not in the chain is superseded (merged) or left by an interrupted writer.
