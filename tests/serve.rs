@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use common::remote::Server;
 use common::{Out, evl_bin, run};
-use evl::entry::{Acknowledgment, ENTRY_FORMAT, Entry, Payload, UnsignedEntry};
+use evl::entry::{ENTRY_FORMAT, Entry, Payload, UnsignedEntry};
 use evl::submission::Submission;
 use tempfile::TempDir;
 
@@ -25,38 +25,8 @@ struct Host {
 impl Host {
     fn new() -> Host {
         let root = tempfile::tempdir().unwrap();
-        let mut h = Host {
-            root,
-            genesis: String::new(),
-        };
-        for k in ["admin", "sec"] {
-            run(evl_bin().args(["keygen", k, "--dir"]).arg(h.path("keys"))).ok();
-        }
-        let o = h
-            .evl(&[
-                "init",
-                "--origin",
-                ORIGIN,
-                "--admin",
-                &h.p("keys/admin.pub"),
-                "--key",
-                &h.p("keys/admin.key"),
-            ])
-            .ok();
-        h.genesis = o.stdout.trim().rsplit(' ').next().unwrap().to_string();
-        h.evl(&[
-            "key",
-            "add",
-            "sec",
-            "--pub",
-            &h.p("keys/sec.pub"),
-            "--role",
-            "security-signer",
-            "--key",
-            &h.p("keys/admin.key"),
-        ])
-        .ok();
-        h
+        let genesis = common::remote::admin_and_signer(root.path(), ORIGIN);
+        Host { root, genesis }
     }
     fn path(&self, rel: &str) -> PathBuf {
         self.root.path().join(rel)
@@ -86,25 +56,7 @@ impl Host {
 
     /// A submission of one acknowledgment signed by `sec`, built with evl's library.
     fn signed_ack(&self, key: &evl::keys::SecretKey, n: usize) -> (String, Vec<u8>) {
-        let body = UnsignedEntry {
-            format: ENTRY_FORMAT,
-            ledger: self.genesis.parse().unwrap(),
-            signer: key.public().id(),
-            claimed_at: evl::timestamp::Timestamp(1_776_470_400 + n as i64),
-            payload: Payload::Acknowledgment(Acknowledgment {
-                topic: "load".into(),
-                subject: None,
-                namespace: None,
-                statement: format!("acknowledgment {n}"),
-            }),
-        };
-        let e = Entry::sign(body, key);
-        let id = e.id().to_string();
-        let genesis = self.genesis.parse().unwrap();
-        let bytes = Submission::new(ORIGIN, genesis, vec![(e, vec![])])
-            .to_bytes()
-            .unwrap();
-        (id, bytes)
+        common::remote::ack_submission(ORIGIN, &self.genesis, key, "load", n)
     }
 }
 

@@ -9,13 +9,12 @@ mod common;
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::remote::Server;
 use common::{Out, evl_bin, evl_std, run};
-use evl::entry::{Acknowledgment, ENTRY_FORMAT, Entry, Payload, UnsignedEntry};
-use evl::submission::Submission;
 use tempfile::TempDir;
 use tokio_rustls::rustls;
 
@@ -68,42 +67,8 @@ struct Host {
 impl Host {
     fn new() -> Host {
         let root = tempfile::tempdir().unwrap();
-        let mut h = Host {
-            root,
-            genesis: String::new(),
-        };
-        run(evl_bin()
-            .args(["keygen", "admin", "--dir"])
-            .arg(h.path("keys")))
-        .ok();
-        run(evl_bin()
-            .args(["keygen", "sec", "--dir"])
-            .arg(h.path("keys")))
-        .ok();
-        let o = h
-            .evl(&[
-                "init",
-                "--origin",
-                ORIGIN,
-                "--admin",
-                &h.p("keys/admin.pub"),
-                "--key",
-                &h.p("keys/admin.key"),
-            ])
-            .ok();
-        h.genesis = o.stdout.trim().rsplit(' ').next().unwrap().to_string();
-        h.evl(&[
-            "key",
-            "add",
-            "sec",
-            "--pub",
-            &h.p("keys/sec.pub"),
-            "--role",
-            "security-signer",
-            "--key",
-            &h.p("keys/admin.key"),
-        ])
-        .ok();
+        let genesis = common::remote::admin_and_signer(root.path(), ORIGIN);
+        let h = Host { root, genesis };
         make_pki(&h.path("pki"));
         h
     }
@@ -139,31 +104,8 @@ impl Host {
     /// Starts `evl serve --json` on a free loopback port with `extra` options; the server and
     /// the URL its start-up line gives.
     fn serve(&self, extra: &[&str]) -> (Server, String) {
-        let port = common::parts::free_port();
-        let mut child = evl_std()
-            .arg("--ledger")
-            .arg(self.path("ledger"))
-            .args([
-                "serve",
-                "--json",
-                "--addr",
-                &format!("127.0.0.1:{port}"),
-                "--key",
-            ])
-            .arg(self.path("keys/admin.key"))
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("start-up line is not JSON ({e}): {line}"));
-        assert_eq!(v["schema"], "evl.serve/v1");
-        (Server(child), v["url"].as_str().unwrap().to_string())
+        let args: Vec<&str> = ["--json"].iter().chain(extra).copied().collect();
+        common::remote::serve(&self.path("ledger"), &self.path("keys/admin.key"), &args)
     }
 
     fn tls_args(&self) -> Vec<String> {
@@ -178,35 +120,10 @@ impl Host {
     /// A submission file of one acknowledgment signed by `sec` (offline, as on a laptop).
     fn signed(&self, n: usize) -> PathBuf {
         let key = evl::keys::read_secret(&self.path("keys/sec.key")).unwrap();
-        let body = UnsignedEntry {
-            format: ENTRY_FORMAT,
-            ledger: self.genesis.parse().unwrap(),
-            signer: key.public().id(),
-            claimed_at: evl::timestamp::Timestamp(1_776_470_400 + n as i64),
-            payload: Payload::Acknowledgment(Acknowledgment {
-                topic: "tls".into(),
-                subject: None,
-                namespace: None,
-                statement: format!("acknowledgment {n}"),
-            }),
-        };
-        let e = Entry::sign(body, &key);
-        let bytes = Submission::new(ORIGIN, self.genesis.parse().unwrap(), vec![(e, vec![])])
-            .to_bytes()
-            .unwrap();
+        let (_, bytes) = common::remote::ack_submission(ORIGIN, &self.genesis, &key, "tls", n);
         let path = self.path(&format!("sub-{n}.evls"));
         std::fs::write(&path, bytes).unwrap();
         path
-    }
-}
-
-/// A running server, killed with SIGKILL when dropped (also when a test fails).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

@@ -20,8 +20,81 @@ impl Drop for Server {
     }
 }
 
+/// The ledger the server tests start from, under `root`: keys `admin` and `sec` in
+/// `root/keys`, a ledger at `root/ledger` of `origin` whose genesis grants `admin`, and `sec`
+/// registered as a security signer. Returns the genesis id.
+pub fn admin_and_signer(root: &Path, origin: &str) -> String {
+    let keys = root.join("keys");
+    let evl = |args: &[&str]| {
+        super::run(
+            super::evl_bin()
+                .env("XDG_STATE_HOME", root.join("state"))
+                .arg("--ledger")
+                .arg(root.join("ledger"))
+                .args(args),
+        )
+        .ok()
+    };
+    for k in ["admin", "sec"] {
+        super::run(super::evl_bin().args(["keygen", k, "--dir"]).arg(&keys)).ok();
+    }
+    let (admin_pub, admin_key, sec_pub) = (
+        keys.join("admin.pub").display().to_string(),
+        keys.join("admin.key").display().to_string(),
+        keys.join("sec.pub").display().to_string(),
+    );
+    let o = evl(&[
+        "init", "--origin", origin, "--admin", &admin_pub, "--key", &admin_key,
+    ]);
+    let genesis = o.stdout.trim().rsplit(' ').next().unwrap().to_string();
+    evl(&[
+        "key",
+        "add",
+        "sec",
+        "--pub",
+        &sec_pub,
+        "--role",
+        "security-signer",
+        "--key",
+        &admin_key,
+    ]);
+    genesis
+}
+
+/// A submission (docs/FORMAT.md §"Submission files") of one acknowledgment on `topic`, number
+/// `n`, signed by `key` with evl's library as a signer's laptop would: its entry id and bytes.
+pub fn ack_submission(
+    origin: &str,
+    genesis: &str,
+    key: &evl::keys::SecretKey,
+    topic: &str,
+    n: usize,
+) -> (String, Vec<u8>) {
+    use evl::entry::{Acknowledgment, ENTRY_FORMAT, Entry, Payload, UnsignedEntry};
+    let body = UnsignedEntry {
+        format: ENTRY_FORMAT,
+        ledger: genesis.parse().unwrap(),
+        signer: key.public().id(),
+        claimed_at: evl::timestamp::Timestamp(1_776_470_400 + n as i64),
+        payload: Payload::Acknowledgment(Acknowledgment {
+            topic: topic.into(),
+            subject: None,
+            namespace: None,
+            statement: format!("acknowledgment {n}"),
+        }),
+    };
+    let e = Entry::sign(body, key);
+    let id = e.id().to_string();
+    let bytes =
+        evl::submission::Submission::new(origin, genesis.parse().unwrap(), vec![(e, vec![])])
+            .to_bytes()
+            .unwrap();
+    (id, bytes)
+}
+
 /// Starts `evl --ledger LEDGER serve --addr 127.0.0.1:<free> --key KEY EXTRA…` and waits for
-/// its `serving … URL` line; returns the server and its URL.
+/// its start-up line (`serving … URL`, or with `--json` the `evl.serve/v1` object); returns the
+/// server and its URL.
 pub fn serve(ledger: &Path, key: &Path, extra: &[&str]) -> (Server, String) {
     let port = super::parts::free_port();
     let mut child = evl_std()
@@ -39,6 +112,12 @@ pub fn serve(ledger: &Path, key: &Path, extra: &[&str]) -> (Server, String) {
         .read_line(&mut line)
         .unwrap();
     let server = Server(child);
+    if extra.contains(&"--json") {
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("start-up line is not JSON ({e}): {line}"));
+        assert_eq!(v["schema"], "evl.serve/v1", "{line}");
+        return (server, v["url"].as_str().unwrap().to_string());
+    }
     assert!(line.starts_with("serving"), "{line}");
     let url = line.trim().rsplit(' ').next().unwrap().to_string();
     (server, url)
