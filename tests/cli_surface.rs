@@ -374,6 +374,58 @@ fn verbs_without_a_ledger_neither_list_nor_take_ledger_options() {
     );
 }
 
+/// `--ledger` and `--wait` are verbs' options, not clap globals (docs/PERFORMANCE.md,
+/// "Start-up"): accepted before the verb and after it, at every level of a sub-verb, the one
+/// after the verb winning over the one before, the environment and the default.
+#[test]
+fn ledger_options_work_before_and_after_the_verb_and_the_later_one_wins() {
+    let (_t, ledger, _keys) = flagship_copy();
+    let l = ledger.display().to_string();
+    let other = tempfile::tempdir().unwrap();
+    let missing = other.path().join("none").display().to_string();
+    let size = |o: common::Out| o.ok().stdout.lines().count();
+    let want = size(run(evl_bin().args(["--ledger", &l, "log"])));
+    assert!(want > 10);
+    for args in [
+        vec!["log", "--ledger", &l],
+        vec!["--ledger", &missing, "log", "--ledger", &l],
+        vec!["--ledger", &l, "log", "--wait", "5"],
+    ] {
+        assert_eq!(size(run(evl_bin().args(&args))), want, "{args:?}");
+    }
+    // After the verb it overrides EVL_LEDGER; before it, EVL_LEDGER is overridden too.
+    assert_eq!(
+        size(run(evl_bin()
+            .env("EVL_LEDGER", &missing)
+            .args(["log", "--ledger", &l]))),
+        want
+    );
+    // The one after the verb wins: pointing it at nothing fails, naming that directory.
+    run(evl_bin().args(["--ledger", &l, "log", "--ledger", &missing]))
+        .refused(2, &["no evl ledger at", "none"]);
+    // Sub-verbs, at either level.
+    let keys = |args: &[&str]| run(evl_bin().args(args)).ok().stdout;
+    let listed = keys(&["--ledger", &l, "key", "list"]);
+    assert!(listed.contains("hana-okafor"), "{listed}");
+    assert_eq!(keys(&["key", "list", "--ledger", &l]), listed);
+    assert_eq!(keys(&["key", "--ledger", &l, "list"]), listed);
+    // Every verb that reads a ledger lists both options in its help, sub-verbs too.
+    for verb in [
+        &["proof", "inclusion"][..],
+        &["key", "add"],
+        &["packet", "create"],
+        &["gate", "test"],
+    ] {
+        let mut a: Vec<&str> = verb.to_vec();
+        a.push("--help");
+        let help = run(evl_bin().args(&a)).ok().stdout;
+        assert!(
+            help.contains("--ledger") && help.contains("--wait"),
+            "{verb:?}:\n{help}"
+        );
+    }
+}
+
 #[test]
 fn completions_name_the_verbs_and_their_options() {
     let bash = run(evl_bin().args(["completions", "bash"])).ok().stdout;

@@ -73,20 +73,18 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every verb takes.
+/// Options every verb takes. `--ledger` and `--wait` are accepted before the verb and after
+/// it, but are not clap `global` options: clap copies a global option into every verb's
+/// definition at each start (two large clones per verb, a tenth of `evl --version`), so each
+/// verb gets them when it is the one run ([`ledger_options`]) and [`parse`] takes the value
+/// given after the verb.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// Ledger directory (docs/FORMAT.md §"Store layout").
-    #[arg(
-        long,
-        global = true,
-        env = "EVL_LEDGER",
-        default_value = ".evl",
-        value_name = "DIR"
-    )]
+    #[arg(long, env = "EVL_LEDGER", default_value = ".evl", value_name = "DIR")]
     pub ledger: PathBuf,
     /// If another process is appending to the ledger, wait up to SECS seconds for it instead of failing (reading verbs never wait).
-    #[arg(long, global = true, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
     pub wait: Option<u64>,
     /// Settings of an S3 `--ledger` or `publish --to` (docs/PUBLISH.md).
     #[command(flatten)]
@@ -429,10 +427,22 @@ pub enum PacketCommand {
 /// process's exit to free: dropping it frees its hundreds of small allocations one by one, which
 /// is a sixth of the instructions a single `evl add` runs (docs/PERFORMANCE.md, "Start-up").
 pub fn parse() -> Cli {
-    let mut cmd = <Cli as clap::CommandFactory>::command();
+    // `packet`'s one sub-verb is Lazy; `packet` itself takes the options too, as before.
+    let mut cmd = <Cli as clap::CommandFactory>::command().mut_subcommand("packet", ledger_options);
     let parsed = cmd
         .try_get_matches_from_mut(std::env::args_os())
-        .and_then(|matches| Cli::from_arg_matches_mut(&mut std::mem::ManuallyDrop::new(matches)));
+        .and_then(|matches| {
+            let ledger = given_after_verb::<PathBuf>(&matches, "ledger");
+            let wait = given_after_verb::<u64>(&matches, "wait");
+            let mut cli = Cli::from_arg_matches_mut(&mut std::mem::ManuallyDrop::new(matches))?;
+            if let Some(l) = ledger {
+                cli.global.ledger = l;
+            }
+            if wait.is_some() {
+                cli.global.wait = wait;
+            }
+            Ok(cli)
+        });
     match parsed {
         Ok(cli) => {
             std::mem::forget(cmd);
@@ -603,11 +613,45 @@ pub struct Lazy<T>(pub T);
 
 impl<T: Args> Args for Lazy<T> {
     fn augment_args(cmd: clap::Command) -> clap::Command {
-        cmd.defer(|c| keeping_help(c, T::augment_args))
+        cmd.defer(|c| ledger_options(keeping_help(c, T::augment_args)))
     }
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        cmd.defer(|c| keeping_help(c, T::augment_args_for_update))
+        cmd.defer(|c| ledger_options(keeping_help(c, T::augment_args_for_update)))
     }
+}
+
+/// `cmd` with `--ledger` and `--wait` as its own options, defined as [`Global`] defines them
+/// (`evl add --ledger DIR` as `evl --ledger DIR add`).
+fn ledger_options(cmd: clap::Command) -> clap::Command {
+    let global = <Global as Args>::augment_args(clap::Command::new("evl"));
+    let mut cmd = cmd;
+    for id in LEDGER_OPTIONS {
+        let arg = global
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .expect("Global defines it");
+        cmd = cmd.arg(arg.clone());
+    }
+    cmd
+}
+
+/// The ids of the options [`ledger_options`] gives every verb.
+const LEDGER_OPTIONS: [&str; 2] = ["ledger", "wait"];
+
+/// The value of option `id` given after the verb (the deepest sub-verb that has one), if any:
+/// it overrides the one given before the verb, the environment and the default.
+fn given_after_verb<T: Clone + Send + Sync + 'static>(m: &clap::ArgMatches, id: &str) -> Option<T> {
+    let mut found = None;
+    let mut m = m;
+    while let Some((_, sub)) = m.subcommand() {
+        if sub.ids().any(|i| i.as_str() == id)
+            && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+        {
+            found = sub.get_one::<T>(id).cloned();
+        }
+        m = sub;
+    }
+    found
 }
 
 /// Runs `augment` on a verb's command, keeping the help texts the verb already has: done
@@ -636,10 +680,10 @@ fn keeping_help(cmd: clap::Command, augment: fn(clap::Command) -> clap::Command)
 
 impl<T: Subcommand> Subcommand for Lazy<T> {
     fn augment_subcommands(cmd: clap::Command) -> clap::Command {
-        cmd.defer(T::augment_subcommands)
+        cmd.defer(|c| with_sub_verbs_ledger_options(T::augment_subcommands(c)))
     }
     fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
-        cmd.defer(T::augment_subcommands_for_update)
+        cmd.defer(|c| with_sub_verbs_ledger_options(T::augment_subcommands_for_update(c)))
     }
     fn has_subcommand(name: &str) -> bool {
         T::has_subcommand(name)
@@ -655,9 +699,24 @@ impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
     }
 }
 
+/// A verb with sub-verbs (`key`, `proof`, `gate`, `witness`): `--ledger` and `--wait` for it
+/// and for each of its sub-verbs, whose arguments must not be [`Lazy`] (which adds them
+/// itself: clap's check of unique names fails every test if one is).
+fn with_sub_verbs_ledger_options(cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let mut cmd = ledger_options(cmd);
+    for n in names {
+        cmd = cmd.mut_subcommand(n, ledger_options);
+    }
+    cmd
+}
+
 /// The arguments of a verb that reads no ledger (keygen, verify-bundle, check, completions,
-/// man): registered lazily as [`Lazy`] does, and holding the ids of the global `--ledger` and
-/// `--wait`, so clap does not give the verb those options. Hidden, they refuse any use.
+/// man): registered lazily as [`Lazy`] does (without [`ledger_options`]), and with hidden
+/// `--ledger` and `--wait` that refuse any use.
 #[derive(Debug)]
 pub struct NoLedger<T>(pub T);
 
@@ -685,10 +744,10 @@ fn without_ledger_options(cmd: clap::Command) -> clap::Command {
 
 impl<T: Args> Args for NoLedger<T> {
     fn augment_args(cmd: clap::Command) -> clap::Command {
-        without_ledger_options(Lazy::<T>::augment_args(cmd))
+        without_ledger_options(cmd.defer(|c| keeping_help(c, T::augment_args)))
     }
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        without_ledger_options(Lazy::<T>::augment_args_for_update(cmd))
+        without_ledger_options(cmd.defer(|c| keeping_help(c, T::augment_args_for_update)))
     }
 }
 
