@@ -780,6 +780,15 @@ fn check_tree(
 
 /// The index files, compared with what the log defines.
 #[allow(clippy::type_complexity)]
+/// An 8-byte offset record (`index/entries`, `index/commits`) in the first 8 bytes of a
+/// record-sized buffer: what `check_indexes` compares a file's record with, without a heap
+/// allocation per record (a million of them contend for the allocator's lock).
+fn offset_record(offset: u64) -> [u8; layout::INDEX_RECORD] {
+    let mut r = [0; layout::INDEX_RECORD];
+    r[..8].copy_from_slice(&offset.to_le_bytes());
+    r
+}
+
 fn check_indexes(
     view: &View,
     framed: &Framed,
@@ -799,7 +808,7 @@ fn check_indexes(
                     bytes: &[u8],
                     width: usize,
                     want: usize,
-                    expect: &(dyn Fn(usize) -> Option<Vec<u8>> + Sync),
+                    expect: &(dyn Fn(usize) -> Option<[u8; layout::INDEX_RECORD]> + Sync),
                     says: &(dyn Fn(usize) -> (Option<u64>, String) + Sync)| {
         let have = bytes.len() / width;
         if have > want {
@@ -811,7 +820,7 @@ fn check_indexes(
         found.extend(
             (0..have.min(want))
                 .into_par_iter()
-                .filter(|&i| expect(i).is_some_and(|e| bytes[i * width..(i + 1) * width] != *e))
+                .filter(|&i| expect(i).is_some_and(|e| bytes[i * width..(i + 1) * width] != e[..width]))
                 .map(|i| {
                     let (index, what) = says(i);
                     (index, format!("{what} ({hint})"))
@@ -824,7 +833,7 @@ fn check_indexes(
         view.entry_offsets().file_bytes(),
         8,
         framed.entries.len(),
-        &|i| Some(framed.entries[i].to_le_bytes().to_vec()),
+        &|i| Some(offset_record(framed.entries[i])),
         &|i| {
             (
                 Some(i as u64),
@@ -839,7 +848,7 @@ fn check_indexes(
         view.ids().dense().file_bytes(),
         layout::INDEX_RECORD,
         decoded.len(),
-        &|i| Some(layout::index_record("ids", i as u64, &id_of(i)?, i as u64).to_vec()),
+        &|i| Some(layout::index_record("ids", i as u64, &id_of(i)?, i as u64)),
         &|i| {
             (
                 Some(i as u64),
@@ -854,7 +863,7 @@ fn check_indexes(
         framed.blobs.len(),
         &|j| {
             let (off, _, d) = framed.blobs[j];
-            Some(layout::index_record("blobs", j as u64, &d.0, off).to_vec())
+            Some(layout::index_record("blobs", j as u64, &d.0, off))
         },
         &|j| {
             (
@@ -868,7 +877,7 @@ fn check_indexes(
         view.commit_offsets().file_bytes(),
         8,
         framed.commits.len(),
-        &|c| Some(framed.commits[c].0.to_le_bytes().to_vec()),
+        &|c| Some(offset_record(framed.commits[c].0)),
         &|c| {
             (
                 None,
