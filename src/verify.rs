@@ -820,7 +820,9 @@ fn check_indexes(
         found.extend(
             (0..have.min(want))
                 .into_par_iter()
-                .filter(|&i| expect(i).is_some_and(|e| bytes[i * width..(i + 1) * width] != e[..width]))
+                .filter(|&i| {
+                    expect(i).is_some_and(|e| bytes[i * width..(i + 1) * width] != e[..width])
+                })
                 .map(|i| {
                     let (index, what) = says(i);
                     (index, format!("{what} ({hint})"))
