@@ -5,15 +5,21 @@
 # figure of docs/PERFORMANCE.md; evl stores it unparsed), and `workload-inventory`, which the
 # importer parses (issue 14's CSV reader) before storing. For instruction counts, see
 # scripts/ab-callgrind.sh.
-# Usage: bash scripts/ab-add.sh OLD_EVL NEW_EVL WORK_DIR [N=200]   (WORK_DIR is wiped; needs python3)
+# PRELOAD entries (one `evl add` of that many files) go in first: bench-e2e's ledger holds 5,000+.
+# Usage: bash scripts/ab-add.sh OLD_EVL NEW_EVL WORK_DIR [N=200] [PRELOAD=0]   (WORK_DIR is wiped; needs python3)
 set -e
-old=$1; new=$2; w=$3; n=${4:-200}
+old=$1; new=$2; w=$3; n=${4:-200}; preload=${5:-0}
 rm -rf $w; mkdir -p $w
 for tag in old new; do
   bin=${!tag}; d=$w/$tag; mkdir -p $d
   XDG_STATE_HOME=$d/state $bin keygen admin --dir $d >/dev/null; $bin keygen alice --dir $d >/dev/null
   EVL_LEDGER=$d/l $bin init --origin example.org/ab --admin $d/admin.pub --key $d/admin.key >/dev/null 2>&1
   EVL_LEDGER=$d/l $bin key add alice --pub $d/alice.pub --role owner --role reviewer --key $d/admin.key >/dev/null
+  if [ "$preload" -gt 0 ]; then
+    mkdir -p $d/pre
+    for i in $(seq $preload); do printf 'namespace,workload\npayments,pre-%d\n' $i > $d/pre/$i.csv; done
+    EVL_LEDGER=$d/l $bin add --kind inventory-export --tier operational --namespace payments --key $d/alice.key $d/pre/*.csv >/dev/null
+  fi
 done
 for i in $(seq $((n+20))); do printf 'namespace,workload,owner,stateful,sidecar_mode,compatibility,ambient_ready,exception_ids,catalog_tier\npayments,api-%d,team@example.com,false,injected,validated,yes,,tier-1\n' $i > $w/f$i.csv; sed 's/api-/svc-/' $w/f$i.csv > $w/p$i.csv; done
 python3 - "$old" "$new" "$w" "$n" <<'PY'

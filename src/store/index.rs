@@ -16,7 +16,6 @@
 //! derived data: a missing or short run is simply not used, and `evl verify` compares each
 //! with the records it covers.
 
-use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -228,12 +227,15 @@ impl Run {
                 lo + span / 2
             };
             let k = self.key_unchecked(mid);
-            if k < key {
+            // The first 8 bytes decide almost every comparison (a key's prefix pads with
+            // zeros, which orders it as the smallest key it starts); the rest only on a tie.
+            let pk = prefix(k);
+            if pk < target || (pk == target && k < key) {
                 lo = mid + 1;
-                klo = prefix(&k);
+                klo = pk;
             } else {
                 hi = mid;
-                khi = prefix(&k);
+                khi = pk;
             }
             // After a probe that did not halve the interval, bisect once.
             interpolate = hi - lo <= span / 2;
@@ -533,43 +535,71 @@ fn write_run(
     name: &str,
     start: u64,
     end: u64,
-    sorted: &[Rec],
+    bytes: &[u8],
 ) -> std::io::Result<()> {
     let path = dir.join(run_name(name, start, end));
     let tmp = path.with_extension("run.tmp");
     let f = fs.open(&tmp, Mode::ReadWrite)?;
     f.set_len(0)?;
-    f.write_all_at(&run_bytes(name, start, end, sorted), 0)?;
+    f.write_all_at(bytes, 0)?;
     // Durable before it has its name: after a power loss a run is whole or absent.
     f.sync_data()?;
     drop(f);
     fs.rename(&tmp, &path)
 }
 
-/// Merges two sorted record lists.
-fn merge(a: &[Rec], b: &[Rec]) -> Vec<Rec> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if a[i].cmp(&b[j]) != Ordering::Greater {
-            out.push(a[i]);
-            i += 1;
+/// The bytes of the run over `start..end` of index `name` holding the records of `runs`
+/// (oldest first; each record checked as it is read) and `mem` (sorted), merged in key
+/// order; of equal records the one from the older source comes first.
+fn merge_into_run(
+    name: &str,
+    start: u64,
+    end: u64,
+    runs: &[Run],
+    mem: &[Rec],
+) -> std::io::Result<Vec<u8>> {
+    let total = runs.iter().map(Run::len).sum::<usize>() + mem.len();
+    debug_assert_eq!(total as u64, end - start);
+    let mut out = Vec::with_capacity(RUN_MAGIC.len() + total * RECORD);
+    out.extend_from_slice(RUN_MAGIC);
+    let damaged =
+        |d: Damaged| std::io::Error::other(format!("{} record {} is damaged", d.file, d.record));
+    // Each source's next position, and its record there (None once it is used up).
+    let mut at = vec![0usize; runs.len() + 1];
+    let mut heads: Vec<Option<Rec>> = Vec::with_capacity(runs.len() + 1);
+    for r in runs {
+        heads.push(if r.len() > 0 {
+            Some(r.get(0).map_err(damaged)?)
         } else {
-            out.push(b[j]);
-            j += 1;
-        }
+            None
+        });
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
-}
-
-/// A run's records, checked.
-fn run_records(run: &Run) -> std::io::Result<Vec<Rec>> {
-    (0..run.len())
-        .map(|i| run.get(i))
-        .collect::<Result<_, _>>()
-        .map_err(|d| std::io::Error::other(format!("{} record {} is damaged", d.file, d.record)))
+    heads.push(mem.first().copied());
+    let prefix = |r: &Rec| u64::from_be_bytes(r.0[..8].try_into().expect("8 bytes"));
+    for position in 0..total as u64 {
+        let mut best: Option<(usize, u64)> = None;
+        for (s, h) in heads.iter().enumerate() {
+            let Some(r) = h else { continue };
+            let p = prefix(r);
+            let less = match best {
+                None => true,
+                Some((b, bp)) => p < bp || (p == bp && *r < heads[b].expect("a head")),
+            };
+            if less {
+                best = Some((s, p));
+            }
+        }
+        let (s, _) = best.expect("records remain while positions do");
+        let (k, v) = heads[s].expect("a head");
+        out.extend_from_slice(&encode(name, (start, end), position, &k, v));
+        at[s] += 1;
+        heads[s] = match runs.get(s) {
+            Some(r) if at[s] < r.len() => Some(r.get(at[s]).map_err(damaged)?),
+            Some(_) => None,
+            None => mem.get(at[s]).copied(),
+        };
+    }
+    Ok(out)
 }
 
 /// A writer's upkeep after a commit, with the dense file holding exactly `count` records:
@@ -586,12 +616,12 @@ pub fn compact(
 ) -> std::io::Result<()> {
     let mut runs = chain(fs, dir, name, count, cache, None);
     let tail_start = runs.last().map_or(0, |r| r.end);
-    // The newest run is built in memory and merged there with the runs below it while they
-    // are no more than twice its size, then written once: a tail sorted into a run that is
-    // merged at once is never written (and synced) on its own. The chain that results is the
-    // one writing each step would give.
-    let mut top: Option<(u64, u64, Vec<Rec>)> = None;
-    if count - tail_start >= tail_max {
+    // The newest run (a full tail, sorted in memory, or else the newest run file) is merged
+    // with the runs below it while each is no more than twice the size merged so far, in one
+    // pass into the new run's bytes, written once: a tail sorted into a run that is merged at
+    // once is never written (and synced) on its own. The chain that results is the one
+    // merging two at a time would give, as the decision rests on the runs' lengths alone.
+    let tail: Option<Vec<Rec>> = if count - tail_start >= tail_max {
         let mut tail: Vec<Rec> = (tail_start..count)
             .map(|i| {
                 let bytes = dense.get(i).expect("dense record below count");
@@ -600,33 +630,33 @@ pub fn compact(
             })
             .collect::<std::io::Result<_>>()?;
         tail.sort_unstable();
-        top = Some((tail_start, count, tail));
+        Some(tail)
+    } else {
+        None
+    };
+    let (mut below, mut size) = match &tail {
+        Some(t) => (runs.len(), t.len()),
+        None => (
+            runs.len().saturating_sub(1),
+            runs.last().map_or(0, Run::len),
+        ),
+    };
+    while below > 0 && runs[below - 1].len() <= 2 * size {
+        below -= 1;
+        size += runs[below].len();
     }
-    loop {
-        match top.take() {
-            Some((start, end, recs)) => match runs.last() {
-                Some(a) if a.len() <= 2 * recs.len() => {
-                    top = Some((a.start, end, merge(&run_records(a)?, &recs)));
-                    runs.pop();
-                }
-                _ => {
-                    top = Some((start, end, recs));
-                    break;
-                }
-            },
-            None => {
-                let n = runs.len();
-                if n < 2 || runs[n - 2].len() > 2 * runs[n - 1].len() {
-                    break;
-                }
-                let (a, b) = (&runs[n - 2], &runs[n - 1]);
-                top = Some((a.start, b.end, merge(&run_records(a)?, &run_records(b)?)));
-                runs.truncate(n - 2);
-            }
-        }
-    }
-    if let Some((start, end, recs)) = top {
-        write_run(fs, dir, name, start, end, &recs)?;
+    let merged_runs = &runs[below..];
+    if tail.is_some() || merged_runs.len() >= 2 {
+        let start = merged_runs.first().map_or(tail_start, |r| r.start);
+        let end = if tail.is_some() { count } else { tail_start };
+        let bytes = merge_into_run(
+            name,
+            start,
+            end,
+            merged_runs,
+            tail.as_deref().unwrap_or(&[]),
+        )?;
+        write_run(fs, dir, name, start, end, &bytes)?;
         runs = chain(fs, dir, name, count, cache, None);
     }
     // Anything not in the chain is superseded (merged) or left by an interrupted writer.
@@ -726,6 +756,63 @@ mod tests {
             assert_eq!(run_files(&RealFs, dir.path(), "ids").len(), runs.len());
         }
         assert!(sizes.iter().all(|&s| s <= 4), "{sizes:?}");
+    }
+
+    /// Runs left unmerged (as by a writer interrupted between writing them) are merged by the
+    /// next upkeep even without a new tail, in one pass, into exactly the bytes of the run
+    /// of their records sorted.
+    #[test]
+    fn unmerged_runs_merge_into_the_run_of_their_sorted_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 4 * TAIL_MAX;
+        let dense = dense_of(dir.path(), n);
+        let sorted = |a: u64, b: u64| {
+            let mut r: Vec<Rec> = (a..b).map(|i| (key(i), i)).collect();
+            r.sort_unstable();
+            r
+        };
+        for (a, b) in [
+            (0, 2 * TAIL_MAX),
+            (2 * TAIL_MAX, 3 * TAIL_MAX),
+            (3 * TAIL_MAX, n),
+        ] {
+            let bytes = run_bytes("ids", a, b, &sorted(a, b));
+            write_run(&RealFs, dir.path(), "ids", a, b, &bytes).unwrap();
+        }
+        compact(
+            &RealFs,
+            dir.path(),
+            "ids",
+            &dense,
+            n,
+            TAIL_MAX,
+            &RunCache::default(),
+        )
+        .unwrap();
+        let files = run_files(&RealFs, dir.path(), "ids");
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!((files[0].0, files[0].1), (0, n));
+        let want = run_bytes("ids", 0, n, &sorted(0, n));
+        assert_eq!(fs::read(&files[0].2).unwrap(), want);
+        // A full tail on top merges with them in the same pass.
+        let m = n + 2 * TAIL_MAX;
+        let dense = dense_of(dir.path(), m);
+        compact(
+            &RealFs,
+            dir.path(),
+            "ids",
+            &dense,
+            m,
+            TAIL_MAX,
+            &RunCache::default(),
+        )
+        .unwrap();
+        let files = run_files(&RealFs, dir.path(), "ids");
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(
+            fs::read(&files[0].2).unwrap(),
+            run_bytes("ids", 0, m, &sorted(0, m))
+        );
     }
 
     #[test]
@@ -843,7 +930,8 @@ mod tests {
             sorted.sort_unstable();
             sorted.dedup_by(|a, b| a.0 == b.0);
             let n = sorted.len() as u64;
-            write_run(&RealFs, dir.path(), "ids", 0, n, &sorted).unwrap();
+            let bytes = run_bytes("ids", 0, n, &sorted);
+            write_run(&RealFs, dir.path(), "ids", 0, n, &bytes).unwrap();
             let run = chain(&RealFs, dir.path(), "ids", n, &RunCache::default(), None).remove(0);
             let mut probes: Vec<[u8; 32]> = keys.clone();
             probes.extend((0..500).map(|_| {

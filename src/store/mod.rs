@@ -719,26 +719,42 @@ impl Ledger {
                 .collect();
             ids.sort_unstable();
             let within = ids.windows(2).find(|w| w[0].0 == w[1].0).map(|w| w[1].1);
-            // Which ids and which carried bytes the ledger already holds, one lookup each, in
+            // Which ids and which carried bytes the ledger already holds: one lookup each, in
+            // key order (neighbouring keys probe neighbouring pages of the index runs) and in
             // parallel for a large batch.
-            let look = |p: &Prepared| -> Result<(bool, Vec<bool>)> {
-                let stored = p.blob_digests.iter().map(|d| view.has_blob(d));
-                Ok((
-                    view.index_of(&p.id)?.is_some(),
-                    stored.collect::<Result<_>>()?,
-                ))
-            };
-            let looked: Vec<(bool, Vec<bool>)> = if prepared.len() < PARALLEL_FROM {
-                prepared.iter().map(look).collect::<Result<_>>()?
-            } else {
-                prepared.par_iter().map(look).collect::<Result<_>>()?
-            };
-            let known = looked.iter().position(|(id_known, _)| *id_known);
+            let mut blob_keys: Vec<(Digest, usize, usize)> = prepared
+                .iter()
+                .enumerate()
+                .flat_map(|(i, p)| {
+                    p.blob_digests
+                        .iter()
+                        .enumerate()
+                        .map(move |(j, d)| (*d, i, j))
+                })
+                .collect();
+            blob_keys.sort_unstable();
+            let parallel = prepared.len() >= PARALLEL_FROM;
+            let ids_known =
+                map_checked(&ids, parallel, |(id, _)| Ok(view.index_of(id)?.is_some()))?;
+            let blobs_known = map_checked(&blob_keys, parallel, |(d, _, _)| view.has_blob(d))?;
+            let known = ids
+                .iter()
+                .zip(&ids_known)
+                .filter(|(_, k)| **k)
+                .map(|((_, i), _)| *i)
+                .min();
             if let Some(i) = within.into_iter().chain(known).min() {
                 return Err(Error::Invalid(format!(
                     "entry {} is already in the ledger",
                     prepared[i].id.short()
                 )));
+            }
+            let mut stored: Vec<Vec<bool>> = prepared
+                .iter()
+                .map(|p| vec![false; p.blob_digests.len()])
+                .collect();
+            for ((_, i, j), k) in blob_keys.iter().zip(blobs_known) {
+                stored[*i][*j] = k;
             }
             let mut registry = view.registry()?;
             let mut keys_changed = false;
@@ -760,7 +776,6 @@ impl Ledger {
                 );
                 check_blobs(&p.entry, &p.blob_digests)?;
             }
-            let stored: Vec<Vec<bool>> = looked.into_iter().map(|(_, b)| b).collect();
             let (batch, derived) =
                 build_batch(view, &prepared, &stored, keys_changed.then_some(&registry))?;
             w.commit(&batch, &derived)?;
@@ -845,6 +860,19 @@ impl Ledger {
     /// checked before it is returned.
     pub fn prove_consistency(&self, old: TreeSize, new: TreeSize) -> Result<Vec<Hash>> {
         self.view()?.prove_consistency(old, new)
+    }
+}
+
+/// `f` of each item in order, over both cores when `parallel`; the first error ends it.
+fn map_checked<T: Sync, U: Send>(
+    items: &[T],
+    parallel: bool,
+    f: impl Fn(&T) -> Result<U> + Sync + Send,
+) -> Result<Vec<U>> {
+    if parallel {
+        items.par_iter().map(f).collect()
+    } else {
+        items.iter().map(f).collect()
     }
 }
 
