@@ -764,13 +764,21 @@ mod tests {
     #[test]
     fn unmerged_runs_merge_into_the_run_of_their_sorted_records() {
         let dir = tempfile::tempdir().unwrap();
-        let n = 4 * TAIL_MAX;
-        let dense = dense_of(dir.path(), n);
         let sorted = |a: u64, b: u64| {
             let mut r: Vec<Rec> = (a..b).map(|i| (key(i), i)).collect();
             r.sort_unstable();
             r
         };
+        // Compacting the first `n` records leaves one run: their records, sorted, as a run.
+        let one_run_after = |n: u64| {
+            compact_n(dir.path(), n);
+            let files = run_files(&RealFs, dir.path(), "ids");
+            assert_eq!(files.len(), 1, "{files:?}");
+            assert_eq!((files[0].0, files[0].1), (0, n));
+            let want = run_bytes("ids", 0, n, &sorted(0, n));
+            assert_eq!(fs::read(&files[0].2).unwrap(), want);
+        };
+        let n = 4 * TAIL_MAX;
         for (a, b) in [
             (0, 2 * TAIL_MAX),
             (2 * TAIL_MAX, 3 * TAIL_MAX),
@@ -779,40 +787,9 @@ mod tests {
             let bytes = run_bytes("ids", a, b, &sorted(a, b));
             write_run(&RealFs, dir.path(), "ids", a, b, &bytes).unwrap();
         }
-        compact(
-            &RealFs,
-            dir.path(),
-            "ids",
-            &dense,
-            n,
-            TAIL_MAX,
-            &RunCache::default(),
-        )
-        .unwrap();
-        let files = run_files(&RealFs, dir.path(), "ids");
-        assert_eq!(files.len(), 1, "{files:?}");
-        assert_eq!((files[0].0, files[0].1), (0, n));
-        let want = run_bytes("ids", 0, n, &sorted(0, n));
-        assert_eq!(fs::read(&files[0].2).unwrap(), want);
+        one_run_after(n);
         // A full tail on top merges with them in the same pass.
-        let m = n + 2 * TAIL_MAX;
-        let dense = dense_of(dir.path(), m);
-        compact(
-            &RealFs,
-            dir.path(),
-            "ids",
-            &dense,
-            m,
-            TAIL_MAX,
-            &RunCache::default(),
-        )
-        .unwrap();
-        let files = run_files(&RealFs, dir.path(), "ids");
-        assert_eq!(files.len(), 1, "{files:?}");
-        assert_eq!(
-            fs::read(&files[0].2).unwrap(),
-            run_bytes("ids", 0, m, &sorted(0, m))
-        );
+        one_run_after(n + 2 * TAIL_MAX);
     }
 
     #[test]
