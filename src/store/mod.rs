@@ -863,7 +863,7 @@ impl Ledger {
     }
 }
 
-/// `f` of each item in order, over both cores when `parallel`; the first error ends it.
+/// `f` of each item, in order, on every core when `parallel`; the first error ends it.
 fn map_checked<T: Sync, U: Send>(
     items: &[T],
     parallel: bool,
