@@ -778,8 +778,6 @@ fn check_tree(
     (levels, vec![("tree", tree), ("log", roots)])
 }
 
-/// The index files, compared with what the log defines.
-#[allow(clippy::type_complexity)]
 /// An 8-byte offset record (`index/entries`, `index/commits`) in the first 8 bytes of a
 /// record-sized buffer: what `check_indexes` compares a file's record with, without a heap
 /// allocation per record (a million of them contend for the allocator's lock).
@@ -789,6 +787,8 @@ fn offset_record(offset: u64) -> [u8; layout::INDEX_RECORD] {
     r
 }
 
+/// The index files, compared with what the log defines.
+#[allow(clippy::type_complexity)]
 fn check_indexes(
     view: &View,
     framed: &Framed,

@@ -206,13 +206,7 @@ impl Run {
     /// order — so a damaged record can divert the search but never make its answer wrong
     /// unnoticed: it is either one of the two checked, or not between them.
     fn lower_bound(&self, key: &[u8]) -> Result<usize, Damaged> {
-        let prefix = |k: &[u8]| -> u64 {
-            let mut b = [0u8; 8];
-            let n = k.len().min(8);
-            b[..n].copy_from_slice(&k[..n]);
-            u64::from_be_bytes(b)
-        };
-        let target = prefix(key);
+        let target = key_prefix(key);
         // Keys before `lo` are less than `key`, keys from `hi` on are not, and the prefixes of
         // the keys in lo..hi lie within klo..=khi.
         let (mut lo, mut hi) = (0usize, self.len());
@@ -229,7 +223,7 @@ impl Run {
             let k = self.key_unchecked(mid);
             // The first 8 bytes decide almost every comparison (a key's prefix pads with
             // zeros, which orders it as the smallest key it starts); the rest only on a tie.
-            let pk = prefix(k);
+            let pk = key_prefix(k);
             if pk < target || (pk == target && k < key) {
                 lo = mid + 1;
                 klo = pk;
@@ -257,6 +251,15 @@ impl Run {
     fn key_unchecked(&self, i: usize) -> &[u8] {
         &self.records()[i * RECORD..i * RECORD + 32]
     }
+}
+
+/// The first 8 bytes of a key (or key prefix, padded with zeros) as a big-endian integer:
+/// ordered as the keys are, wherever they differ in those bytes.
+fn key_prefix(k: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = k.len().min(8);
+    b[..n].copy_from_slice(&k[..n]);
+    u64::from_be_bytes(b)
 }
 
 /// The file name of the run over `start..end` of index `name`.
@@ -575,12 +578,11 @@ fn merge_into_run(
         });
     }
     heads.push(mem.first().copied());
-    let prefix = |r: &Rec| u64::from_be_bytes(r.0[..8].try_into().expect("8 bytes"));
     for position in 0..total as u64 {
         let mut best: Option<(usize, u64)> = None;
         for (s, h) in heads.iter().enumerate() {
             let Some(r) = h else { continue };
-            let p = prefix(r);
+            let p = key_prefix(&r.0);
             let less = match best {
                 None => true,
                 Some((b, bp)) => p < bp || (p == bp && *r < heads[b].expect("a head")),
